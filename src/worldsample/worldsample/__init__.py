@@ -1,0 +1,1 @@
+"""WorldSample: real-robot RL with world-model data augmentation."""

@@ -1,0 +1,231 @@
+"""Frozen dataclass configs, loaded strictly from one YAML per task (plus robot and camera YAMLs).
+
+A task YAML names its robot and camera YAMLs (``robot:``, ``cameras:``); everything is merged
+into one :class:`CellConfig`. Unknown or missing keys raise :class:`ConfigError` naming the key,
+so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file is missing, malformed, or has unknown/missing keys."""
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    # Per-step scale of a unit action: metres for dx..dz, radians for drx..drz (HIL-SERL: 1 cm, 0.06 rad).
+    scale_pos: float
+    scale_rot: float
+    # Which of [dx, dy, dz, drx, dry, drz, d_gripper] the task uses; the rest stay exactly zero.
+    active: tuple[bool, ...]
+
+    def __post_init__(self):
+        if len(self.active) != 7:
+            raise ConfigError(f'action.active must have 7 entries, got {len(self.active)}')
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    # Safety box for the tool centre point, arm base frame, metres.
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+    # Orientation may deviate from the reset orientation by at most this (rotation vector, rad, per axis).
+    max_rot: tuple[float, float, float]
+
+    def __post_init__(self):
+        if any(lo >= hi for lo, hi in zip(self.low, self.high)):
+            raise ConfigError(f'workspace.low {self.low} must be below workspace.high {self.high}')
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    rate_hz: float               # target streaming and watchdog check rate
+    watchdog_timeout_s: float    # no command for this long -> hold the measured pose
+    max_lead_m: float            # anti-windup: target stays within this of the measured pose
+    reset_speed_mps: float       # Cartesian speed of the reset motion
+    reset_lift_m: float          # lift straight up by this before moving sideways on reset
+    reset_tolerance_m: float     # reset is done when the measured TCP is this close
+    reset_timeout_s: float
+    gripper_closed_m: float      # finger opening commanded for "close" (0..0.05)
+    gripper_open_m: float
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    name: str                    # topic namespace: /<name>/color/image_raw
+    width: int
+    height: int
+    fovy_deg: float              # D435i colour: ~69 x 42 deg, cropped to a square -> 42 deg
+    fps: float
+    serial: str                  # real backend: RealSense serial number ('' = any)
+
+
+@dataclass(frozen=True)
+class RobotTopics:
+    target_pose: str             # geometry_msgs/PoseStamped, controller -> driver
+    target_gripper: str          # sensor_msgs/JointState (position = finger opening, m)
+    feedback_arm: str            # sensor_msgs/JointState, driver -> controller
+    feedback_gripper: str        # sensor_msgs/JointState
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    name: str
+    base_frame: str
+    joint_names: tuple[str, ...]
+    gripper_joint: str
+    topics: RobotTopics
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    hole_xy: tuple[float, float]     # hole centre on the table, arm base frame
+    board_size: tuple[float, float, float]
+    hole_size: float                 # side of the square hole
+    peg_size: float                  # side of the square peg
+    peg_length: float
+    peg_protrusion: float            # how far the peg tip sticks out past the TCP
+    insert_depth: float              # success: peg tip this far below the board top, inside the hole
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    timestep: float
+    substeps: int                    # physics steps per control step (timestep * substeps = 1 / control_hz)
+    side_camera_pos: tuple[float, float, float]
+    side_camera_target: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    gain: float                      # fraction of the remaining position error corrected per step
+    align_tolerance_m: float         # xy error below which the expert descends
+    hover_m: float                   # peg-tip height above the board while aligning
+
+
+@dataclass(frozen=True)
+class HumanConfig:
+    aggressiveness: float            # 0 = never intervenes, 1 = intervenes at the first sign of trouble
+    stray_m: float                   # take over when the TCP is this far (xy) from the hole, scaled by 1/aggressiveness
+    stall_steps: int                 # ... or when it made no progress for this many steps
+    takeover_steps: int              # how long one intervention lasts
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    control_hz: float
+    max_episode_steps: int
+    reset_pos: tuple[float, float, float]
+    reset_rpy: tuple[float, float, float]
+    reset_noise: tuple[float, float, float]   # uniform +- per axis (HIL-SERL insertion: ~2 cm)
+    action: ActionConfig
+    workspace: WorkspaceConfig
+    scene: SceneConfig
+    recorder_topics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    task: TaskConfig
+    controller: ControllerConfig
+    robot: RobotConfig
+    cameras: tuple[CameraConfig, ...]
+    sim: SimConfig
+    expert: ExpertConfig
+    human: HumanConfig
+
+    def camera(self, name: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise ConfigError(f'no camera named {name!r}; configured: {[c.name for c in self.cameras]}')
+
+
+def _build(cls, data, where: str):
+    """Build dataclass ``cls`` from ``data`` strictly: every field required, no unknown keys."""
+    if not isinstance(data, dict):
+        raise ConfigError(f'{where}: expected a mapping, got {type(data).__name__}')
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f'{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}')
+    missing = sorted(set(fields) - set(data))
+    if missing:
+        raise ConfigError(f'{where}: missing key(s) {missing}')
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], data[name], f'{where}.{name}') for name in fields}
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f'{where}: {e}') from None
+
+
+def _coerce(tp, value, where: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f'{where}: expected a list, got {value!r}')
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f'{where}[{i}]') for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f'{where}: expected {len(args)} values, got {len(value)}')
+        return tuple(_coerce(a, v, f'{where}[{i}]') for i, (a, v) in enumerate(zip(args, value)))
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f'{where}: expected a number, got {value!r}')
+        return float(value)
+    if tp in (int, bool, str):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(f'{where}: expected {tp.__name__}, got {value!r}')
+        return value
+    raise ConfigError(f'{where}: unsupported config type {tp}')  # pragma: no cover
+
+
+def config_dir() -> Path:
+    """The folder holding the YAMLs: $WORLDSAMPLE_CONFIG_DIR, the source tree, or the installed share."""
+    env = os.environ.get('WORLDSAMPLE_CONFIG_DIR')
+    if env:
+        return Path(env)
+    src = Path(__file__).resolve().parents[4] / 'config'
+    if src.is_dir():
+        return src
+    from ament_index_python.packages import get_package_share_directory  # installed layout only
+    return Path(get_package_share_directory('worldsample')) / 'config'
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f'config file not found: {path}')
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f'{path}: not valid YAML: {e}') from None
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: top level must be a mapping')
+    return data
+
+
+def load_config(task: str | os.PathLike = 'insertion') -> CellConfig:
+    """Load a task by name (``config/<task>.yaml``) or by path, with its robot and camera YAMLs."""
+    path = Path(task)
+    if path.suffix not in ('.yaml', '.yml'):
+        path = config_dir() / f'{task}.yaml'
+    data = dict(_read_yaml(path))
+    for key, section in (('robot', 'robot'), ('cameras', 'cameras')):
+        if key not in data:
+            raise ConfigError(f'{path}: missing key {key!r} (name of the {section} YAML)')
+        ref = path.parent / data.pop(key)
+        data[key] = _read_yaml(ref)[section]
+    return _build(CellConfig, data, path.name)

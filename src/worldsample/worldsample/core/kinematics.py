@@ -1,0 +1,131 @@
+"""Galaxea A1X kinematics, from the public URDF (joint axes, offsets, limits).
+
+One implementation shared by the controller (forward kinematics from joint feedback), the
+simulated driver (inverse kinematics for pose targets), the MuJoCo model generator and the
+world model's proprioception integration. The tool centre point (TCP) frame has its z axis
+along the tool (out of the gripper) and sits between the fingertips.
+
+Zero configuration is the folded rest pose: joint2 in [0, pi] raises the upper arm from
+pointing backwards through vertical to forwards, joint3 in [-3.32, 0] unfolds the forearm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+_AXES = {'x': np.array([1.0, 0, 0]), 'y': np.array([0, 1.0, 0]), 'z': np.array([0, 0, 1.0])}
+
+
+@dataclass(frozen=True)
+class Joint:
+    name: str
+    origin: tuple[float, float, float]   # offset from the parent joint frame (m)
+    axis: str
+    lower: float
+    upper: float
+    effort: float                        # Nm
+    velocity: float                      # rad/s
+
+
+A1X_JOINTS: tuple[Joint, ...] = (
+    Joint('arm_joint1', (0.0, 0.0, 0.086), 'z', -2.88, 2.88, 27.0, 10.5),
+    Joint('arm_joint2', (0.0, 0.031, 0.049), 'y', 0.0, 3.14, 50.0, 12.6),
+    Joint('arm_joint3', (-0.300, 0.0, 0.0), 'y', -3.32, 0.0, 27.0, 10.5),
+    Joint('arm_joint4', (0.175, 0.0, 0.075), 'y', -1.571, 1.571, 14.0, 33.0),
+    Joint('arm_joint5', (0.08, -0.031, 0.04), 'z', -1.571, 1.571, 14.0, 33.0),
+    Joint('arm_joint6', (0.0225, 0.0, -0.04), 'x', -2.88, 2.88, 14.0, 33.0),
+)
+GRIPPER_BASE = 0.082          # joint6 -> gripper base along the tool axis
+TCP_OFFSET = 0.082 + 0.037    # joint6 -> between the fingertips
+FINGER_TRAVEL = (0.0, 0.05)   # per finger, metres
+# TCP frame relative to the joint6 frame: z_tcp = x_joint6 (tool axis).
+TCP_ROTATION = np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # R_y(pi/2)
+
+LOWER = np.array([j.lower for j in A1X_JOINTS])
+UPPER = np.array([j.upper for j in A1X_JOINTS])
+
+
+def _axis_rotation(axis: str, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    if axis == 'x':
+        return np.array([[1.0, 0, 0], [0, c, -s], [0, s, c]])
+    if axis == 'y':
+        return np.array([[c, 0, s], [0, 1.0, 0], [-s, 0, c]])
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+
+
+def rotation_log(rot: np.ndarray) -> np.ndarray:
+    """Rotation vector of a rotation matrix (the SO(3) log map), robust near 0 and pi."""
+    cos = np.clip((np.trace(rot) - 1.0) / 2.0, -1.0, 1.0)
+    angle = np.arccos(cos)
+    vee = np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0], rot[1, 0] - rot[0, 1]])
+    if angle < 1e-6:
+        return 0.5 * vee
+    if np.pi - angle < 1e-4:
+        return Rotation.from_matrix(rot).as_rotvec()
+    return angle / (2.0 * np.sin(angle)) * vee
+
+
+def joint_frames(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World positions (6, 3) and rotations (6, 3, 3) of each joint frame after its rotation."""
+    pos, rot = np.zeros(3), np.eye(3)
+    positions, rotations = np.zeros((6, 3)), np.zeros((6, 3, 3))
+    for i, joint in enumerate(A1X_JOINTS):
+        pos = pos + rot @ np.asarray(joint.origin)
+        rot = rot @ _axis_rotation(joint.axis, q[i])
+        positions[i], rotations[i] = pos, rot
+    return positions, rotations
+
+
+def forward(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TCP position (3,) and rotation matrix (3, 3) for joint angles ``q`` (6,)."""
+    q = np.asarray(q, dtype=float)
+    if q.shape != (6,):
+        raise ValueError(f'expected 6 joint angles, got shape {q.shape}')
+    positions, rotations = joint_frames(q)
+    tcp_pos = positions[-1] + rotations[-1] @ np.array([TCP_OFFSET, 0.0, 0.0])
+    return tcp_pos, rotations[-1] @ TCP_ROTATION
+
+
+def jacobian(q: np.ndarray) -> np.ndarray:
+    """Geometric Jacobian (6, 6) of the TCP: rows [linear; angular] in the base frame."""
+    positions, rotations = joint_frames(q)
+    tcp = positions[-1] + rotations[-1] @ np.array([TCP_OFFSET, 0.0, 0.0])
+    jac = np.zeros((6, 6))
+    for i, joint in enumerate(A1X_JOINTS):
+        axis = rotations[i] @ _AXES[joint.axis]
+        jac[:3, i] = np.cross(axis, tcp - positions[i])
+        jac[3:, i] = axis
+    return jac
+
+
+def pose_error(pos: np.ndarray, rot: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray) -> np.ndarray:
+    """6-D error [dp; dtheta] taking the current pose to the target (rotation as a base-frame rotvec)."""
+    drot = rotation_log(target_rot @ rot.T)
+    return np.concatenate([target_pos - pos, drot])
+
+
+def inverse(target_pos: np.ndarray, target_rot: np.ndarray, seed: np.ndarray, iterations: int = 30,
+            damping: float = 1e-3, tol: float = 1e-5) -> tuple[np.ndarray, float]:
+    """Damped-least-squares IK within joint limits, from ``seed``.
+
+    Returns the joint angles and the remaining position error (m); callers decide whether an
+    unreachable target (error above their tolerance) is acceptable.
+    """
+    q = np.clip(np.asarray(seed, dtype=float), LOWER, UPPER)
+    for _ in range(iterations):
+        pos, rot = forward(q)
+        err = pose_error(pos, rot, target_pos, target_rot)
+        if np.linalg.norm(err[:3]) < tol and np.linalg.norm(err[3:]) < 10 * tol:
+            break
+        jac = jacobian(q)
+        dq = jac.T @ np.linalg.solve(jac @ jac.T + damping * np.eye(6), err)
+        q = np.clip(q + np.clip(dq, -0.3, 0.3), LOWER, UPPER)
+    pos, _ = forward(q)
+    return q, float(np.linalg.norm(target_pos - pos))
+
+
+# A folded-forward configuration from which the insertion workspace is reached without flips.
+READY_SEED = np.array([0.0, 1.9, -1.5, 1.1, 0.0, 0.0])

@@ -1,0 +1,1 @@
+"""MuJoCo simulation of the A1X insertion cell."""

@@ -1,0 +1,70 @@
+"""Gymnasium env of the simulated A1X insertion cell (synchronous, no ROS).
+
+A step runs the same controller math as the ``a1x_controller`` node (core.controller), the
+simulated driver's IK, ``sim.substeps`` physics steps (one 10 Hz control period), then renders
+both cameras. Reward is the sparse ground-truth success (evaluation and demo labels only;
+learning on the robot uses the reward model).
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from ..config import CellConfig, load_config
+from ..controller import DeltaEEController, sample_reset_pose
+from ..observation import CAMERAS, PROPRIO_DIM, proprio
+from .cell import InsertionCell
+
+
+class InsertionEnv(gym.Env):
+    metadata = {'render_modes': ['rgb_array']}
+
+    def __init__(self, cfg: CellConfig | None = None, render_cameras: bool = True):
+        self.cfg = cfg or load_config('insertion')
+        self.cell = InsertionCell(self.cfg, render=render_cameras)
+        self.render_cameras = render_cameras
+        self.controller = DeltaEEController(self.cfg.task, self.cfg.controller)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(7,), dtype=np.float32)
+        spaces = {'proprio': gym.spaces.Box(-np.inf, np.inf, shape=(PROPRIO_DIM,), dtype=np.float32)}
+        if render_cameras:
+            for name in CAMERAS:
+                cam = self.cfg.camera(name)
+                spaces[name] = gym.spaces.Box(0, 255, shape=(cam.height, cam.width, 3), dtype=np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self._steps = 0
+        self._time = 0.0
+
+    def _obs(self) -> dict:
+        obs = {'proprio': proprio(self.cell.tcp_pose(), self.cell.gripper_opening(), self.cfg.task)}
+        if self.render_cameras:
+            for name in CAMERAS:
+                obs[name] = self.cell.render(name)
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        start = sample_reset_pose(self.cfg.task, self.np_random)
+        self.cell.teleport_to_pose(start)
+        self.cell.step(self.cfg.sim.substeps)   # settle
+        self.controller = DeltaEEController(self.cfg.task, self.cfg.controller)
+        self.controller.sync(self.cell.tcp_pose())
+        self._steps, self._time = 0, 0.0
+        return self._obs(), {'success': self.cell.success()}
+
+    def step(self, action):
+        self._time += 1.0 / self.cfg.task.control_hz
+        target = self.controller.apply(action, now=self._time, measured=self.cell.tcp_pose())
+        ik_error = self.cell.set_pose_target(target)
+        self.cell.set_gripper(self.controller.gripper_target())
+        self.cell.step(self.cfg.sim.substeps)
+        self._steps += 1
+        success = self.cell.success()
+        truncated = self._steps >= self.cfg.task.max_episode_steps and not success
+        info = {'success': success, 'ik_error': ik_error, 'target_pos': target.pos.copy()}
+        return self._obs(), float(success), success, truncated, info
+
+    def render(self):
+        return np.concatenate([self.cell.render(n) for n in CAMERAS], axis=1)
+
+    def close(self):
+        self.cell.close()

@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: parameters and messages in, core calls out."""
