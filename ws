@@ -92,13 +92,14 @@ export_env() {
   export MUJOCO_GL="${MUJOCO_GL:-egl}"
   export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-$MUJOCO_GL}"
   export WORLDSAMPLE_ROOT="$ROOT"
+  export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$ROOT/config/fastdds.xml}"
 }
 
 build_hash() {
   (cd "$ROOT" && find msg src launch config colcon.meta -type f \
       \( -name '*.msg' -o -name '*.srv' -o -name 'package.xml' -o -name 'CMakeLists.txt' \
          -o -name 'setup.py' -o -name 'setup.cfg' -o -name 'colcon.meta' -o -path '*/resource/*' \
-         -o -name '*.launch.py' -o -name '*.yaml' -o -name '*.rviz' \) -print0 \
+         -o -name '*.py' -o -name '*.yaml' -o -name '*.rviz' \) -print0 \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
@@ -107,7 +108,7 @@ ensure_build() {
   want="$(build_hash)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   log "building the workspace with colcon (msg/, src/)"
-  (cd "$ROOT" && colcon --log-base "$ROOT/log" build --merge-install --symlink-install \
+  (cd "$ROOT" && colcon --log-base "$ROOT/log" build --merge-install \
       --base-paths msg src --metas colcon.meta --event-handlers console_direct- \
       >"$ROOT/log/ws-build.txt" 2>&1) \
     || { tail -40 "$ROOT/log/ws-build.txt" >&2; die "colcon build failed (full log: log/ws-build.txt)"; }
@@ -128,7 +129,7 @@ case "$cmd" in
   env)
     setup >/dev/null
     for v in VIRTUAL_ENV PATH LD_LIBRARY_PATH PYTHONPATH AMENT_PREFIX_PATH CMAKE_PREFIX_PATH \
-             _ROS_WHEELS_BOOTSTRAP_COMPLETE MUJOCO_GL PYOPENGL_PLATFORM WORLDSAMPLE_ROOT; do
+             _ROS_WHEELS_BOOTSTRAP_COMPLETE MUJOCO_GL PYOPENGL_PLATFORM WORLDSAMPLE_ROOT FASTDDS_DEFAULT_PROFILES_FILE; do
       printf 'export %s=%q\n' "$v" "${!v}"
     done ;;
   launch)

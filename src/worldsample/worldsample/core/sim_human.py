@@ -1,0 +1,53 @@
+"""Simulated human operator: the scripted expert taking over when the arm strays or stalls.
+
+Stands in for a person with a SpaceMouse in simulation. It watches the TCP (proprio) each
+control step; when the TCP is farther than ``stray_m / aggressiveness`` (xy) from the hole, or
+has made no progress towards it for ``stall_steps / aggressiveness`` steps, it takes over for
+``takeover_steps`` steps with the expert's actions. ``aggressiveness`` 0 never intervenes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import CellConfig
+from .expert import InsertionExpert
+from .observation import tcp_position
+
+PROGRESS_M = 0.002   # an improvement smaller than this does not count as progress
+
+
+class SimulatedHuman:
+    def __init__(self, cfg: CellConfig):
+        self.cfg = cfg.human
+        self.expert = InsertionExpert(cfg)
+        s = cfg.task.scene
+        # TCP position at which the peg tip reaches the success depth in the hole
+        self.goal = np.array([*s.hole_xy, s.board_size[2] - s.insert_depth + s.peg_protrusion])
+        self.reset()
+
+    def reset(self) -> None:
+        self.best = np.inf
+        self.since_progress = 0
+        self.remaining = 0
+
+    def step(self, proprio_vec: np.ndarray) -> np.ndarray | None:
+        """The intervention action for this step, or None to let the policy act."""
+        agg = self.cfg.aggressiveness
+        if agg <= 0.0:
+            return None
+        pos = tcp_position(proprio_vec)
+        dist = float(np.linalg.norm(pos - self.goal))
+        if dist < self.best - PROGRESS_M:
+            self.best, self.since_progress = dist, 0
+        else:
+            self.since_progress += 1
+        if self.remaining == 0:
+            stray = np.linalg.norm(pos[:2] - self.goal[:2]) > self.cfg.stray_m / agg
+            stall = self.since_progress >= self.cfg.stall_steps / agg
+            if stray or stall:
+                self.remaining = self.cfg.takeover_steps
+                self.since_progress = 0
+        if self.remaining > 0:
+            self.remaining -= 1
+            return self.expert.act(proprio_vec)
+        return None

@@ -1,0 +1,87 @@
+"""The node graph of a WorldSample cell, defined once.
+
+``launch/<task>.launch.py`` turns it into launch_ros ``Node`` actions; ``worldsample.launch_runner``
+starts the same entries as processes where ``ros2 launch`` is not installed. Arguments are
+strings (as on a ``ros2 launch`` command line) and are validated here.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .core.actors import ACTORS
+
+# name -> (default, description); these are the launch arguments of every task launch file.
+ARGUMENTS: dict[str, tuple[str, str]] = {
+    'task': ('insertion', 'task config name (config/<task>.yaml) or a YAML path'),
+    'backend': ('sim', "'sim' (MuJoCo cell) or 'real' (Galaxea driver and RealSense cameras running)"),
+    'record': ('true', 'record the rollout topics to a rosbag2 (mcap) bag'),
+    'bag': ('', 'bag output folder (default runs/bags/<task>_<time>)'),
+    'actor': ('expert', f'action source of the policy node: {", ".join(ACTORS)}'),
+    'human': ('true', 'run the simulated human (sim backend only)'),
+    'aggressiveness': ('0.5', 'how readily the simulated human takes over (0 never .. 1)'),
+    'episodes': ('0', 'stop the graph after this many episodes (0 = run until Ctrl-C)'),
+    'seed': ('0', 'seed of the first episode; episode k uses seed + k'),
+}
+BACKENDS = ('sim', 'real')
+
+
+class GraphError(ValueError):
+    """Bad launch arguments."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str                       # node name
+    executable: str                 # console script of the worldsample package
+    parameters: dict = field(default_factory=dict)
+    exit_ends_graph: bool = False   # this node finishing shuts the whole graph down
+
+
+def _bool(name: str, value: str) -> bool:
+    if value.lower() in ('true', '1', 'yes', 'on'):
+        return True
+    if value.lower() in ('false', '0', 'no', 'off'):
+        return False
+    raise GraphError(f'argument {name}:={value!r} must be true or false')
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise GraphError(f'argument {name}:={value!r} must be an integer') from None
+
+
+def resolve_arguments(given: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(given) - set(ARGUMENTS))
+    if unknown:
+        raise GraphError(f'unknown launch argument(s) {unknown}; known: {sorted(ARGUMENTS)}')
+    return {k: given.get(k, default) for k, (default, _) in ARGUMENTS.items()}
+
+
+def build_graph(args: dict[str, str]) -> list[NodeSpec]:
+    a = resolve_arguments(args)
+    if a['backend'] not in BACKENDS:
+        raise GraphError(f"argument backend:={a['backend']!r} must be one of {BACKENDS}")
+    if a['actor'] not in ACTORS:
+        raise GraphError(f"argument actor:={a['actor']!r} must be one of {ACTORS}")
+    try:
+        aggressiveness = float(a['aggressiveness'])
+    except ValueError:
+        raise GraphError(f"argument aggressiveness:={a['aggressiveness']!r} must be a number") from None
+    episodes, seed = _int('episodes', a['episodes']), _int('seed', a['seed'])
+    sim = a['backend'] == 'sim'
+    task = {'task': a['task']}
+    nodes = []
+    if sim:
+        nodes.append(NodeSpec('sim', 'sim_node', task))
+    nodes.append(NodeSpec('a1x_controller', 'a1x_controller', task))
+    if sim and _bool('human', a['human']):
+        nodes.append(NodeSpec('sim_human', 'sim_human', {**task, 'aggressiveness': aggressiveness}))
+    nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
+                                                    'seed': seed}, exit_ends_graph=episodes > 0))
+    if _bool('record', a['record']):
+        bag = a['bag'] or f'runs/bags/{a["task"]}_{time.strftime("%Y%m%d_%H%M%S")}'
+        nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))
+    return nodes

@@ -1,0 +1,155 @@
+"""Start a WorldSample launch graph without ``ros2 launch`` (pip-only ROS 2 installs).
+
+    python -m worldsample.launch_runner insertion.launch.py [name:=value ...]
+    (or: ./ws launch insertion.launch.py ...)
+
+Starts the nodes of ``worldsample.graph`` (the definition the launch files use) as separate
+processes, prefixes their output with the node name, forwards Ctrl-C to all of them and waits
+for a clean exit. If a node dies, the runner says which one and how, then stops the rest.
+A node marked ``exit_ends_graph`` (the policy with ``episodes:=N``) finishing normally ends
+the graph with exit code 0.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from .graph import ARGUMENTS, GraphError, NodeSpec, build_graph
+
+PACKAGE = 'worldsample'
+STOP_GRACE_S = 10.0
+
+
+def _log(msg: str) -> None:
+    print(f'[launch_runner] {msg}', flush=True)
+
+
+def package_paths() -> tuple[Path, Path]:
+    """(executables folder, launch folder) of the installed package, like ros2 run/launch find them."""
+    from ament_index_python.packages import get_package_prefix, get_package_share_directory
+    return (Path(get_package_prefix(PACKAGE)) / 'lib' / PACKAGE,
+            Path(get_package_share_directory(PACKAGE)) / 'launch')
+
+
+def parse_arguments(argv: list[str]) -> tuple[str, dict[str, str]]:
+    if not argv or ':=' in argv[0]:
+        raise GraphError('usage: launch_runner <file>.launch.py [name:=value ...]; '
+                         f'arguments: {", ".join(f"{k} (default {v[0]!r})" for k, v in ARGUMENTS.items())}')
+    args = {}
+    for item in argv[1:]:
+        if ':=' not in item:
+            raise GraphError(f'expected name:=value, got {item!r}')
+        key, value = item.split(':=', 1)
+        args[key] = value
+    return argv[0], args
+
+
+def task_arguments(launch_file: str, args: dict[str, str], launch_dir: Path) -> dict[str, str]:
+    """A task launch file fixes the task to its own name, as its IncludeLaunchDescription does."""
+    name = Path(launch_file).name
+    if not (launch_dir / name).is_file():
+        known = sorted(p.name for p in launch_dir.glob('*.launch.py'))
+        raise GraphError(f'no launch file {name!r} in package {PACKAGE}; available: {known}')
+    if name != 'worldsample_cell.launch.py':
+        args = {**args, 'task': name.removesuffix('.launch.py')}
+    return args
+
+
+class Graph:
+    def __init__(self, specs: list[NodeSpec], exe_dir: Path):
+        self.specs = specs
+        self.exe_dir = exe_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.stopping = False
+        self._tmp = tempfile.TemporaryDirectory(prefix='worldsample_launch_')
+
+    def start(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED='1')
+        env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+        for spec in self.specs:
+            params = Path(self._tmp.name) / f'{spec.name}.yaml'
+            params.write_text(yaml.safe_dump({spec.name: {'ros__parameters': spec.parameters}}))
+            cmd = [str(self.exe_dir / spec.executable), '--ros-args', '-r', f'__node:={spec.name}',
+                   '--params-file', str(params)]
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True, text=True, bufsize=1)
+            self.procs[spec.name] = proc
+            threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True).start()
+            _log(f'started {spec.name} (pid {proc.pid}): {spec.executable} {spec.parameters}')
+
+    @staticmethod
+    def _pump(name: str, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            sys.stdout.write(f'[{name}] {line}')
+            sys.stdout.flush()
+
+    def watch(self) -> int:
+        """Block until the graph ends; returns the runner's exit code."""
+        by_name = {s.name: s for s in self.specs}
+        while True:
+            for name, proc in self.procs.items():
+                code = proc.poll()
+                if code is None:
+                    continue
+                if by_name[name].exit_ends_graph and code == 0:
+                    _log(f'{name} finished; shutting the graph down')
+                    return self.stop(0)
+                _log(f'node {name!r} died with {_describe(code)}; shutting the graph down')
+                return self.stop(1)
+            time.sleep(0.1)
+
+    def stop(self, code: int) -> int:
+        self.stopping = True
+        alive = [p for p in self.procs.values() if p.poll() is None]
+        for p in alive:
+            p.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for name, p in self.procs.items():
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _log(f'{name} did not stop within {STOP_GRACE_S:.0f} s of SIGINT; killing it')
+                p.kill()
+                p.wait()
+        self._tmp.cleanup()
+        return code
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f'signal {signal.Signals(-code).name}'
+        except ValueError:
+            return f'signal {-code}'
+    return f'exit code {code}'
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        launch_file, args = parse_arguments(argv)
+        exe_dir, launch_dir = package_paths()
+        specs = build_graph(task_arguments(launch_file, args, launch_dir))
+    except GraphError as e:
+        print(f'launch_runner: {e}', file=sys.stderr)
+        return 2
+    graph = Graph(specs, exe_dir)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    graph.start()
+    try:
+        return graph.watch()
+    except KeyboardInterrupt:
+        _log('interrupted: stopping all nodes')
+        return graph.stop(0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Message conversion and node plumbing shared by the nodes (the only place touching both
+ROS messages and core types)."""
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import Pose as PoseMsg
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from ..core.config import CellConfig, load_config
+from ..core.controller import Pose
+
+# Commands: reliable, shallow (a stale command is worse than a dropped one).
+COMMAND_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                         history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
+STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# Transitions must not be dropped on the way to the learner/recorder.
+TRANSITION_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+SENSOR_QOS = qos_profile_sensor_data
+
+
+class ImageError(ValueError):
+    """A camera image that cannot be used (wrong size, encoding or data length)."""
+
+
+def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(img.shape[0]), int(img.shape[1])
+    msg.encoding = 'rgb8'
+    msg.is_bigendian = 0
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(img, dtype=np.uint8).tobytes()
+    return msg
+
+
+def image_to_array(msg: Image, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode an rgb8 (or bgr8) Image into H x W x 3 uint8, or raise ImageError saying why."""
+    if msg.encoding not in ('rgb8', 'bgr8'):
+        raise ImageError(f'unsupported image encoding {msg.encoding!r} (expected rgb8 or bgr8)')
+    if expect_hw is not None and (msg.height, msg.width) != tuple(expect_hw):
+        raise ImageError(f'image is {msg.width}x{msg.height}, expected {expect_hw[1]}x{expect_hw[0]}')
+    if msg.step < msg.width * 3 or len(msg.data) != msg.step * msg.height:
+        raise ImageError(f'image data is {len(msg.data)} bytes, expected step {msg.step} x height {msg.height}')
+    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
+    img = rows[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
+    return img[..., ::-1].copy() if msg.encoding == 'bgr8' else img.copy()
+
+
+def pose_to_msg(pose: Pose) -> PoseMsg:
+    msg = PoseMsg()
+    msg.position.x, msg.position.y, msg.position.z = (float(v) for v in pose.pos)
+    q = pose.quat_xyzw()
+    msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = (float(v) for v in q)
+    return msg
+
+
+def msg_to_pose(msg: PoseMsg) -> Pose:
+    p, o = msg.position, msg.orientation
+    return Pose.from_pos_quat([p.x, p.y, p.z], [o.x, o.y, o.z, o.w])
+
+
+def declare_config(node: Node) -> CellConfig:
+    """Every node takes the task by name or YAML path through the ``task`` parameter."""
+    task = node.declare_parameter('task', 'insertion').get_parameter_value().string_value
+    return load_config(task)
+
+
+def spin_node(node_factory, args=None) -> None:
+    """Standard main(): init, spin until Ctrl-C, external shutdown or ``node.finished``; clean up."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_factory()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and not getattr(node, 'finished', False):
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,166 @@
+"""a1x_controller node: the only node that commands the arm.
+
+Delta commands in (``/worldsample/command``), clipped pose and gripper targets out to the arm
+driver's topics (robot YAML). Invalid commands are rejected with a logged reason; no command
+for ``watchdog_timeout_s`` -> hold the measured pose. Services ``~/reset`` (seeded start pose,
+reached by a lift-then-move motion; returns at once, ``~/state`` mode shows progress) and ``~/estop`` (std_srvs/SetBool). It cannot tell a
+simulated arm from a real one: it only sees the driver topics.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool
+from worldsample_msgs.msg import ArmState, DeltaCommand
+from worldsample_msgs.srv import Reset
+
+from ..core import kinematics
+from ..core.controller import CommandError, DeltaEEController, Mode, Pose, reset_waypoints, sample_reset_pose
+from ..core.observation import proprio
+from .common import COMMAND_QOS, STATE_QOS, declare_config, pose_to_msg, spin_node
+
+COMMAND_TOPIC = '/worldsample/command'
+
+
+class ControllerNode(Node):
+    def __init__(self):
+        super().__init__('a1x_controller')
+        self.cfg = declare_config(self)
+        self.ctl = DeltaEEController(self.cfg.task, self.cfg.controller)
+        self.measured: Pose | None = None
+        self.gripper = 0.0
+        self.waypoints: list[Pose] = []
+        self.reset_goal: Pose | None = None
+        self.reset_deadline = 0.0
+        topics = self.cfg.robot.topics
+        joint_names = list(self.cfg.robot.joint_names)
+        self._joint_index = None
+        self._joint_names = joint_names
+        self.pub_target = self.create_publisher(PoseStamped, topics.target_pose, COMMAND_QOS)
+        self.pub_gripper = self.create_publisher(JointState, topics.target_gripper, COMMAND_QOS)
+        self.pub_state = self.create_publisher(ArmState, '~/state', STATE_QOS)
+        self.create_subscription(JointState, topics.feedback_arm, self.on_joints, STATE_QOS)
+        self.create_subscription(JointState, topics.feedback_gripper, self.on_gripper, STATE_QOS)
+        self.create_subscription(DeltaCommand, COMMAND_TOPIC, self.on_command, COMMAND_QOS)
+        self.create_timer(1.0 / self.cfg.controller.rate_hz, self.on_tick)
+        self.create_service(Reset, '~/reset', self.on_reset)
+        self.create_service(SetBool, '~/estop', self.on_estop)
+        self.get_logger().info(f'a1x_controller up: commands on {COMMAND_TOPIC}, targets to {topics.target_pose}')
+
+    # -- feedback --------------------------------------------------------------------------
+    def on_joints(self, msg: JointState) -> None:
+        if self._joint_index is None:
+            missing = [j for j in self._joint_names if j not in msg.name]
+            if missing:
+                self.get_logger().error(f'arm feedback lacks joints {missing}', throttle_duration_sec=5.0)
+                return
+            self._joint_index = [list(msg.name).index(j) for j in self._joint_names]
+        q = np.asarray([msg.position[i] for i in self._joint_index])
+        if not np.all(np.isfinite(q)):
+            self.get_logger().error('non-finite joint feedback ignored', throttle_duration_sec=5.0)
+            return
+        self.measured = Pose(*kinematics.forward(q))
+
+    def on_gripper(self, msg: JointState) -> None:
+        if msg.position and np.isfinite(msg.position[0]):
+            self.gripper = float(msg.position[0])
+
+    # -- commands --------------------------------------------------------------------------
+    def on_command(self, msg: DeltaCommand) -> None:
+        try:
+            self.ctl.apply(np.asarray(msg.action), now=time.monotonic(), measured=self.measured)
+        except CommandError as e:
+            self.get_logger().warning(f'rejected command: {e}', throttle_duration_sec=1.0)
+            return
+        self.publish_targets()
+
+    def on_tick(self) -> None:
+        if self.ctl.mode == Mode.RESETTING:
+            self._advance_reset()
+        elif self.ctl.tick(time.monotonic(), self.measured):
+            self.get_logger().info('no command for %.2f s: holding the measured pose'
+                                   % self.cfg.controller.watchdog_timeout_s)
+        if self.ctl.target is None and self.measured is not None:
+            self.ctl.sync(self.measured)
+        self.publish_targets()
+        self.publish_state()
+
+    def publish_targets(self) -> None:
+        target, grip = self.ctl.target, self.ctl.gripper_target()
+        if target is None:
+            return
+        stamp = self.get_clock().now().to_msg()
+        msg = PoseStamped(pose=pose_to_msg(target))
+        msg.header.stamp, msg.header.frame_id = stamp, self.cfg.robot.base_frame
+        self.pub_target.publish(msg)
+        g = JointState(name=[self.cfg.robot.gripper_joint], position=[grip])
+        g.header.stamp = stamp
+        self.pub_gripper.publish(g)
+
+    def publish_state(self) -> None:
+        measured, target = self.measured, self.ctl.target
+        msg = ArmState(mode=int(self.ctl.mode), gripper_opening=self.gripper,
+                       commands_accepted=self.ctl.accepted, commands_rejected=self.ctl.rejected)
+        if measured is None:
+            return
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.cfg.robot.base_frame
+        msg.measured_pose = pose_to_msg(measured)
+        msg.target_pose = pose_to_msg(target or measured)
+        msg.proprio = proprio(measured, self.gripper, self.cfg.task).tolist()
+        self.pub_state.publish(msg)
+
+    # -- reset and e-stop ------------------------------------------------------------------
+    def _advance_reset(self) -> None:
+        """One tick of the reset motion: IDLE once the arm has arrived, HOLDING on timeout."""
+        if self.waypoints:
+            self.ctl.target = self.waypoints.pop(0)
+            return
+        err = np.linalg.norm(self.measured.pos - self.reset_goal.pos)
+        if err < self.cfg.controller.reset_tolerance_m:
+            self.ctl.mode = Mode.IDLE
+            self.get_logger().info(f'reset done: {np.round(self.reset_goal.pos, 4).tolist()} '
+                                   f'(error {err * 1000:.1f} mm)')
+        elif time.monotonic() > self.reset_deadline:   # give up: hold where the arm is
+            self.ctl.sync(self.measured)
+            self.ctl.mode = Mode.HOLDING
+            self.get_logger().error(f'reset timed out {err * 1000:.1f} mm from the goal; holding')
+
+    def on_reset(self, request: Reset.Request, response: Reset.Response) -> Reset.Response:
+        """Start the reset motion and return at once; ArmState.mode reports its progress."""
+        if self.measured is None or self.ctl.mode in (Mode.ESTOP, Mode.RESETTING):
+            why = {Mode.ESTOP: 'e-stop engaged', Mode.RESETTING: 'a reset is already running'}
+            response.success = False
+            response.message = why.get(self.ctl.mode, 'no arm feedback yet')
+            return response
+        rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
+        self.reset_goal = sample_reset_pose(self.cfg.task, rng)
+        start = self.ctl.target or self.measured
+        dt = 1.0 / self.cfg.controller.rate_hz
+        self.waypoints = reset_waypoints(start, self.reset_goal, self.cfg.controller, self.cfg.task.workspace, dt)
+        self.reset_deadline = time.monotonic() + len(self.waypoints) * dt + self.cfg.controller.reset_timeout_s
+        self.ctl.gripper_closed = True
+        self.ctl.mode = Mode.RESETTING
+        response.success = True
+        response.message = f'resetting to {np.round(self.reset_goal.pos, 4).tolist()}'
+        return response
+
+    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.waypoints = []
+        self.ctl.estop(request.data, self.measured)
+        response.success = True
+        response.message = 'e-stop engaged: holding, commands ignored' if request.data else 'e-stop released'
+        self.get_logger().warning(response.message)
+        return response
+
+
+def main(args=None):
+    spin_node(ControllerNode, args)
+
+
+if __name__ == '__main__':
+    main()

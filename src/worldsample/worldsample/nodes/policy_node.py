@@ -1,0 +1,194 @@
+"""policy node: the 10 Hz episode loop on the robot side.
+
+Each tick: take the latest observation (both cameras + the controller's proprio), choose an
+action (actor), let a fresh intervention override it (the human always wins; the step is
+marked intervened), send it to the controller, and stream the completed transition
+(o_t, a_t, r_t, o_{t+1}) to ``/worldsample/transitions``. Episodes start with the controller's
+``reset`` service (seed = base seed + episode) and end on success or the step limit.
+Success comes from ``/sim/success`` (ground truth, simulation only) for now.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Bool, String
+from worldsample_msgs.msg import ArmState, DeltaCommand, Transition
+from worldsample_msgs.srv import Reset
+
+from ..core.actors import make_actor
+from ..core.controller import project_action
+from ..core.observation import CAMERAS
+from .common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageError, image_to_array,
+                     spin_node, declare_config)
+
+INTERVENTION_TOPIC = '/worldsample/intervention'
+INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
+
+
+class PolicyNode(Node):
+    def __init__(self):
+        super().__init__('policy')
+        self.cfg = declare_config(self)
+        actor = self.declare_parameter('actor', 'expert').value
+        self.episodes = int(self.declare_parameter('episodes', 0).value)   # 0 = run forever
+        self.seed = int(self.declare_parameter('seed', 0).value)
+        self.actor = make_actor(actor, self.cfg, self.seed)
+        self.images: dict[str, Image] = {}
+        self.state: ArmState | None = None
+        self.success = False
+        self.intervention: tuple[float, np.ndarray] | None = None
+        for name in CAMERAS:
+            self.create_subscription(Image, f'/{name}/color/image_raw',
+                                     lambda m, n=name: self.images.__setitem__(n, m), SENSOR_QOS)
+        self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
+        self.create_subscription(Bool, '/sim/success', lambda m: setattr(self, 'success', m.data), STATE_QOS)
+        self.create_subscription(DeltaCommand, INTERVENTION_TOPIC, self.on_intervention, COMMAND_QOS)
+        self.pub_cmd = self.create_publisher(DeltaCommand, '/worldsample/command', COMMAND_QOS)
+        self.pub_tr = self.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
+        self.pub_summary = self.create_publisher(String, '/worldsample/episode_summary', TRANSITION_QOS)
+        self.reset_client = self.create_client(Reset, '/a1x_controller/reset')
+        self.episode = 0
+        self.step = 0
+        self.interventions = 0
+        self.pending = None       # (obs msgs, action, intervened) awaiting o_{t+1}
+        self.reset_future = None
+        self.needs_reset = True
+        self.finished = False
+        self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
+        self.get_logger().info(f'policy up: actor={actor}, episodes={self.episodes or "unlimited"}')
+
+    def on_state(self, msg: ArmState) -> None:
+        self.state = msg
+
+    def on_intervention(self, msg: DeltaCommand) -> None:
+        if len(msg.action) != 7 or not np.all(np.isfinite(msg.action)):
+            self.get_logger().warning(f'ignoring malformed intervention ({len(msg.action)} values)',
+                                      throttle_duration_sec=2.0)
+            return
+        self.intervention = (time.monotonic(), np.asarray(msg.action, dtype=np.float64))
+
+    # -- episode loop ------------------------------------------------------------------------
+    def on_tick(self) -> None:
+        if self.finished:
+            return
+        if self.reset_future is not None:
+            self._poll_reset()
+            return
+        obs = self._observation()
+        if obs is None:
+            return
+        if self.needs_reset:
+            self._start_reset()
+            return
+        if self.pending is not None:
+            done = self._complete(obs)
+            if done:
+                return
+        self._act(obs)
+
+    def _observation(self):
+        if self.state is None or any(n not in self.images for n in CAMERAS):
+            return None
+        imgs = {}
+        for name in CAMERAS:
+            cam = self.cfg.camera(name)
+            try:
+                image_to_array(self.images[name], (cam.height, cam.width))
+            except ImageError as e:
+                self.get_logger().error(f'{name}: {e}', throttle_duration_sec=2.0)
+                return None
+            imgs[name] = self.images[name]
+        return {'images': imgs, 'proprio': list(self.state.proprio), 'mode': self.state.mode}
+
+    def _act(self, obs) -> None:
+        now = time.monotonic()
+        intervened = self.intervention is not None and now - self.intervention[0] < INTERVENTION_FRESH_S
+        if intervened:
+            action = project_action(self.intervention[1], self.cfg.task.action)
+            self.interventions += 1
+        else:
+            action = self.actor({'proprio': np.asarray(obs['proprio'])})
+        cmd = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION if intervened else DeltaCommand.SOURCE_POLICY,
+                           action=[float(a) for a in action])
+        cmd.header.stamp = self.get_clock().now().to_msg()
+        self.pub_cmd.publish(cmd)
+        self.pending = (obs, action, intervened)
+
+    def _complete(self, next_obs) -> bool:
+        obs, action, intervened = self.pending
+        self.pending = None
+        self.step += 1
+        success = bool(self.success)
+        truncated = self.step >= self.cfg.task.max_episode_steps and not success
+        tr = Transition(origin=Transition.ORIGIN_REAL, episode=self.episode, step=self.step - 1,
+                        wrist=obs['images']['wrist_camera'], side=obs['images']['side_camera'],
+                        proprio=obs['proprio'], action=[float(a) for a in action], intervened=intervened,
+                        reward=float(success), terminated=success, truncated=truncated, success=success,
+                        next_wrist=next_obs['images']['wrist_camera'], next_side=next_obs['images']['side_camera'],
+                        next_proprio=next_obs['proprio'])
+        tr.header.stamp = self.get_clock().now().to_msg()
+        self.pub_tr.publish(tr)
+        if success or truncated:
+            self._end_episode(success)
+            return True
+        return False
+
+    def _end_episode(self, success: bool) -> None:
+        summary = {'episode': self.episode, 'success': success, 'steps': self.step,
+                   'interventions': self.interventions}
+        self.get_logger().info(f'episode {self.episode}: {"SUCCESS" if success else "failure"} '
+                               f'after {self.step} steps ({self.interventions} intervened)')
+        self.pub_summary.publish(String(data=json.dumps(summary)))
+        self.episode += 1
+        if self.episodes and self.episode >= self.episodes:
+            self.get_logger().info(f'finished {self.episodes} episodes')
+            self.finished = True
+            return
+        self.needs_reset = True
+
+    def _start_reset(self) -> None:
+        if not self.reset_client.service_is_ready():
+            self.get_logger().info('waiting for /a1x_controller/reset', throttle_duration_sec=5.0)
+            return
+        self.step, self.interventions, self.pending = 0, 0, None
+        self.needs_reset = False
+        self.reset_seen = False
+        self.reset_stamp = self.state.header.stamp if self.state else None
+        self.reset_future = self.reset_client.call_async(Reset.Request(seed=self.seed + self.episode))
+
+    def _poll_reset(self) -> None:
+        """Wait for the reset request to be accepted, then for the controller to leave RESETTING."""
+        if not self.reset_future.done():
+            return
+        result = self.reset_future.result()
+        if result is None or not result.success:
+            self.reset_future = None
+            self.get_logger().error(f'reset refused: {result.message if result else "no response"}; retrying')
+            self.needs_reset = True
+            return
+        if self.state is None or self.state.header.stamp == self.reset_stamp:
+            return
+        if self.state.mode == ArmState.MODE_RESETTING:
+            self.reset_seen = True
+            return
+        if not self.reset_seen:
+            return
+        self.reset_future = None
+        if self.state.mode != ArmState.MODE_IDLE:
+            self.get_logger().error('reset did not reach its start pose; retrying')
+            self.needs_reset = True
+            return
+        self.success = False   # the next /sim/success message reflects the new episode
+        self.get_logger().info(f'episode {self.episode} start ({result.message})')
+
+
+def main(args=None):
+    spin_node(PolicyNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,53 @@
+"""sim_human node: a simulated operator publishing interventions like the SpaceMouse teleop.
+
+Watches ``/a1x_controller/state`` and, when core.sim_human decides the arm strays or stalls,
+publishes the expert's actions on ``/worldsample/intervention`` for a few steps. Its state
+resets whenever the controller runs an episode reset.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from rclpy.node import Node
+from worldsample_msgs.msg import ArmState, DeltaCommand
+
+from ..core.controller import Mode
+from ..core.sim_human import SimulatedHuman
+from .common import COMMAND_QOS, STATE_QOS, declare_config, spin_node
+
+
+class SimHumanNode(Node):
+    def __init__(self):
+        super().__init__('sim_human')
+        self.cfg = declare_config(self)
+        agg = float(self.declare_parameter('aggressiveness', self.cfg.human.aggressiveness).value)
+        self.human = SimulatedHuman(replace(self.cfg, human=replace(self.cfg.human, aggressiveness=agg)))
+        self.state: ArmState | None = None
+        self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
+        self.pub = self.create_publisher(DeltaCommand, '/worldsample/intervention', COMMAND_QOS)
+        self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
+        self.get_logger().info(f'simulated human up (aggressiveness {agg})')
+
+    def on_state(self, msg: ArmState) -> None:
+        self.state = msg
+
+    def on_tick(self) -> None:
+        if self.state is None:
+            return
+        if self.state.mode in (Mode.RESETTING, Mode.ESTOP):
+            self.human.reset()
+            return
+        action = self.human.step(np.asarray(self.state.proprio))
+        if action is not None:
+            msg = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION, action=[float(a) for a in action])
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self.pub.publish(msg)
+
+
+def main(args=None):
+    spin_node(SimHumanNode, args)
+
+
+if __name__ == '__main__':
+    main()
