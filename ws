@@ -83,7 +83,7 @@ export_env() {
   local site="$VENV/lib/python$PY_WANT/site-packages" ld="$VENV/lib" d
   for d in "$site"/ros_*.libs; do [ -d "$d" ] && ld="$ld:$d"; done
   export VIRTUAL_ENV="$VENV"
-  export PATH="$INSTALL/bin:$VENV/bin:$PATH"
+  export PATH="$INSTALL/lib/worldsample:$INSTALL/bin:$VENV/bin:$PATH"
   export LD_LIBRARY_PATH="$INSTALL/lib:$ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export PYTHONPATH="$INSTALL/lib/python$PY_WANT/site-packages${PYTHONPATH:+:$PYTHONPATH}"
   export AMENT_PREFIX_PATH="$INSTALL:$VENV"

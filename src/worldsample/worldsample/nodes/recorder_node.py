@@ -45,6 +45,8 @@ class RecorderNode(Node):
                 continue
             type_name = types[0]
             infos = self.get_publishers_info_by_topic(topic)
+            if not infos:   # seen only through subscribers so far: wait to match the publisher's QoS
+                continue
             best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
             try:
                 cls = message_class(type_name)

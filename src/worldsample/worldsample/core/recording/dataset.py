@@ -1,0 +1,64 @@
+"""Training datasets from rosbag2 bags: the transition stream becomes flat numpy arrays.
+
+Layout of a dataset ``.npz`` (one row per transition, images uint8 H x W x 3):
+``wrist, side, proprio, action, reward, terminated, truncated, success, intervened,
+next_wrist, next_side, next_proprio, episode, step``. Written atomically (temp + rename);
+loaded with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .bag import BagError, read_messages
+
+TRANSITION_TOPIC = '/worldsample/transitions'
+FIELDS = ('wrist', 'side', 'proprio', 'action', 'reward', 'terminated', 'truncated', 'success',
+          'intervened', 'next_wrist', 'next_side', 'next_proprio', 'episode', 'step')
+
+
+def image_array(img) -> np.ndarray:
+    """rosbags sensor_msgs/Image (rgb8) -> H x W x 3 uint8."""
+    if img.encoding != 'rgb8':
+        raise BagError(f'image encoding {img.encoding!r} is not rgb8')
+    return np.asarray(img.data, dtype=np.uint8).reshape(img.height, img.step)[:, :img.width * 3].reshape(
+        img.height, img.width, 3)
+
+
+def transitions_from_bag(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    rows = {k: [] for k in FIELDS}
+    for _, _, _, m in read_messages(path, [TRANSITION_TOPIC]):
+        for key in ('wrist', 'side', 'next_wrist', 'next_side'):
+            rows[key].append(image_array(getattr(m, key)))
+        for key in ('proprio', 'action', 'next_proprio'):
+            rows[key].append(np.asarray(getattr(m, key), dtype=np.float32))
+        for key in ('reward', 'terminated', 'truncated', 'success', 'intervened', 'episode', 'step'):
+            rows[key].append(getattr(m, key))
+    if not rows['action']:
+        raise BagError(f'bag {path} has no messages on {TRANSITION_TOPIC}')
+    out = {k: np.stack(v) if k in ('wrist', 'side', 'next_wrist', 'next_side', 'proprio', 'action', 'next_proprio')
+           else np.asarray(v) for k, v in rows.items()}
+    out['reward'] = out['reward'].astype(np.float32)
+    return out
+
+
+def save_dataset(data: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp.npz')
+    np.savez_compressed(tmp, **data)
+    os.replace(tmp, path)
+    return path
+
+
+def load_dataset(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'dataset not found: {path}')
+    with np.load(path, allow_pickle=False) as f:
+        missing = [k for k in FIELDS if k not in f.files]
+        if missing:
+            raise ValueError(f'{path}: not a WorldSample dataset, missing arrays {missing}')
+        return {k: f[k] for k in FIELDS}

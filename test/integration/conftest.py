@@ -1,0 +1,84 @@
+"""Integration fixtures: real node processes over DDS on a private ROS_DOMAIN_ID."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import rclpy
+import yaml
+from ament_index_python.packages import get_package_prefix
+
+EXE_DIR = os.path.join(get_package_prefix('worldsample'), 'lib', 'worldsample')
+
+
+class Procs:
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.procs = {}
+
+    def start(self, executable, name, **params):
+        path = self.tmp / f'{name}.params.yaml'
+        path.write_text(yaml.safe_dump({name: {'ros__parameters': {'task': 'insertion', **params}}}))
+        log = open(self.tmp / f'{name}.log', 'w')
+        proc = subprocess.Popen([os.path.join(EXE_DIR, executable), '--ros-args', '-r', f'__node:={name}',
+                                 '--params-file', str(path)], stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name):
+        return (self.tmp / f'{name}.log').read_text()
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def procs(tmp_path):
+    p = Procs(tmp_path)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def ros_node():
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('test_probe', context=context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    node.spin_for = lambda seconds: _spin_for(executor, seconds)
+    node.spin_until = lambda cond, timeout: _spin_until(executor, cond, timeout)
+    yield node
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def _spin_for(executor, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.01)
+
+
+def _spin_until(executor, cond, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        executor.spin_once(timeout_sec=0.05)
+    return cond()
+
+
+def run_launch(args, timeout):
+    """Run the launch runner to completion; returns (exit code, output)."""
+    proc = subprocess.run([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py', *args],
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr

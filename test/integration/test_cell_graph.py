@@ -1,0 +1,92 @@
+"""The whole simulated cell as separate processes: the expert inserts through the controller
+over DDS, the recorder writes a bag that reads back with rosbags."""
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from worldsample.core.recording.bag import read_messages, topic_summary
+from worldsample.core.recording.dataset import image_array
+
+from .conftest import run_launch
+
+pytestmark = pytest.mark.integration
+
+EXPECTED_TYPES = {
+    '/wrist_camera/color/image_raw': 'sensor_msgs/msg/Image',
+    '/side_camera/color/image_raw': 'sensor_msgs/msg/Image',
+    '/wrist_camera/color/camera_info': 'sensor_msgs/msg/CameraInfo',
+    '/side_camera/color/camera_info': 'sensor_msgs/msg/CameraInfo',
+    '/hdas/feedback_arm': 'sensor_msgs/msg/JointState',
+    '/hdas/feedback_gripper': 'sensor_msgs/msg/JointState',
+    '/motion_target/target_pose_arm': 'geometry_msgs/msg/PoseStamped',
+    '/worldsample/command': 'worldsample_msgs/msg/DeltaCommand',
+    '/worldsample/transitions': 'worldsample_msgs/msg/Transition',
+    '/a1x_controller/state': 'worldsample_msgs/msg/ArmState',
+}
+
+
+def test_expert_inserts_through_the_graph_and_bag_reads_back(tmp_path):
+    bag = tmp_path / 'bag'
+    code, out = run_launch(['episodes:=2', f'bag:={bag}', 'seed:=11', 'human:=false'], timeout=150)
+    assert code == 0, out[-3000:]
+    episodes = re.findall(r'episode (\d+): (SUCCESS|failure) after (\d+) steps', out)
+    assert [e[:2] for e in episodes] == [('0', 'SUCCESS'), ('1', 'SUCCESS')], out[-3000:]
+    steps = sum(int(e[2]) for e in episodes)
+
+    summary = topic_summary(bag)
+    for topic, msgtype in EXPECTED_TYPES.items():
+        assert summary[topic][0] == msgtype, topic
+    assert summary['/worldsample/transitions'][1] == steps
+    assert summary['/worldsample/command'][1] == steps
+    assert summary['/wrist_camera/color/image_raw'][1] > steps          # 15 fps vs 10 Hz steps
+    assert summary['/hdas/feedback_arm'][1] > summary['/wrist_camera/color/image_raw'][1]
+
+    transitions = [m for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])]
+    assert [t.step for t in transitions if t.episode == 0] == list(range(int(episodes[0][2])))
+    last = [t for t in transitions if t.terminated]
+    assert len(last) == 2 and all(t.success and t.reward == 1.0 for t in last)
+    assert image_array(transitions[0].wrist).shape == (128, 128, 3)
+    assert len(transitions[0].action) == 7 and len(transitions[0].proprio) == 7
+    # the arm really moved down into the hole during an episode
+    z = [t.proprio[2] for t in transitions if t.episode == 0]
+    assert z[0] - z[-1] > 0.05
+
+
+def test_runner_reports_a_dead_node_and_stops_the_rest(tmp_path):
+    proc = subprocess.Popen([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py',
+                             'record:=false', 'human:=false'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        pids = {}
+        deadline = time.monotonic() + 30
+        for line in proc.stdout:
+            m = re.match(r'\[launch_runner\] started (\S+) \(pid (\d+)\)', line)
+            if m:
+                pids[m.group(1)] = int(m.group(2))
+            if 'cell (insertion) up' in line or time.monotonic() > deadline:
+                break
+        import os
+        os.kill(pids['sim'], signal.SIGKILL)
+        rest = proc.communicate(timeout=30)[0]
+    finally:
+        proc.kill()
+    assert "node 'sim' died with signal SIGKILL" in rest
+    assert proc.returncode == 1
+    for name, pid in pids.items():
+        with pytest.raises(ProcessLookupError):
+            import os
+            os.kill(pid, 0)
+
+
+def test_unknown_launch_file_and_argument_are_reported():
+    code, out = run_launch(['speed:=3'], timeout=30)
+    assert code == 2 and 'unknown launch argument' in out
+    proc = subprocess.run([sys.executable, '-m', 'worldsample.launch_runner', 'pushing.launch.py'],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and 'no launch file' in proc.stderr

@@ -1,0 +1,35 @@
+import pytest
+
+from worldsample.graph import GraphError, build_graph
+from worldsample.launch_runner import parse_arguments
+
+
+def test_default_sim_graph():
+    names = [n.name for n in build_graph({})]
+    assert names == ['sim', 'a1x_controller', 'sim_human', 'policy', 'recorder']
+
+
+def test_real_backend_has_no_sim_nodes():
+    names = [n.name for n in build_graph({'backend': 'real', 'record': 'false'})]
+    assert names == ['a1x_controller', 'policy']
+
+
+def test_episodes_end_the_graph():
+    policy = next(n for n in build_graph({'episodes': '3'}) if n.name == 'policy')
+    assert policy.exit_ends_graph and policy.parameters['episodes'] == 3
+
+
+@pytest.mark.parametrize('args, why', [
+    ({'backend': 'gazebo'}, 'backend'), ({'record': 'maybe'}, 'true or false'),
+    ({'episodes': 'x'}, 'integer'), ({'actor': 'sac9'}, 'actor'), ({'speed': '1'}, 'unknown launch argument')])
+def test_bad_arguments(args, why):
+    with pytest.raises(GraphError, match=why):
+        build_graph(args)
+
+
+def test_runner_argument_parsing():
+    assert parse_arguments(['insertion.launch.py', 'record:=false']) == ('insertion.launch.py', {'record': 'false'})
+    with pytest.raises(GraphError, match='name:=value'):
+        parse_arguments(['insertion.launch.py', 'record=false'])
+    with pytest.raises(GraphError, match='usage'):
+        parse_arguments([])
