@@ -138,7 +138,8 @@ case "$cmd" in
   test)
     setup
     cd "$ROOT"
-    exec python -m pytest test "$@" ;;
+    [ $# -gt 0 ] || set -- test
+    exec python -m pytest "$@" ;;
   bench)
     setup
     cd "$ROOT"

@@ -12,6 +12,7 @@ rotation vector ``a[3:6] * scale_rot`` (base frame); ``a[6] > 0.5`` closes the g
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,12 @@ class Pose:
 
 
 def reset_orientation(task: TaskConfig) -> np.ndarray:
-    return Rotation.from_euler('xyz', task.reset_rpy).as_matrix()
+    return _euler_matrix(task.reset_rpy).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _euler_matrix(rpy: tuple[float, float, float]) -> np.ndarray:
+    return Rotation.from_euler('xyz', rpy).as_matrix()
 
 
 def sample_reset_pose(task: TaskConfig, rng: np.random.Generator) -> Pose:
@@ -138,8 +144,11 @@ class DeltaEEController:
         if measured is not None:   # anti-windup: never lead the real arm by more than max_lead
             lead = np.clip(pos - measured.pos, -self.cfg.max_lead_m, self.cfg.max_lead_m)
             pos = measured.pos + lead
-        rot = Rotation.from_rotvec(a[3:6] * self.action_cfg.scale_rot).as_matrix() @ self.target.rot
-        self.target = Pose(self._clip_pos(pos), self._clip_rot(rot))
+        if np.any(a[3:6]):
+            rot = self._clip_rot(Rotation.from_rotvec(a[3:6] * self.action_cfg.scale_rot).as_matrix() @ self.target.rot)
+        else:
+            rot = self.target.rot   # already within limits
+        self.target = Pose(self._clip_pos(pos), rot)
         if a[6] > 0.5:
             self.gripper_closed = True
         elif a[6] < -0.5:

@@ -68,12 +68,15 @@ def rotation_log(rot: np.ndarray) -> np.ndarray:
     return angle / (2.0 * np.sin(angle)) * vee
 
 
+_ORIGINS = np.array([j.origin for j in A1X_JOINTS])
+
+
 def joint_frames(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World positions (6, 3) and rotations (6, 3, 3) of each joint frame after its rotation."""
     pos, rot = np.zeros(3), np.eye(3)
     positions, rotations = np.zeros((6, 3)), np.zeros((6, 3, 3))
     for i, joint in enumerate(A1X_JOINTS):
-        pos = pos + rot @ np.asarray(joint.origin)
+        pos = pos + rot @ _ORIGINS[i]
         rot = rot @ _axis_rotation(joint.axis, q[i])
         positions[i], rotations[i] = pos, rot
     return positions, rotations
@@ -89,16 +92,25 @@ def forward(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tcp_pos, rotations[-1] @ TCP_ROTATION
 
 
+_AXIS_INDEX = np.array(['xyz'.index(j.axis) for j in A1X_JOINTS])
+_TCP_IN_J6 = np.array([TCP_OFFSET, 0.0, 0.0])
+
+
+def pose_and_jacobian(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TCP position, rotation and geometric Jacobian (6, 6; rows [linear; angular], base frame)."""
+    positions, rotations = joint_frames(q)
+    tcp = positions[-1] + rotations[-1] @ _TCP_IN_J6
+    axes = rotations[np.arange(6), :, _AXIS_INDEX]          # world axis of each joint
+    r = tcp - positions
+    linear = np.stack([axes[:, 1] * r[:, 2] - axes[:, 2] * r[:, 1],
+                       axes[:, 2] * r[:, 0] - axes[:, 0] * r[:, 2],
+                       axes[:, 0] * r[:, 1] - axes[:, 1] * r[:, 0]])   # axis x (tcp - joint)
+    return tcp, rotations[-1] @ TCP_ROTATION, np.vstack([linear, axes.T])
+
+
 def jacobian(q: np.ndarray) -> np.ndarray:
     """Geometric Jacobian (6, 6) of the TCP: rows [linear; angular] in the base frame."""
-    positions, rotations = joint_frames(q)
-    tcp = positions[-1] + rotations[-1] @ np.array([TCP_OFFSET, 0.0, 0.0])
-    jac = np.zeros((6, 6))
-    for i, joint in enumerate(A1X_JOINTS):
-        axis = rotations[i] @ _AXES[joint.axis]
-        jac[:3, i] = np.cross(axis, tcp - positions[i])
-        jac[3:, i] = axis
-    return jac
+    return pose_and_jacobian(q)[2]
 
 
 def pose_error(pos: np.ndarray, rot: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray) -> np.ndarray:
@@ -116,11 +128,10 @@ def inverse(target_pos: np.ndarray, target_rot: np.ndarray, seed: np.ndarray, it
     """
     q = np.clip(np.asarray(seed, dtype=float), LOWER, UPPER)
     for _ in range(iterations):
-        pos, rot = forward(q)
+        pos, rot, jac = pose_and_jacobian(q)
         err = pose_error(pos, rot, target_pos, target_rot)
         if np.linalg.norm(err[:3]) < tol and np.linalg.norm(err[3:]) < 10 * tol:
             break
-        jac = jacobian(q)
         dq = jac.T @ np.linalg.solve(jac @ jac.T + damping * np.eye(6), err)
         q = np.clip(q + np.clip(dq, -0.3, 0.3), LOWER, UPPER)
     pos, _ = forward(q)

@@ -71,18 +71,26 @@ def declare_config(node: Node) -> CellConfig:
 
 
 def spin_node(node_factory, args=None) -> None:
-    """Standard main(): init, spin until Ctrl-C, external shutdown or ``node.finished``; clean up."""
+    """Standard main(): init, spin until Ctrl-C, external shutdown or the node's ``finished``
+    future completes (if it has one); clean up."""
     rclpy.init(args=args)
     node = None
     try:
         node = node_factory()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not getattr(node, 'finished', False):
-            executor.spin_once(timeout_sec=0.1)
+        finished = getattr(node, 'finished', None)
+        if finished is None:
+            executor.spin()
+        else:
+            executor.spin_until_future_complete(finished)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         if node is not None:
-            node.destroy_node()
+            close = getattr(node, 'close', None)
+            if close is not None:   # release files etc. even when the context is already gone
+                close()
+            if rclpy.ok():          # destroying entities of a shut-down context can spin forever
+                node.destroy_node()
         rclpy.try_shutdown()

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
 from worldsample_msgs.msg import ArmState, DeltaCommand, Transition
@@ -57,7 +58,7 @@ class PolicyNode(Node):
         self.pending = None       # (obs msgs, action, intervened) awaiting o_{t+1}
         self.reset_future = None
         self.needs_reset = True
-        self.finished = False
+        self.finished = Future()   # done after `episodes` episodes; ends spin_node
         self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
         self.get_logger().info(f'policy up: actor={actor}, episodes={self.episodes or "unlimited"}')
 
@@ -73,7 +74,7 @@ class PolicyNode(Node):
 
     # -- episode loop ------------------------------------------------------------------------
     def on_tick(self) -> None:
-        if self.finished:
+        if self.finished.done():
             return
         if self.reset_future is not None:
             self._poll_reset()
@@ -146,7 +147,7 @@ class PolicyNode(Node):
         self.episode += 1
         if self.episodes and self.episode >= self.episodes:
             self.get_logger().info(f'finished {self.episodes} episodes')
-            self.finished = True
+            self.finished.set_result(True)
             return
         self.needs_reset = True
 

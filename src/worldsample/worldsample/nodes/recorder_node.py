@@ -62,11 +62,11 @@ class RecorderNode(Node):
     def on_message(self, topic: str, data: bytes) -> None:
         self.writer.write_raw(topic, self.get_clock().now().nanoseconds, data)
 
-    def destroy_node(self):
+    def close(self) -> None:
+        """Finish the bag (called by spin_node on shutdown, also after Ctrl-C)."""
         path = self.writer.close()
         counts = ', '.join(f'{t}: {n}' for t, n in sorted(self.writer.counts.items()))
-        print(f'[recorder] bag written: {path} ({counts})', flush=True)   # rosout may already be gone
-        return super().destroy_node()
+        print(f'bag written: {path} ({counts})', flush=True)   # rosout may already be gone
 
 
 def main(args=None):
