@@ -84,6 +84,26 @@ def test_runner_reports_a_dead_node_and_stops_the_rest(tmp_path):
             os.kill(pid, 0)
 
 
+def test_ctrl_c_stops_the_graph_cleanly_and_finishes_the_bag(tmp_path):
+    bag = tmp_path / 'bag'
+    proc = subprocess.Popen([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py',
+                             f'bag:={bag}', 'human:=false'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        for line in proc.stdout:
+            if 'SUCCESS' in line or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, rest
+    assert 'died' not in rest
+    assert not (tmp_path / 'bag.partial').exists()
+    assert topic_summary(bag)['/worldsample/transitions'][1] > 0
+
+
 def test_unknown_launch_file_and_argument_are_reported():
     code, out = run_launch(['speed:=3'], timeout=30)
     assert code == 2 and 'unknown launch argument' in out

@@ -79,6 +79,8 @@ class Graph:
             params.write_text(yaml.safe_dump({spec.name: {'ros__parameters': spec.parameters}}))
             cmd = [str(self.exe_dir / spec.executable), '--ros-args', '-r', f'__node:={spec.name}',
                    '--params-file', str(params)]
+            # own session: a terminal Ctrl-C reaches only the runner, which then stops every
+            # node exactly once (a second SIGINT could interrupt e.g. the recorder closing its bag)
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     start_new_session=True, text=True, bufsize=1)
             self.procs[spec.name] = proc
