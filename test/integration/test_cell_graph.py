@@ -1,13 +1,12 @@
 """The whole simulated cell as separate processes: the expert inserts through the controller
 over DDS, the recorder writes a bag that reads back with rosbags."""
-import json
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from worldsample.core.recording.bag import read_messages, topic_summary
@@ -71,7 +70,6 @@ def test_runner_reports_a_dead_node_and_stops_the_rest(tmp_path):
                 pids[m.group(1)] = int(m.group(2))
             if 'cell (insertion) up' in line or time.monotonic() > deadline:
                 break
-        import os
         os.kill(pids['sim'], signal.SIGKILL)
         rest = proc.communicate(timeout=30)[0]
     finally:
@@ -80,7 +78,6 @@ def test_runner_reports_a_dead_node_and_stops_the_rest(tmp_path):
     assert proc.returncode == 1
     for name, pid in pids.items():
         with pytest.raises(ProcessLookupError):
-            import os
             os.kill(pid, 0)
 
 

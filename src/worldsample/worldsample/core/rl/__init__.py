@@ -1,0 +1,1 @@
+"""Reinforcement learning core: SAC/RLPD agent (JAX/Flax) and replay buffers."""

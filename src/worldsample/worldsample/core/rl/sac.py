@@ -1,0 +1,158 @@
+"""Soft Actor-Critic with RLPD-style updates, pure and functional (JAX/Flax/optax).
+
+Defaults follow HIL-SERL (``config/insertion.yaml`` section ``agent``): batch 256, discount
+0.97, 256-256 MLPs with LayerNorm, Adam 3e-4, target update tau 0.005, target entropy
+-|A_active|/2, initial temperature 0.01, 2 critic updates per actor update (``cta_ratio``).
+
+The actor acts on the task's active action dimensions only; :func:`embed_action` places them
+into the 7-D command with the inactive dimensions exactly zero. Random keys are explicit.
+
+Losses (Haarnoja et al. 2018, SAC):
+  critic:      L_Q  = E[(Q_i(s,a) - y)^2],  y = r + gamma (1 - d) (min_i Qbar_i(s',a') - alpha log pi(a'|s'))
+  actor:       L_pi = E[alpha log pi(a|s) - mean_i Q_i(s,a)],  a ~ pi(.|s)
+  temperature: L_alpha = E[-alpha (log pi(a|s) + H_target)]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from .networks import CriticEnsemble, TanhGaussianActor, sample_tanh_gaussian
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    hidden: tuple[int, ...] = (256, 256)
+    n_critics: int = 2
+    batch_size: int = 256
+    discount: float = 0.97
+    lr: float = 3e-4
+    tau: float = 0.005
+    init_temperature: float = 0.01
+    cta_ratio: int = 2                 # critic updates per actor/temperature update
+    backup_entropy: bool = True        # include -alpha log pi(a'|s') in the critic target
+
+
+class Batch(NamedTuple):
+    obs: jnp.ndarray          # (B, obs_dim) float32: frozen image embeddings + proprio
+    action: jnp.ndarray       # (B, 7) float32 in [-1, 1]
+    reward: jnp.ndarray       # (B,)
+    next_obs: jnp.ndarray     # (B, obs_dim)
+    done: jnp.ndarray         # (B,) 1.0 where the episode terminated (not on time-outs)
+
+
+class SACState(struct.PyTreeNode):
+    actor: Any
+    critic: Any
+    target_critic: Any
+    log_alpha: jnp.ndarray
+    actor_opt: Any
+    critic_opt: Any
+    alpha_opt: Any
+    step: jnp.ndarray
+    active: tuple[int, ...] = struct.field(pytree_node=False)  # indices of active action dims
+    cfg: SACConfig = struct.field(pytree_node=False)
+    actor_def: TanhGaussianActor = struct.field(pytree_node=False)
+    critic_def: CriticEnsemble = struct.field(pytree_node=False)
+    tx: Any = struct.field(pytree_node=False)
+
+    @property
+    def target_entropy(self) -> float:
+        return -len(self.active) / 2.0
+
+
+def create(cfg: SACConfig, obs_dim: int, active_mask, key: jax.Array) -> SACState:
+    active = tuple(int(i) for i in np.flatnonzero(np.asarray(active_mask, dtype=bool)))
+    if not active:
+        raise ValueError('the task has no active action dimension')
+    actor_def = TanhGaussianActor(cfg.hidden, len(active))
+    critic_def = CriticEnsemble(cfg.hidden, cfg.n_critics)
+    k_actor, k_critic = jax.random.split(key)
+    obs = jnp.zeros((1, obs_dim), jnp.float32)
+    act = jnp.zeros((1, len(active)), jnp.float32)
+    actor = actor_def.init(k_actor, obs)['params']
+    critic = critic_def.init(k_critic, obs, act)['params']
+    tx = optax.adam(cfg.lr)
+    log_alpha = jnp.log(jnp.asarray(cfg.init_temperature, jnp.float32))
+    return SACState(actor=actor, critic=critic, target_critic=critic, log_alpha=log_alpha,
+                    actor_opt=tx.init(actor), critic_opt=tx.init(critic), alpha_opt=tx.init(log_alpha),
+                    step=jnp.zeros((), jnp.int32), active=active, cfg=cfg, actor_def=actor_def,
+                    critic_def=critic_def, tx=tx)
+
+
+def embed_action(active: tuple[int, ...], a_active: jnp.ndarray) -> jnp.ndarray:
+    """Active-dimension action (..., |A|) -> 7-D command with inactive dims exactly zero."""
+    out = jnp.zeros(a_active.shape[:-1] + (7,), a_active.dtype)
+    return out.at[..., np.asarray(active)].set(a_active)
+
+
+@partial(jax.jit, static_argnames=('deterministic',))
+def sample_actions(state: SACState, obs: jnp.ndarray, key: jax.Array, deterministic: bool = False):
+    """7-D actions for a batch of observations (inactive dims exactly zero)."""
+    mean, log_std = state.actor_def.apply({'params': state.actor}, obs)
+    a = jnp.tanh(mean) if deterministic else sample_tanh_gaussian(mean, log_std, key)[0]
+    return embed_action(state.active, a)
+
+
+def _critic_loss(critic, state: SACState, batch: Batch, key):
+    mean, log_std = state.actor_def.apply({'params': state.actor}, batch.next_obs)
+    next_a, next_logp = sample_tanh_gaussian(mean, log_std, key)
+    next_q = state.critic_def.apply({'params': state.target_critic}, batch.next_obs, next_a).min(0)
+    if state.cfg.backup_entropy:
+        next_q = next_q - jnp.exp(state.log_alpha) * next_logp
+    target = jax.lax.stop_gradient(batch.reward + state.cfg.discount * (1.0 - batch.done) * next_q)
+    q = state.critic_def.apply({'params': critic}, batch.obs, batch.action[:, np.asarray(state.active)])
+    loss = ((q - target[None]) ** 2).mean()
+    return loss, {'critic_loss': loss, 'q_mean': q.mean(), 'target_mean': target.mean()}
+
+
+def _actor_loss(actor, state: SACState, batch: Batch, key):
+    mean, log_std = state.actor_def.apply({'params': actor}, batch.obs)
+    a, logp = sample_tanh_gaussian(mean, log_std, key)
+    q = state.critic_def.apply({'params': state.critic}, batch.obs, a).mean(0)
+    alpha = jnp.exp(state.log_alpha)
+    loss = (alpha * logp - q).mean()
+    return loss, {'actor_loss': loss, 'entropy': -logp.mean()}
+
+
+def _update_critic(state: SACState, batch: Batch, key):
+    (_, info), grads = jax.value_and_grad(_critic_loss, has_aux=True)(state.critic, state, batch, key)
+    updates, critic_opt = state.tx.update(grads, state.critic_opt, state.critic)
+    critic = optax.apply_updates(state.critic, updates)
+    target = optax.incremental_update(critic, state.target_critic, state.cfg.tau)
+    return state.replace(critic=critic, critic_opt=critic_opt, target_critic=target), info
+
+
+def _update_actor_and_temperature(state: SACState, batch: Batch, key):
+    (_, info), grads = jax.value_and_grad(_actor_loss, has_aux=True)(state.actor, state, batch, key)
+    updates, actor_opt = state.tx.update(grads, state.actor_opt, state.actor)
+    actor = optax.apply_updates(state.actor, updates)
+    entropy = jax.lax.stop_gradient(info['entropy'])
+
+    def alpha_loss(log_alpha):
+        return -(jnp.exp(log_alpha) * (state.target_entropy - entropy))   # = E[-alpha (log pi + H_target)]
+
+    grad_alpha = jax.grad(alpha_loss)(state.log_alpha)
+    updates, alpha_opt = state.tx.update(grad_alpha, state.alpha_opt, state.log_alpha)
+    log_alpha = optax.apply_updates(state.log_alpha, updates)
+    info = {**info, 'temperature': jnp.exp(log_alpha)}
+    return state.replace(actor=actor, actor_opt=actor_opt, log_alpha=log_alpha, alpha_opt=alpha_opt), info
+
+
+@jax.jit
+def update(state: SACState, batches: Batch, key: jax.Array):
+    """One actor update with ``cta_ratio`` critic updates; ``batches`` stacks cta_ratio batches."""
+    keys = jax.random.split(key, state.cfg.cta_ratio + 1)
+    info = {}
+    for i in range(state.cfg.cta_ratio):
+        batch = jax.tree_util.tree_map(lambda x: x[i], batches)
+        state, info = _update_critic(state, batch, keys[i])
+    state, actor_info = _update_actor_and_temperature(state, batch, keys[-1])
+    return state.replace(step=state.step + 1), {**info, **actor_info}
