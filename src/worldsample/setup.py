@@ -13,6 +13,8 @@ CONSOLE_SCRIPTS = [
     'sim_human = worldsample.nodes.sim_human_node:main',
     'recorder = worldsample.nodes.recorder_node:main',
     'record_demos = worldsample.commands.record_demos:main',
+    'train_sim = worldsample.commands.train_sim:main',
+    'train_reward = worldsample.commands.train_reward:main',
     'launch_runner = worldsample.launch_runner:main',
 ]
 

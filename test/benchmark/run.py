@@ -142,7 +142,8 @@ def bench_learner(obs_dim: int = 2 * 256 + 7, seconds: float = 20.0) -> list[str
 
     from worldsample.core.rl import sac
     from worldsample.core.rl.replay import ReplayBuffer, mixed_batch
-    cfg = sac.SACConfig()
+    from worldsample.core.config import load_config
+    cfg = load_config('insertion').agent
     rng = np.random.default_rng(0)
     online, demo = ReplayBuffer(20_000, obs_dim), ReplayBuffer(20_000, obs_dim)
     for buf in (online, demo):
@@ -179,7 +180,34 @@ def bench_learner(obs_dim: int = 2 * 256 + 7, seconds: float = 20.0) -> list[str
             f'(median step {np.median(times) * 1000:.1f} ms) | ≥ 80 updates/s |']
 
 
-BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner}
+def bench_learning(seeds: tuple[int, ...] = (0, 1, 2), env_steps: int = 4000) -> list[str]:
+    """HIL-SERL baseline learning on sim insertion with the simulated human (single process).
+
+    Eval: 20 episodes with the deterministic actor and no interventions, every 500 steps.
+    """
+    from worldsample.core.config import load_config
+    from worldsample.core.rl.trainer import train
+    cfg = load_config('insertion')
+    cfg = replace(cfg, train=replace(cfg.train, eval_every=500))
+    runs = []
+    for seed in seeds:
+        _, _, hist = train(cfg, seed=seed, log=lambda m, s=seed: print(f'[seed {s}] {m}', flush=True),
+                           env_steps=env_steps)
+        reach = next((s for s, r in zip(hist.env_steps, hist.success_rate) if r >= 0.8), None)
+        runs.append({'seed': seed, 'history': hist.__dict__, 'steps_to_80': reach})
+    save('learning', {'env_steps': env_steps, 'eval_episodes': cfg.train.eval_episodes, 'runs': runs})
+    final = [r['history']['success_rate'][-1] for r in runs]
+    reach = [r['steps_to_80'] for r in runs]
+    wall = [r['history']['wall_s'][-1] for r in runs]
+    interv = [r['history']['intervention_rate'][-1] for r in runs]
+    return [f'| HIL-SERL baseline, sim insertion, {len(seeds)} seeds × {env_steps} env steps | final success '
+            f'{" / ".join(f"{x:.2f}" for x in final)}; steps to 80%: {" / ".join(str(x) for x in reach)}; '
+            f'last-window intervention rate {np.mean(interv):.2f}; wall {np.mean(wall) / 60:.1f} min per seed '
+            f'| ≥ 80% success |']
+
+
+BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
+           'learning': bench_learning}
 
 
 def main(argv=None) -> int:

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +10,12 @@ from worldsample.core.rl.networks import sample_tanh_gaussian
 from worldsample.core.rl.replay import BufferError, ReplayBuffer, mixed_batch
 
 ACTIVE = (True, True, True, False, False, False, False)
-SMALL = sac.SACConfig(hidden=(32, 32), batch_size=32)
+
+
+@pytest.fixture(scope='module')
+def small(cfg):
+    """The task YAML's agent config with small networks, for speed."""
+    return replace(cfg.agent, hidden=(32, 32), batch_size=32)
 OBS_DIM = 10
 
 
@@ -25,12 +32,12 @@ def _batches(rng, n, obs_dim=OBS_DIM, reward=0.0, done=0.0, cta=2):
 
 
 @pytest.fixture(scope='module')
-def state():
-    return sac.create(SMALL, OBS_DIM, ACTIVE, jax.random.PRNGKey(0))
+def state(small):
+    return sac.create(small, OBS_DIM, ACTIVE, jax.random.PRNGKey(0))
 
 
-def test_defaults_are_hil_serl():
-    c = sac.SACConfig()
+def test_defaults_are_hil_serl(cfg):
+    c = cfg.agent
     assert (c.hidden, c.n_critics, c.batch_size, c.discount, c.lr, c.tau, c.init_temperature, c.cta_ratio) == \
         ((256, 256), 2, 256, 0.97, 3e-4, 0.005, 0.01, 2)
 
@@ -58,31 +65,31 @@ def test_update_shapes_finite_and_target_moves_slowly(state):
     assert jax.tree_util.tree_structure(new.actor) == jax.tree_util.tree_structure(state.actor)
 
 
-def test_temperature_moves_toward_target_entropy(state):
+def test_temperature_moves_toward_target_entropy(state, small):
     """A fresh actor's entropy is far above -|A|/2: the temperature must fall."""
     rng = np.random.default_rng(1)
     s, info = state, None
     for i in range(5):
         s, info = sac.update(s, _batches(rng, 32), jax.random.PRNGKey(i))
     assert float(info['entropy']) > state.target_entropy
-    assert float(info['temperature']) < SMALL.init_temperature
+    assert float(info['temperature']) < small.init_temperature
 
 
-def test_temperature_rises_when_entropy_is_below_target(state):
+def test_temperature_rises_when_entropy_is_below_target(small):
     """Same update with a target entropy above the policy's entropy (all 7 dims active,
     log_std pushed to its minimum): the temperature must rise."""
-    s = sac.create(SMALL, OBS_DIM, [True] * 7, jax.random.PRNGKey(5))
+    s = sac.create(small, OBS_DIM, [True] * 7, jax.random.PRNGKey(5))
     head = s.actor['Dense_1']
     s = s.replace(actor={**s.actor, 'Dense_1': {'kernel': jnp.zeros_like(head['kernel']),
                                                   'bias': jnp.full_like(head['bias'], -10.0)}})
     _, info = sac.update(s, _batches(np.random.default_rng(3), 32), jax.random.PRNGKey(0))
     assert float(info['entropy']) < s.target_entropy
-    assert float(info['temperature']) > SMALL.init_temperature
+    assert float(info['temperature']) > small.init_temperature
 
 
-def test_critic_learns_terminal_reward():
+def test_critic_learns_terminal_reward(small):
     """Q on terminal transitions with reward 1 converges towards 1 (target = r, no bootstrap)."""
-    s = sac.create(SMALL, OBS_DIM, ACTIVE, jax.random.PRNGKey(3))
+    s = sac.create(small, OBS_DIM, ACTIVE, jax.random.PRNGKey(3))
     rng = np.random.default_rng(2)
     for i in range(150):
         s, info = sac.update(s, _batches(rng, 32, reward=1.0, done=1.0), jax.random.PRNGKey(i))
@@ -99,9 +106,9 @@ def test_tanh_gaussian_log_prob_matches_change_of_variables():
     np.testing.assert_allclose(logp, ref, rtol=1e-4)
 
 
-def test_no_active_dims_is_an_error():
+def test_no_active_dims_is_an_error(small):
     with pytest.raises(ValueError, match='no active action'):
-        sac.create(SMALL, OBS_DIM, [False] * 7, jax.random.PRNGKey(0))
+        sac.create(small, OBS_DIM, [False] * 7, jax.random.PRNGKey(0))
 
 
 def _fill(buf, n, rng, reward=0.0):

@@ -120,6 +120,34 @@ class HumanConfig:
 
 
 @dataclass(frozen=True)
+class AgentConfig:
+    """SAC/RLPD hyper-parameters; the YAML defaults are HIL-SERL's."""
+    hidden: tuple[int, ...]        # MLP widths (256, 256), LayerNorm + tanh
+    n_critics: int                 # critic ensemble size (2)
+    batch_size: int                # 256, half demos(+interventions), half online (RLPD)
+    discount: float                # 0.97
+    lr: float                      # Adam 3e-4 for actor, critics and temperature
+    tau: float                     # target critic update 0.005
+    init_temperature: float        # 0.01
+    cta_ratio: int                 # critic updates per actor update (2)
+    backup_entropy: bool           # subtract alpha log pi(a'|s') in the critic target
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    demo_episodes: int             # scripted-expert demos in sim (20, as HIL-SERL's human demos)
+    env_steps: int                 # online environment steps of a training run
+    learning_starts: int           # online transitions before the learner starts
+    updates_per_step: int          # learner steps per environment step
+    online_capacity: int
+    demo_capacity: int
+    eval_every: int                # environment steps between evaluations
+    eval_episodes: int
+    encoder_size: int              # frozen encoder: downsampled side
+    encoder_dim: int               # frozen encoder: embedding size per camera
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     name: str
     control_hz: float
@@ -142,6 +170,8 @@ class CellConfig:
     sim: SimConfig
     expert: ExpertConfig
     human: HumanConfig
+    agent: AgentConfig
+    train: TrainConfig
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

@@ -14,7 +14,6 @@ Losses (Haarnoja et al. 2018, SAC):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -24,20 +23,11 @@ import numpy as np
 import optax
 from flax import struct
 
+from ..config import AgentConfig
 from .networks import CriticEnsemble, TanhGaussianActor, sample_tanh_gaussian
 
 
-@dataclass(frozen=True)
-class SACConfig:
-    hidden: tuple[int, ...] = (256, 256)
-    n_critics: int = 2
-    batch_size: int = 256
-    discount: float = 0.97
-    lr: float = 3e-4
-    tau: float = 0.005
-    init_temperature: float = 0.01
-    cta_ratio: int = 2                 # critic updates per actor/temperature update
-    backup_entropy: bool = True        # include -alpha log pi(a'|s') in the critic target
+SACConfig = AgentConfig   # hyper-parameters live with the task config (config/<task>.yaml: agent)
 
 
 class Batch(NamedTuple):

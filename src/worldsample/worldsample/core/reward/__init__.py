@@ -1,0 +1,1 @@
+"""Reward model: a binary success classifier on both camera views."""

@@ -1,0 +1,155 @@
+"""Single-process HIL-SERL-style training on the sim env (no DDS): benchmarks and experiments.
+
+The same core as the ROS graph: frozen encoder, SAC/RLPD agent, replay buffers, simulated
+human. Per environment step: featurise the observation, sample the actor, let the simulated
+human override it (the step is then marked intervened and also copied into the demo buffer,
+as in HIL-SERL), store the transition, then run ``updates_per_step`` learner steps on
+RLPD batches (half demo+intervention, half online). Rewards are the env's sparse success
+(ground truth, simulation only).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import jax
+import numpy as np
+
+from ..config import CellConfig
+from ..expert import InsertionExpert
+from ..observation import CAMERAS
+from ..sim.env import InsertionEnv
+from ..sim_human import SimulatedHuman
+from ..vision.encoder import EncoderConfig, PCAEncoder
+from . import sac
+from .features import Featurizer
+from .replay import ReplayBuffer, mixed_batch
+
+
+@dataclass
+class History:
+    env_steps: list[int] = field(default_factory=list)
+    success_rate: list[float] = field(default_factory=list)
+    train_success_rate: list[float] = field(default_factory=list)
+    intervention_rate: list[float] = field(default_factory=list)
+    episode_length: list[float] = field(default_factory=list)
+    wall_s: list[float] = field(default_factory=list)
+
+
+def collect_demos(env: InsertionEnv, n: int, seed: int) -> list[list[tuple]]:
+    """n successful scripted-expert episodes as lists of (obs, action, reward, next_obs, terminated)."""
+    expert, episodes, attempt = InsertionExpert(env.cfg), [], 0
+    while len(episodes) < n:
+        obs, _ = env.reset(seed=seed + attempt)
+        attempt += 1
+        steps = []
+        for _ in range(env.cfg.task.max_episode_steps):
+            a = expert.act(obs['proprio'])
+            nxt, r, term, trunc, _ = env.step(a)
+            steps.append((obs, a, r, nxt, term))
+            obs = nxt
+            if term or trunc:
+                break
+        if steps[-1][4]:
+            episodes.append(steps)
+    return episodes
+
+
+def fit_encoder(demos: list[list[tuple]], cfg: EncoderConfig) -> PCAEncoder:
+    frames = {c: np.stack([s[0][c] for ep in demos for s in ep] + [ep[-1][3][c] for ep in demos])
+              for c in CAMERAS}
+    return PCAEncoder.fit(frames, cfg)
+
+
+def evaluate(env: InsertionEnv, state: sac.SACState, feat: Featurizer, episodes: int, seed: int,
+             key: jax.Array) -> dict:
+    """Deterministic actor, no interventions: success rate and episode length."""
+    successes, lengths = [], []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        for t in range(env.cfg.task.max_episode_steps):
+            a = np.asarray(sac.sample_actions(state, feat(obs)[None], key, deterministic=True))[0]
+            obs, _, term, trunc, info = env.step(a)
+            if term or trunc:
+                break
+        successes.append(info['success'])
+        lengths.append(t + 1)
+    return {'success_rate': float(np.mean(successes)), 'episode_length': float(np.mean(lengths))}
+
+
+def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
+          env_steps: int | None = None) -> tuple[sac.SACState, Featurizer, History]:
+    tc = cfg.train
+    total = env_steps if env_steps is not None else tc.env_steps
+    rng = np.random.default_rng(seed)
+    key = jax.random.PRNGKey(seed)
+    env = InsertionEnv(cfg)
+    eval_env = InsertionEnv(cfg)
+    human = SimulatedHuman(cfg)
+    t0 = time.perf_counter()
+
+    demos = collect_demos(env, tc.demo_episodes, seed=10_000 + 1000 * seed)
+    feat = Featurizer(fit_encoder(demos, EncoderConfig(tc.encoder_size, tc.encoder_dim)), cfg.task)
+    online = ReplayBuffer(tc.online_capacity, feat.dim)
+    demo = ReplayBuffer(tc.demo_capacity, feat.dim)
+    for ep in demos:
+        for obs, a, r, nxt, term in ep:
+            demo.add(feat(obs), a, r, feat(nxt), term)
+    log(f'{len(demos)} demos ({len(demo)} transitions), encoder {feat.encoder.out_dim}-d, '
+        f'features {feat.dim}-d, {time.perf_counter() - t0:.0f} s')
+
+    key, k_init = jax.random.split(key)
+    state = sac.create(cfg.agent, feat.dim, cfg.task.action.active, k_init)
+    hist = History()
+    obs, _ = env.reset(seed=seed * 100_000)
+    human.reset()
+    episode, ep_interventions, ep_steps = 0, 0, 0
+    window = {'success': [], 'interventions': [], 'length': []}
+    f_obs = feat(obs)
+    for step in range(1, total + 1):
+        key, k_act, k_upd = jax.random.split(key, 3)
+        override = human.step(obs['proprio'])
+        if override is None:
+            action = np.asarray(sac.sample_actions(state, f_obs[None], k_act))[0]
+        else:
+            action = np.asarray(override, np.float32)
+        nxt, reward, term, trunc, info = env.step(action)
+        f_nxt = feat(nxt)
+        online.add(f_obs, action, reward, f_nxt, term)
+        if override is not None:   # HIL-SERL: interventions also go to the demo buffer
+            demo.add(f_obs, action, reward, f_nxt, term)
+            ep_interventions += 1
+        ep_steps += 1
+        obs, f_obs = nxt, f_nxt
+        if term or trunc:
+            window['success'].append(info['success'])
+            window['interventions'].append(ep_interventions / ep_steps)
+            window['length'].append(ep_steps)
+            episode += 1
+            obs, _ = env.reset(seed=seed * 100_000 + episode)
+            human.reset()
+            f_obs = feat(obs)
+            ep_interventions, ep_steps = 0, 0
+        if len(online) >= tc.learning_starts:
+            for _ in range(tc.updates_per_step):
+                batches = [mixed_batch(online, demo, cfg.agent.batch_size, rng) for _ in range(cfg.agent.cta_ratio)]
+                stacked = jax.tree_util.tree_map(lambda *x: np.stack(x), *batches)
+                k_upd, k = jax.random.split(k_upd)
+                state, upd = sac.update(state, stacked, k)
+        if step % tc.eval_every == 0 or step == total:
+            key, k_eval = jax.random.split(key)
+            ev = evaluate(eval_env, state, feat, tc.eval_episodes, seed=777_000, key=k_eval)
+            hist.env_steps.append(step)
+            hist.success_rate.append(ev['success_rate'])
+            hist.episode_length.append(ev['episode_length'])
+            hist.train_success_rate.append(float(np.mean(window['success'])) if window['success'] else 0.0)
+            hist.intervention_rate.append(float(np.mean(window['interventions'])) if window['interventions'] else 0.0)
+            hist.wall_s.append(time.perf_counter() - t0)
+            log(f'step {step}: eval success {ev["success_rate"]:.2f} (len {ev["episode_length"]:.0f}), '
+                f'train success {hist.train_success_rate[-1]:.2f}, interventions {hist.intervention_rate[-1]:.2f}, '
+                f'{episode} episodes, {hist.wall_s[-1]:.0f} s')
+            window = {'success': [], 'interventions': [], 'length': []}
+    env.close()
+    eval_env.close()
+    return state, feat, hist

@@ -1,0 +1,1 @@
+"""Frozen image encoders: embeddings are computed once, when a frame enters a buffer."""
