@@ -12,6 +12,7 @@ CONSOLE_SCRIPTS = [
     'policy_node = worldsample.nodes.policy_node:main',
     'sim_human = worldsample.nodes.sim_human_node:main',
     'recorder = worldsample.nodes.recorder_node:main',
+    'reward_model = worldsample.nodes.reward_model_node:main',
     'record_demos = worldsample.commands.record_demos:main',
     'train_sim = worldsample.commands.train_sim:main',
     'train_reward = worldsample.commands.train_reward:main',

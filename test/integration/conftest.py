@@ -78,7 +78,16 @@ def _spin_until(executor, cond, timeout):
 
 
 def run_launch(args, timeout):
-    """Run the launch runner to completion; returns (exit code, output)."""
-    proc = subprocess.run([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py', *args],
-                          capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout + proc.stderr
+    """Run the launch runner to completion; returns (exit code, output).
+
+    On time-out the runner gets Ctrl-C (it stops its nodes) and the test fails with its output.
+    """
+    proc = subprocess.Popen([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py', *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        pytest.fail(f'launch did not finish within {timeout} s:\n{out[-3000:]}')
+    return proc.returncode, out

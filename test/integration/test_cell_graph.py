@@ -107,3 +107,34 @@ def test_unknown_launch_file_and_argument_are_reported():
     proc = subprocess.run([sys.executable, '-m', 'worldsample.launch_runner', 'pushing.launch.py'],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and 'no launch file' in proc.stderr
+
+
+def test_episode_success_from_the_reward_model_service(tmp_path):
+    from worldsample.commands.train_reward import build
+    model, _ = build('insertion', episodes=15, seed=2, threshold=0.7, steps=150)
+    folder = model.save(tmp_path / 'rm')
+    code, out = run_launch(['episodes:=2', 'record:=false', 'human:=false', f'reward_model:={folder}',
+                            'seed:=21'], timeout=150)
+    assert code == 0, out[-3000:]
+    assert 'reward model from' in out
+    assert re.findall(r'episode (\d+): (SUCCESS|failure)', out) == [('0', 'SUCCESS'), ('1', 'SUCCESS')], out[-3000:]
+
+
+def test_killing_the_runner_leaves_no_orphan_nodes():
+    proc = subprocess.Popen([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py',
+                             'record:=false'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pids = []
+    for line in proc.stdout:
+        m = re.match(r'\[launch_runner\] started (\S+) \(pid (\d+)\)', line)
+        if m:
+            pids.append(int(m.group(2)))
+        if len(pids) == 4:
+            break
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if os.path.exists(f'/proc/{p}') and 'Z' not in open(f'/proc/{p}/stat').read().split()[2]]
+        time.sleep(0.2)
+    assert not alive, f'orphaned nodes: {alive}'

@@ -9,9 +9,12 @@ def test_default_sim_graph():
     assert names == ['sim', 'a1x_controller', 'sim_human', 'policy', 'recorder']
 
 
-def test_real_backend_has_no_sim_nodes():
-    names = [n.name for n in build_graph({'backend': 'real', 'record': 'false'})]
-    assert names == ['a1x_controller', 'policy']
+def test_real_backend_has_no_sim_nodes_and_needs_a_reward_model():
+    graph = build_graph({'backend': 'real', 'record': 'false', 'reward_model': 'runs/rm'})
+    assert [n.name for n in graph] == ['a1x_controller', 'reward_model', 'policy']
+    assert graph[-1].parameters['use_reward_model'] is True
+    with pytest.raises(GraphError, match='needs reward_model'):
+        build_graph({'backend': 'real'})
 
 
 def test_episodes_end_the_graph():

@@ -21,6 +21,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     'human': ('true', 'run the simulated human (sim backend only)'),
     'aggressiveness': ('0.5', 'how readily the simulated human takes over (0 never .. 1)'),
     'episodes': ('0', 'stop the graph after this many episodes (0 = run until Ctrl-C)'),
+    'reward_model': ('', 'reward model folder (train_reward); empty: success from simulator ground truth'),
     'seed': ('0', 'seed of the first episode; episode k uses seed + k'),
 }
 BACKENDS = ('sim', 'real')
@@ -79,8 +80,13 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     nodes.append(NodeSpec('a1x_controller', 'a1x_controller', task))
     if sim and _bool('human', a['human']):
         nodes.append(NodeSpec('sim_human', 'sim_human', {**task, 'aggressiveness': aggressiveness}))
+    if not sim and not a['reward_model']:
+        raise GraphError('backend:=real needs reward_model:=<folder>: there is no ground-truth success')
+    if a['reward_model']:
+        nodes.append(NodeSpec('reward_model', 'reward_model', {**task, 'model_dir': a['reward_model']}))
     nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
-                                                    'seed': seed}, exit_ends_graph=episodes > 0))
+                                                    'seed': seed, 'use_reward_model': bool(a['reward_model'])},
+                          exit_ends_graph=episodes > 0))
     if _bool('record', a['record']):
         bag = a['bag'] or f'runs/bags/{a["task"]}_{time.strftime("%Y%m%d_%H%M%S")}'
         nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))

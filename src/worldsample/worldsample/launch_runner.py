@@ -11,6 +11,7 @@ the graph with exit code 0.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -82,7 +83,7 @@ class Graph:
             # own session: a terminal Ctrl-C reaches only the runner, which then stops every
             # node exactly once (a second SIGINT could interrupt e.g. the recorder closing its bag)
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True, text=True, bufsize=1)
+                                    start_new_session=True, preexec_fn=_die_with_parent, text=True, bufsize=1)
             self.procs[spec.name] = proc
             threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True).start()
             _log(f'started {spec.name} (pid {proc.pid}): {spec.executable} {spec.parameters}')
@@ -123,6 +124,12 @@ class Graph:
                 p.wait()
         self._tmp.cleanup()
         return code
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the runner itself is killed, so no node is left orphaned."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL('libc.so.6', use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _describe(code: int) -> str:

@@ -2,6 +2,8 @@
 ROS messages and core types)."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import rclpy
 from geometry_msgs.msg import Pose as PoseMsg
@@ -76,7 +78,12 @@ def spin_node(node_factory, args=None) -> None:
     rclpy.init(args=args)
     node = None
     try:
-        node = node_factory()
+        try:
+            node = node_factory()
+        except (ValueError, FileNotFoundError) as e:   # bad config, model or weights file: say which
+            print(f'error: cannot start: {e}', file=sys.stderr, flush=True)
+            rclpy.try_shutdown()
+            sys.exit(1)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         finished = getattr(node, 'finished', None)

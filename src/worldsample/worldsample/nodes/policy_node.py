@@ -5,7 +5,8 @@ action (actor), let a fresh intervention override it (the human always wins; the
 marked intervened), send it to the controller, and stream the completed transition
 (o_t, a_t, r_t, o_{t+1}) to ``/worldsample/transitions``. Episodes start with the controller's
 ``reset`` service (seed = base seed + episode) and end on success or the step limit.
-Success comes from ``/sim/success`` (ground truth, simulation only) for now.
+Success comes from the reward model service (``use_reward_model``: the step completes when it
+answers) or, in simulation without one, from ``/sim/success`` (ground truth).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
 from worldsample_msgs.msg import ArmState, DeltaCommand, Transition
-from worldsample_msgs.srv import Reset
+from worldsample_msgs.srv import Reset, ScoreFrames
 
 from ..core.actors import make_actor
 from ..core.controller import project_action
@@ -28,6 +29,7 @@ from .common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageEr
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
+SCORE_TIMEOUT_S = 1.0         # a reward-model answer later than this counts as "not successful"
 
 
 class PolicyNode(Node):
@@ -52,6 +54,10 @@ class PolicyNode(Node):
         self.pub_tr = self.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
         self.pub_summary = self.create_publisher(String, '/worldsample/episode_summary', TRANSITION_QOS)
         self.reset_client = self.create_client(Reset, '/a1x_controller/reset')
+        # success from the reward model service when it is configured, else simulator ground truth
+        self.reward_client = (self.create_client(ScoreFrames, '/reward_model/score')
+                              if self.declare_parameter('use_reward_model', False).value else None)
+        self.scoring, self.scoring_since, self.scoring_id = False, 0.0, 0
         self.episode = 0
         self.step = 0
         self.interventions = 0
@@ -85,11 +91,44 @@ class PolicyNode(Node):
         if self.needs_reset:
             self._start_reset()
             return
-        if self.pending is not None:
-            done = self._complete(obs)
-            if done:
-                return
-        self._act(obs)
+        if self.scoring:          # waiting for the reward model's verdict on o_{t+1}
+            if time.monotonic() - self.scoring_since > SCORE_TIMEOUT_S:
+                self.get_logger().error(f'reward model did not answer within {SCORE_TIMEOUT_S} s; '
+                                        'counting the step as not successful')
+                self.scoring = False
+                if not self._complete(obs, False):
+                    self._act(obs)
+            return
+        if self.pending is None:
+            self._act(obs)
+        elif self.reward_client is None:
+            if not self._complete(obs, bool(self.success)):
+                self._act(obs)
+        else:
+            self._score(obs)
+
+    def _score(self, next_obs) -> None:
+        """Ask the reward model about o_{t+1}; complete the step and act as soon as it answers."""
+        images = next_obs['images']
+        request = ScoreFrames.Request(wrist=[images['wrist_camera']], side=[images['side_camera']])
+        self.scoring, self.scoring_since = True, time.monotonic()
+        self.scoring_id += 1
+        ticket = self.scoring_id
+        self.reward_client.call_async(request).add_done_callback(lambda f: self._on_score(f, next_obs, ticket))
+
+    def _on_score(self, future, next_obs, ticket: int) -> None:
+        if not self.scoring or ticket != self.scoring_id:   # answered after the time-out: stale
+            return
+        self.scoring = False
+        result = future.result()
+        if result is None or not result.ok:
+            self.get_logger().error(f'reward model failed: {result.message if result else "no response"}; '
+                                    'counting the step as not successful', throttle_duration_sec=2.0)
+            success = False
+        else:
+            success = bool(result.success[0])
+        if not self._complete(next_obs, success):
+            self._act(next_obs)
 
     def _observation(self):
         if self.state is None or any(n not in self.images for n in CAMERAS):
@@ -119,11 +158,11 @@ class PolicyNode(Node):
         self.pub_cmd.publish(cmd)
         self.pending = (obs, action, intervened)
 
-    def _complete(self, next_obs) -> bool:
+    def _complete(self, next_obs, success: bool) -> bool:
+        """Publish the transition (o_t, a_t, r_t, o_{t+1}); True when the episode ended."""
         obs, action, intervened = self.pending
         self.pending = None
         self.step += 1
-        success = bool(self.success)
         truncated = self.step >= self.cfg.task.max_episode_steps and not success
         tr = Transition(origin=Transition.ORIGIN_REAL, episode=self.episode, step=self.step - 1,
                         wrist=obs['images']['wrist_camera'], side=obs['images']['side_camera'],
@@ -152,9 +191,10 @@ class PolicyNode(Node):
         self.needs_reset = True
 
     def _start_reset(self) -> None:
-        if not self.reset_client.service_is_ready():
-            self.get_logger().info('waiting for /a1x_controller/reset', throttle_duration_sec=5.0)
-            return
+        for client in (self.reset_client, self.reward_client):
+            if client is not None and not client.service_is_ready():
+                self.get_logger().info(f'waiting for {client.srv_name}', throttle_duration_sec=5.0)
+                return
         self.step, self.interventions, self.pending = 0, 0, None
         self.needs_reset = False
         self.reset_seen = False
