@@ -1,7 +1,7 @@
 """Single-process HIL-SERL-style training on the sim env (no DDS): benchmarks and experiments.
 
-The same core as the ROS graph: frozen encoder, SAC/RLPD agent, replay buffers, simulated
-human. Per environment step: featurise the observation, sample the actor, let the simulated
+The same core as the ROS graph (core.rl.learner.Learner: frozen encoder, SAC/RLPD agent,
+replay buffers) and the simulated human. Per environment step: featurise the observation, sample the actor, let the simulated
 human override it (the step is then marked intervened and also copied into the demo buffer,
 as in HIL-SERL), store the transition, then run ``updates_per_step`` learner steps on
 RLPD batches (half demo+intervention, half online). Rewards are the env's sparse success
@@ -24,7 +24,7 @@ from ..sim_human import SimulatedHuman
 from ..vision.encoder import EncoderConfig, PCAEncoder
 from . import sac
 from .features import Featurizer
-from .replay import ReplayBuffer, mixed_batch
+from .learner import Learner
 
 
 @dataclass
@@ -82,7 +82,6 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
           env_steps: int | None = None) -> tuple[sac.SACState, Featurizer, History]:
     tc = cfg.train
     total = env_steps if env_steps is not None else tc.env_steps
-    rng = np.random.default_rng(seed)
     key = jax.random.PRNGKey(seed)
     env = InsertionEnv(cfg)
     eval_env = InsertionEnv(cfg)
@@ -90,56 +89,46 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
     t0 = time.perf_counter()
 
     demos = collect_demos(env, tc.demo_episodes, seed=10_000 + 1000 * seed)
-    feat = Featurizer(fit_encoder(demos, EncoderConfig(tc.encoder_size, tc.encoder_dim)), cfg.task)
-    online = ReplayBuffer(tc.online_capacity, feat.dim)
-    demo = ReplayBuffer(tc.demo_capacity, feat.dim)
+    learner = Learner(cfg, fit_encoder(demos, EncoderConfig(tc.encoder_size, tc.encoder_dim)), seed=seed)
+    feat = learner.feat
     for ep in demos:
         for obs, a, r, nxt, term in ep:
-            demo.add(feat(obs), a, r, feat(nxt), term)
-    log(f'{len(demos)} demos ({len(demo)} transitions), encoder {feat.encoder.out_dim}-d, '
+            learner.add_transition(_images(obs), obs['proprio'], a, r, term, _images(nxt), nxt['proprio'], demo=True)
+    log(f'{len(demos)} demos ({len(learner.demo)} transitions), encoder {feat.encoder.out_dim}-d, '
         f'features {feat.dim}-d, {time.perf_counter() - t0:.0f} s')
 
-    key, k_init = jax.random.split(key)
-    state = sac.create(cfg.agent, feat.dim, cfg.task.action.active, k_init)
     hist = History()
     obs, _ = env.reset(seed=seed * 100_000)
     human.reset()
     episode, ep_interventions, ep_steps = 0, 0, 0
-    window = {'success': [], 'interventions': [], 'length': []}
-    f_obs = feat(obs)
+    window = {'success': [], 'interventions': []}
     for step in range(1, total + 1):
-        key, k_act, k_upd = jax.random.split(key, 3)
+        key, k_act = jax.random.split(key)
         override = human.step(obs['proprio'])
         if override is None:
-            action = np.asarray(sac.sample_actions(state, f_obs[None], k_act))[0]
+            action = np.asarray(sac.sample_actions(learner.state, feat(obs)[None], k_act))[0]
         else:
             action = np.asarray(override, np.float32)
         nxt, reward, term, trunc, info = env.step(action)
-        f_nxt = feat(nxt)
-        online.add(f_obs, action, reward, f_nxt, term)
-        if override is not None:   # HIL-SERL: interventions also go to the demo buffer
-            demo.add(f_obs, action, reward, f_nxt, term)
-            ep_interventions += 1
+        # HIL-SERL: intervened steps also go to the demo buffer (Learner.add_transition)
+        learner.add_transition(_images(obs), obs['proprio'], action, reward, term, _images(nxt), nxt['proprio'],
+                               intervened=override is not None)
+        ep_interventions += override is not None
         ep_steps += 1
-        obs, f_obs = nxt, f_nxt
+        obs = nxt
         if term or trunc:
             window['success'].append(info['success'])
             window['interventions'].append(ep_interventions / ep_steps)
-            window['length'].append(ep_steps)
             episode += 1
             obs, _ = env.reset(seed=seed * 100_000 + episode)
             human.reset()
-            f_obs = feat(obs)
             ep_interventions, ep_steps = 0, 0
-        if len(online) >= tc.learning_starts:
+        if learner.ready():
             for _ in range(tc.updates_per_step):
-                batches = [mixed_batch(online, demo, cfg.agent.batch_size, rng) for _ in range(cfg.agent.cta_ratio)]
-                stacked = jax.tree_util.tree_map(lambda *x: np.stack(x), *batches)
-                k_upd, k = jax.random.split(k_upd)
-                state, upd = sac.update(state, stacked, k)
+                learner.step()
         if step % tc.eval_every == 0 or step == total:
             key, k_eval = jax.random.split(key)
-            ev = evaluate(eval_env, state, feat, tc.eval_episodes, seed=777_000, key=k_eval)
+            ev = evaluate(eval_env, learner.state, feat, tc.eval_episodes, seed=777_000, key=k_eval)
             hist.env_steps.append(step)
             hist.success_rate.append(ev['success_rate'])
             hist.episode_length.append(ev['episode_length'])
@@ -149,7 +138,11 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
             log(f'step {step}: eval success {ev["success_rate"]:.2f} (len {ev["episode_length"]:.0f}), '
                 f'train success {hist.train_success_rate[-1]:.2f}, interventions {hist.intervention_rate[-1]:.2f}, '
                 f'{episode} episodes, {hist.wall_s[-1]:.0f} s')
-            window = {'success': [], 'interventions': [], 'length': []}
+            window = {'success': [], 'interventions': []}
     env.close()
     eval_env.close()
-    return state, feat, hist
+    return learner.state, feat, hist
+
+
+def _images(obs: dict) -> dict:
+    return {c: obs[c] for c in CAMERAS}
