@@ -16,12 +16,14 @@ def demos(cfg):
     env.close()
 
 
-def test_encoder_whitened_deterministic_and_roundtrips(demos, tmp_path, cfg):
+def test_encoder_scaled_deterministic_and_roundtrips(demos, tmp_path, cfg):
     enc = fit_encoder(demos, EncoderConfig(size=16, dim=8))
     frames = {c: np.stack([s[0][c] for ep in demos for s in ep]) for c in enc.cameras}
     emb = enc.encode(frames)
     assert emb.shape == (len(frames['wrist_camera']), 16) and emb.dtype == np.float32
-    np.testing.assert_allclose(emb.std(0), 1.0, rtol=0.2)       # whitened on its own demo frames
+    std = emb.reshape(len(emb), 2, 8).std(0)                    # per camera, per component
+    np.testing.assert_allclose(std[:, 0], 1.0, rtol=0.15)        # first component: ~unit variance (fit set + last frames)
+    assert np.all(std <= 1.0 + 1e-3) and np.all(np.diff(std, axis=1) <= 1e-3)   # not whitened: decreasing
     back = PCAEncoder.load(enc.save(tmp_path / 'enc.npz'))
     np.testing.assert_array_equal(back.encode(frames), emb)
     feat = Featurizer(enc, cfg.task)

@@ -1,7 +1,8 @@
 """Frozen per-camera image encoder fitted offline on the task's own demonstration frames.
 
 Each camera's frames are area-downsampled to ``size`` x ``size`` RGB and projected onto the
-top ``dim`` principal components of that camera's demo frames, whitened to unit variance.
+top ``dim`` principal components of that camera's demo frames, scaled so that the first
+component has unit variance.
 This is the whole "pretraining": closed form, seconds on a CPU, nothing downloaded, and the
 same frames always give the same embedding, so embeddings can be cached when a frame enters
 a buffer (a trainable pixel encoder is ~250x too slow on CPU). What it captures is the
@@ -53,9 +54,12 @@ class PCAEncoder:
                 raise EncoderError(f'{cam}: need at least {cfg.dim} frames to fit {cfg.dim} components, got {len(x)}')
             mu = x.mean(0)
             _, s, vt = np.linalg.svd(x - mu, full_matrices=False)
-            scale = s[:cfg.dim] / np.sqrt(max(len(x) - 1, 1))
+            # One scale for all components (the largest one's std): in-distribution embeddings stay
+            # within ~unit range while weak components are not blown up, as full whitening would do
+            # for frames unlike the demos.
+            scale = max(s[0] / np.sqrt(max(len(x) - 1, 1)), 1e-6)
             mean[cam] = mu
-            basis[cam] = (vt[:cfg.dim] / np.maximum(scale, 1e-6)[:, None]).astype(np.float32)  # whitened
+            basis[cam] = (vt[:cfg.dim] / scale).astype(np.float32)
         return cls(tuple(frames), cfg, mean, basis)
 
     def encode(self, frames: dict[str, np.ndarray]) -> np.ndarray:
