@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from flax import serialization
 
+from ..core import atomic
 from ..core.config import load_config
 from ..core.rl.trainer import train
 
@@ -34,10 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     state, feat, hist = train(cfg, seed=a.seed, log=lambda m: print(m, flush=True), env_steps=a.env_steps)
     (out / 'history.json').write_text(json.dumps(asdict(hist), indent=1))
     feat.encoder.save(out / 'encoder.npz')
-    tmp = out / 'agent.msgpack.tmp'
-    tmp.write_bytes(serialization.to_bytes({'actor': state.actor, 'critic': state.critic,
-                                            'log_alpha': state.log_alpha}))
-    os.replace(tmp, out / 'agent.msgpack')
+    atomic.write_bytes(out / 'agent.msgpack', serialization.to_bytes(
+        {'actor': state.actor, 'critic': state.critic, 'log_alpha': state.log_alpha}))
     print(f'final eval success {hist.success_rate[-1]:.2f}; results in {out}')
     return 0
 

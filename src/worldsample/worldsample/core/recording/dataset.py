@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from .bag import BagError, read_messages
 
 TRANSITION_TOPIC = '/worldsample/transitions'
@@ -45,12 +46,7 @@ def transitions_from_bag(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def save_dataset(data: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp.npz')
-    np.savez_compressed(tmp, **data)
-    os.replace(tmp, path)
-    return path
+    return atomic.savez(path, compressed=True, **data)
 
 
 def load_dataset(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from flax import serialization
 
+from .. import atomic
 from ..vision.encoder import PCAEncoder
 
 
@@ -57,9 +58,7 @@ class RewardModel:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.encoder.save(folder / 'encoder.npz')
-        tmp = folder / 'classifier.msgpack.tmp'
-        tmp.write_bytes(serialization.to_bytes(self.params))
-        os.replace(tmp, folder / 'classifier.msgpack')
+        atomic.write_bytes(folder / 'classifier.msgpack', serialization.to_bytes(self.params))
         (folder / 'reward_model.json').write_text(json.dumps({'threshold': self.threshold}))
         return folder
 

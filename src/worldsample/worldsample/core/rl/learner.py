@@ -85,7 +85,7 @@ class Learner:
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         agent = {f: getattr(self.state, f) for f in AGENT_FIELDS}
-        (tmp / 'agent.msgpack').write_bytes(serialization.to_bytes(agent))
+        (tmp / 'agent.msgpack').write_bytes(serialization.to_bytes(agent))   # whole folder is swapped in below
         self.online.save(tmp / 'online.npz')
         self.demo.save(tmp / 'demo.npz')
         self.feat.encoder.save(tmp / 'encoder.npz')

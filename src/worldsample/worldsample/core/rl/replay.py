@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from .sac import Batch
 
 FIELDS = ('obs', 'action', 'reward', 'next_obs', 'done')
@@ -66,14 +67,9 @@ class ReplayBuffer:
         return {k: v[idx] for k, v in self.data.items()}
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + '.tmp.npz')
-        np.savez(tmp, **{k: v[:self.size] if self.size < self.capacity else v for k, v in self.data.items()},
-                 meta=np.array([self.capacity, self.obs_dim, self.action_dim, self.size, self.cursor,
-                                self.total_added], np.int64))
-        os.replace(tmp, path)
-        return path
+        return atomic.savez(path, **{k: v[:self.size] for k, v in self.data.items()},
+                            meta=np.array([self.capacity, self.obs_dim, self.action_dim, self.size, self.cursor,
+                                           self.total_added], np.int64))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> 'ReplayBuffer':

@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import atomic
+
 
 class EncoderError(ValueError):
     """Frames or encoder files that do not fit."""
@@ -71,14 +73,9 @@ class PCAEncoder:
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + '.tmp.npz')
         arrays = {f'mean/{c}': self.mean[c] for c in self.cameras}
         arrays |= {f'basis/{c}': self.basis[c] for c in self.cameras}
-        np.savez(tmp, cameras=np.array(self.cameras), size=self.cfg.size, dim=self.cfg.dim, **arrays)
-        os.replace(tmp, path)
-        return path
+        return atomic.savez(path, cameras=np.array(self.cameras), size=self.cfg.size, dim=self.cfg.dim, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> 'PCAEncoder':
