@@ -63,3 +63,18 @@ def test_missing_model_dir_is_reported(procs, tmp_path):
     proc = procs.start('reward_model', 'reward_model', model_dir=str(tmp_path / 'nope'))
     assert proc.wait(timeout=30) != 0
     assert 'lacks encoder.npz' in procs.log('reward_model')
+
+
+def test_policy_survives_a_reward_model_that_never_answers(procs, ros_node):
+    """A service that accepts requests but never replies (its node is not spun): each step
+    times out, counts as not successful, and the policy keeps going."""
+    import time
+    ros_node.create_service(ScoreFrames, '/reward_model/score', lambda req, res: res)   # never spun
+    procs.start('sim_node', 'sim')
+    procs.start('a1x_controller', 'a1x_controller')
+    policy = procs.start('policy_node', 'policy', use_reward_model=True, actor='zero')
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and procs.log('policy').count('did not answer within') < 2:
+        time.sleep(0.5)
+    assert procs.log('policy').count('did not answer within') >= 2, procs.log('policy')[-2000:]
+    assert policy.poll() is None

@@ -57,7 +57,7 @@ class PolicyNode(Node):
         # success from the reward model service when it is configured, else simulator ground truth
         self.reward_client = (self.create_client(ScoreFrames, '/reward_model/score')
                               if self.declare_parameter('use_reward_model', False).value else None)
-        self.scoring, self.scoring_since, self.scoring_id = False, 0.0, 0
+        self.scoring, self.scoring_since, self.scoring_id, self.scoring_obs = False, 0.0, 0, None
         self.episode = 0
         self.step = 0
         self.interventions = 0
@@ -96,7 +96,7 @@ class PolicyNode(Node):
                 self.get_logger().error(f'reward model did not answer within {SCORE_TIMEOUT_S} s; '
                                         'counting the step as not successful')
                 self.scoring = False
-                if not self._complete(obs, False):
+                if not self._complete(self.scoring_obs, False):
                     self._act(obs)
             return
         if self.pending is None:
@@ -111,7 +111,7 @@ class PolicyNode(Node):
         """Ask the reward model about o_{t+1}; complete the step and act as soon as it answers."""
         images = next_obs['images']
         request = ScoreFrames.Request(wrist=[images['wrist_camera']], side=[images['side_camera']])
-        self.scoring, self.scoring_since = True, time.monotonic()
+        self.scoring, self.scoring_since, self.scoring_obs = True, time.monotonic(), next_obs
         self.scoring_id += 1
         ticket = self.scoring_id
         self.reward_client.call_async(request).add_done_callback(lambda f: self._on_score(f, next_obs, ticket))
