@@ -16,6 +16,7 @@ CONSOLE_SCRIPTS = [
     'record_demos = worldsample.commands.record_demos:main',
     'train_sim = worldsample.commands.train_sim:main',
     'train_reward = worldsample.commands.train_reward:main',
+    'evaluate_sim = worldsample.commands.evaluate_sim:main',
     'launch_runner = worldsample.launch_runner:main',
 ]
 

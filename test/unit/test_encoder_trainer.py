@@ -57,3 +57,22 @@ def test_trainer_smoke_runs_learner_and_human(cfg):
     assert hist.env_steps == [120] and 0.0 <= hist.success_rate[0] <= 1.0
     assert hist.intervention_rate[0] > 0       # an untrained actor strays: the simulated human steps in
     assert any('demos' in m for m in logs)
+
+
+def test_train_sim_output_evaluates_and_bad_folders_are_named(cfg, tmp_path, capsys, monkeypatch):
+    import json
+
+    from worldsample.commands import evaluate_sim, train_sim
+    small = replace(cfg, agent=replace(cfg.agent, hidden=(32, 32), batch_size=32),
+                    train=replace(cfg.train, demo_episodes=2, learning_starts=20, eval_every=60,
+                                  eval_episodes=1, encoder_size=16, encoder_dim=8))
+    for module in (train_sim, evaluate_sim):   # small networks for speed
+        monkeypatch.setattr(module, 'load_config', lambda task: small)
+    assert train_sim.main(['--env-steps', '60', '--out', str(tmp_path / 'run')]) == 0
+    capsys.readouterr()
+    assert evaluate_sim.main([str(tmp_path / 'run'), '--episodes', '2', '--human']) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['episodes'] == 2 and 0.0 <= result['success_rate'] <= 1.0
+    assert result['intervention_rate'] > 0          # barely trained actor: the human steps in
+    assert evaluate_sim.main([str(tmp_path / 'nothing')]) == 2
+    assert 'lacks encoder.npz' in capsys.readouterr().err
