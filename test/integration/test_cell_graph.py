@@ -10,7 +10,7 @@ import time
 import pytest
 
 from worldsample.core.recording.bag import read_messages, topic_summary
-from worldsample.core.recording.dataset import image_array
+from worldsample.core.images import decode_rgb
 
 from .conftest import run_launch
 
@@ -50,7 +50,7 @@ def test_expert_inserts_through_the_graph_and_bag_reads_back(tmp_path):
     assert [t.step for t in transitions if t.episode == 0] == list(range(int(episodes[0][2])))
     last = [t for t in transitions if t.terminated]
     assert len(last) == 2 and all(t.success and t.reward == 1.0 for t in last)
-    assert image_array(transitions[0].wrist).shape == (128, 128, 3)
+    assert decode_rgb(transitions[0].wrist).shape == (128, 128, 3)
     assert len(transitions[0].action) == 7 and len(transitions[0].proprio) == 7
     # the arm really moved down into the hole during an episode
     z = [t.proprio[2] for t in transitions if t.episode == 0]

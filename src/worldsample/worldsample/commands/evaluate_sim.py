@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import jax
-import numpy as np
 from flax import serialization
 
 from ..core.config import load_config
 from ..core.rl import sac
 from ..core.rl.features import Featurizer
+from ..core.rl.trainer import evaluate
 from ..core.sim.env import InsertionEnv
 from ..core.sim_human import SimulatedHuman
 from ..core.vision.encoder import PCAEncoder
@@ -38,33 +38,6 @@ def load_agent(cfg, run: Path) -> tuple[sac.SACState, Featurizer]:
     return state.replace(**saved), feat
 
 
-def evaluate(cfg, state, feat, episodes: int, seed: int, human: bool) -> dict:
-    env = InsertionEnv(cfg)
-    operator = SimulatedHuman(cfg) if human else None
-    key = jax.random.PRNGKey(seed)
-    successes, lengths, intervened = [], [], []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        if operator:
-            operator.reset()
-        n_int = 0
-        for t in range(cfg.task.max_episode_steps):
-            override = operator.step(obs['proprio']) if operator else None
-            if override is None:
-                action = np.asarray(sac.sample_actions(state, feat(obs)[None], key, deterministic=True))[0]
-            else:
-                action, n_int = override, n_int + 1
-            obs, _, term, trunc, info = env.step(action)
-            if term or trunc:
-                break
-        successes.append(info['success'])
-        lengths.append(t + 1)
-        intervened.append(n_int / (t + 1))
-    env.close()
-    return {'episodes': episodes, 'success_rate': float(np.mean(successes)),
-            'intervention_rate': float(np.mean(intervened)), 'episode_length': float(np.mean(lengths))}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('run', type=Path, help='output folder of train_sim')
@@ -79,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f'evaluate_sim: {e}', file=sys.stderr)
         return 2
-    result = evaluate(cfg, state, feat, a.episodes, a.seed, a.human)
+    env = InsertionEnv(cfg)
+    result = evaluate(env, state, feat, a.episodes, a.seed, jax.random.PRNGKey(a.seed),
+                      human=SimulatedHuman(cfg) if a.human else None)
+    env.close()
     print(json.dumps(result))
     return 0
 

@@ -14,6 +14,7 @@ from sensor_msgs.msg import Image
 
 from ..core.config import CellConfig, load_config
 from ..core.controller import Pose
+from ..core.images import ImageError, decode_rgb  # noqa: F401  (ImageError re-exported)
 
 # Commands: reliable, shallow (a stale command is worse than a dropped one).
 COMMAND_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
@@ -22,10 +23,6 @@ STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history
 # Transitions must not be dropped on the way to the learner/recorder.
 TRANSITION_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 SENSOR_QOS = qos_profile_sensor_data
-
-
-class ImageError(ValueError):
-    """A camera image that cannot be used (wrong size, encoding or data length)."""
 
 
 def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
@@ -40,17 +37,7 @@ def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
     return msg
 
 
-def image_to_array(msg: Image, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode an rgb8 (or bgr8) Image into H x W x 3 uint8, or raise ImageError saying why."""
-    if msg.encoding not in ('rgb8', 'bgr8'):
-        raise ImageError(f'unsupported image encoding {msg.encoding!r} (expected rgb8 or bgr8)')
-    if expect_hw is not None and (msg.height, msg.width) != tuple(expect_hw):
-        raise ImageError(f'image is {msg.width}x{msg.height}, expected {expect_hw[1]}x{expect_hw[0]}')
-    if msg.step < msg.width * 3 or len(msg.data) != msg.step * msg.height:
-        raise ImageError(f'image data is {len(msg.data)} bytes, expected step {msg.step} x height {msg.height}')
-    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
-    img = rows[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
-    return img[..., ::-1].copy() if msg.encoding == 'bgr8' else img.copy()
+image_to_array = decode_rgb   # the nodes' name for it
 
 
 def pose_to_msg(pose: Pose) -> PoseMsg:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import atomic
+from ..images import decode_rgb
 from .bag import BagError, read_messages
 
 TRANSITION_TOPIC = '/worldsample/transitions'
@@ -20,19 +21,11 @@ FIELDS = ('wrist', 'side', 'proprio', 'action', 'reward', 'terminated', 'truncat
           'intervened', 'next_wrist', 'next_side', 'next_proprio', 'episode', 'step')
 
 
-def image_array(img) -> np.ndarray:
-    """rosbags sensor_msgs/Image (rgb8) -> H x W x 3 uint8."""
-    if img.encoding != 'rgb8':
-        raise BagError(f'image encoding {img.encoding!r} is not rgb8')
-    return np.asarray(img.data, dtype=np.uint8).reshape(img.height, img.step)[:, :img.width * 3].reshape(
-        img.height, img.width, 3)
-
-
 def transitions_from_bag(path: str | os.PathLike) -> dict[str, np.ndarray]:
     rows = {k: [] for k in FIELDS}
     for _, _, _, m in read_messages(path, [TRANSITION_TOPIC]):
         for key in ('wrist', 'side', 'next_wrist', 'next_side'):
-            rows[key].append(image_array(getattr(m, key)))
+            rows[key].append(decode_rgb(getattr(m, key)))
         for key in ('proprio', 'action', 'next_proprio'):
             rows[key].append(np.asarray(getattr(m, key), dtype=np.float32))
         for key in ('reward', 'terminated', 'truncated', 'success', 'intervened', 'episode', 'step'):

@@ -9,7 +9,6 @@ computed once when a frame enters, so sampling never touches pixels). ``save`` w
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -73,17 +72,11 @@ class ReplayBuffer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> 'ReplayBuffer':
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f'buffer file not found: {path}')
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                capacity, obs_dim, action_dim, size, cursor, total = (int(x) for x in f['meta'])
-                buf = cls(capacity, obs_dim, action_dim)
-                for k in FIELDS:
-                    buf.data[k][:size] = f[k][:size]
-        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise BufferError(f'{path}: not a readable replay buffer ({type(e).__name__}: {e})') from None
+        with atomic.read_npz(path, 'replay buffer', BufferError) as f:
+            capacity, obs_dim, action_dim, size, cursor, total = (int(x) for x in f['meta'])
+            buf = cls(capacity, obs_dim, action_dim)
+            for k in FIELDS:
+                buf.data[k][:size] = f[k][:size]
         buf.size, buf.cursor, buf.total_added = size, cursor, total
         return buf
 

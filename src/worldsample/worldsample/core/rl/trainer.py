@@ -63,19 +63,31 @@ def fit_encoder(demos: list[list[tuple]], cfg: EncoderConfig) -> PCAEncoder:
 
 
 def evaluate(env: InsertionEnv, state: sac.SACState, feat: Featurizer, episodes: int, seed: int,
-             key: jax.Array) -> dict:
-    """Deterministic actor, no interventions: success rate and episode length."""
-    successes, lengths = [], []
+             key: jax.Array, human: SimulatedHuman | None = None) -> dict:
+    """Deterministic actor over seeded episodes; with ``human`` the simulated operator may take over.
+
+    Returns success rate, intervention rate (share of intervened steps) and mean episode length.
+    """
+    successes, lengths, intervened = [], [], []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
+        if human is not None:
+            human.reset()
+        n_int = 0
         for t in range(env.cfg.task.max_episode_steps):
-            a = np.asarray(sac.sample_actions(state, feat(obs)[None], key, deterministic=True))[0]
+            override = human.step(obs['proprio']) if human is not None else None
+            if override is None:
+                a = np.asarray(sac.sample_actions(state, feat(obs)[None], key, deterministic=True))[0]
+            else:
+                a, n_int = override, n_int + 1
             obs, _, term, trunc, info = env.step(a)
             if term or trunc:
                 break
         successes.append(info['success'])
         lengths.append(t + 1)
-    return {'success_rate': float(np.mean(successes)), 'episode_length': float(np.mean(lengths))}
+        intervened.append(n_int / (t + 1))
+    return {'episodes': episodes, 'success_rate': float(np.mean(successes)),
+            'intervention_rate': float(np.mean(intervened)), 'episode_length': float(np.mean(lengths))}
 
 
 def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,

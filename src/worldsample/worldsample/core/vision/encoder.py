@@ -79,13 +79,7 @@ class PCAEncoder:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> 'PCAEncoder':
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f'encoder file not found: {path}')
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                cameras = tuple(str(c) for c in f['cameras'])
-                cfg = EncoderConfig(int(f['size']), int(f['dim']))
-                return cls(cameras, cfg, {c: f[f'mean/{c}'] for c in cameras}, {c: f[f'basis/{c}'] for c in cameras})
-        except Exception as e:   # zip, key and shape errors of a damaged file
-            raise EncoderError(f'{path}: not a readable encoder file ({type(e).__name__}: {e})') from None
+        with atomic.read_npz(path, 'encoder', EncoderError) as f:
+            cameras = tuple(str(c) for c in f['cameras'])
+            cfg = EncoderConfig(int(f['size']), int(f['dim']))
+            return cls(cameras, cfg, {c: f[f'mean/{c}'] for c in cameras}, {c: f[f'basis/{c}'] for c in cameras})
