@@ -13,6 +13,7 @@ CONSOLE_SCRIPTS = [
     'sim_human = worldsample.nodes.sim_human_node:main',
     'recorder = worldsample.nodes.recorder_node:main',
     'reward_model = worldsample.nodes.reward_model_node:main',
+    'learner = worldsample.nodes.learner_node:main',
     'record_demos = worldsample.commands.record_demos:main',
     'train_sim = worldsample.commands.train_sim:main',
     'train_reward = worldsample.commands.train_reward:main',

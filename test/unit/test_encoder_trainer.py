@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from worldsample.core.rl.features import Featurizer
-from worldsample.core.rl.trainer import collect_demos, fit_encoder, train
+from worldsample.core.rl.learner import Learner
+from worldsample.core.rl.trainer import collect_demos, demos_to_dataset, train
 from worldsample.core.sim.env import InsertionEnv
 from worldsample.core.vision.encoder import EncoderConfig, EncoderError, PCAEncoder
 
@@ -17,15 +18,16 @@ def demos(cfg):
 
 
 def test_encoder_scaled_deterministic_and_roundtrips(demos, tmp_path, cfg):
-    enc = fit_encoder(demos, EncoderConfig(size=16, dim=8))
-    frames = {c: np.stack([s[0][c] for ep in demos for s in ep]) for c in enc.cameras}
+    frames = {c: np.stack([s[0][c] for ep in demos for s in ep]) for c in ('wrist_camera', 'side_camera')}
+    enc = PCAEncoder.fit(frames, EncoderConfig(size=16, dim=8))
     emb = enc.encode(frames)
     assert emb.shape == (len(frames['wrist_camera']), 16) and emb.dtype == np.float32
-    std = emb.reshape(len(emb), 2, 8).std(0)                    # per camera, per component
-    np.testing.assert_allclose(std[:, 0], 1.0, rtol=0.15)        # first component: ~unit variance (fit set + last frames)
+    std = emb.reshape(len(emb), 2, 8).std(0, ddof=1)            # per camera, per component
+    np.testing.assert_allclose(std[:, 0], 1.0, rtol=0.01)         # first component: unit variance on the fit set
     assert np.all(std <= 1.0 + 1e-3) and np.all(np.diff(std, axis=1) <= 1e-3)   # not whitened: decreasing
     back = PCAEncoder.load(enc.save(tmp_path / 'enc.npz'))
     np.testing.assert_array_equal(back.encode(frames), emb)
+    np.testing.assert_array_equal(PCAEncoder.load(enc.to_bytes()).encode(frames), emb)
     feat = Featurizer(enc, cfg.task)
     obs = demos[0][0][0]
     assert feat(obs).shape == (feat.dim,) == (16 + 7,)
@@ -45,6 +47,29 @@ def test_encoder_errors(tmp_path):
     (tmp_path / 'bad.npz').write_bytes(b'garbage')
     with pytest.raises(EncoderError, match='not a readable encoder'):
         PCAEncoder.load(tmp_path / 'bad.npz')
+    with pytest.raises(EncoderError, match=r'encoder \(7 bytes\): not a readable'):
+        PCAEncoder.load(b'garbage')
+    other = PCAEncoder.fit({'wrist_camera': np.random.default_rng(1).integers(0, 255, (10, 8, 8, 3), np.uint8)},
+                           EncoderConfig(2, 2))   # 2x2 basis saved under a 4x4 size: inconsistent arrays
+    arrays = enc._arrays() | {'basis/wrist_camera': other.basis['wrist_camera']}
+    from worldsample.core.atomic import npz_bytes
+    with pytest.raises(EncoderError, match='do not match size 4'):
+        PCAEncoder.load(npz_bytes(**arrays))
+
+
+def test_learner_from_a_demo_dataset(demos, cfg):
+    small = replace(cfg, agent=replace(cfg.agent, hidden=(32, 32)),
+                    train=replace(cfg.train, encoder_size=16, encoder_dim=8))
+    data = demos_to_dataset(demos)
+    n = sum(len(ep) for ep in demos)
+    assert data['wrist'].shape == (n, 128, 128, 3) and data['next_proprio'].shape == (n, 7)
+    learner = Learner.from_dataset(small, data)
+    assert len(learner.demo) == n and len(learner.online) == 0 and learner.received == 0
+    assert learner.feat.dim == 2 * 8 + 7
+    assert learner.demo.data['done'][:n].sum() == len(demos)          # each demo ends in one success
+    i = 5
+    f = learner.embed({'wrist_camera': data['wrist'][i], 'side_camera': data['side'][i]}, data['proprio'][i])
+    np.testing.assert_allclose(learner.demo.data['obs'][i], f, rtol=1e-5, atol=1e-5)
 
 
 def test_trainer_smoke_runs_learner_and_human(cfg):

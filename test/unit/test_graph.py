@@ -22,6 +22,17 @@ def test_episodes_end_the_graph():
     assert policy.exit_ends_graph and policy.parameters['episodes'] == 3
 
 
+def test_sac_actor_brings_a_learner_that_is_not_required():
+    graph = build_graph({'actor': 'sac', 'demos': 'runs/demos/demos.npz', 'run_dir': 'runs/x', 'seed': '4'})
+    assert [n.name for n in graph] == ['sim', 'a1x_controller', 'sim_human', 'policy', 'learner', 'recorder']
+    learner = graph[4]
+    assert not learner.required and all(n.required for n in graph if n is not learner)
+    assert learner.parameters == {'task': 'insertion', 'run_dir': 'runs/x', 'demos': 'runs/demos/demos.npz',
+                                  'seed': 4}
+    assert 'learner' not in [n.name for n in build_graph({'actor': 'sac', 'learner': 'false'})]
+    assert 'learner' not in [n.name for n in build_graph({'actor': 'expert'})]
+
+
 @pytest.mark.parametrize('args, why', [
     ({'backend': 'gazebo'}, 'backend'), ({'record': 'maybe'}, 'true or false'),
     ({'episodes': 'x'}, 'integer'), ({'actor': 'sac9'}, 'actor'), ({'speed': '1'}, 'unknown launch argument')])

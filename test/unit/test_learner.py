@@ -4,6 +4,7 @@ import jax
 import numpy as np
 import pytest
 
+from worldsample.core.rl.deployed_actor import export_actor
 from worldsample.core.rl.learner import CheckpointError, Learner
 from worldsample.core.rl.replay import BufferError
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
@@ -57,7 +58,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(small, encoder, tmp_
     assert info_a == info_b                                   # same keys, same batches, same numbers
     for x, y in zip(jax.tree_util.tree_leaves(a.state.critic), jax.tree_util.tree_leaves(b.state.critic)):
         np.testing.assert_array_equal(x, y)
-    assert a.actor_bytes() == b.actor_bytes()
+    assert export_actor(a.state, a.feat.encoder) == export_actor(b.state, b.feat.encoder)
 
 
 def test_save_replaces_atomically_and_bad_checkpoints_are_named(small, encoder, tmp_path):
@@ -74,3 +75,32 @@ def test_save_replaces_atomically_and_bad_checkpoints_are_named(small, encoder, 
         Learner.resume(small, folder)
     with pytest.raises(CheckpointError, match='meta.json missing'):
         Learner.resume(small, tmp_path / 'nothing')
+
+
+def test_broadcast_parameters_act_like_the_learner_and_bad_ones_are_named(small, encoder):
+    from worldsample.core.rl import sac
+    from worldsample.core.rl.deployed_actor import ActorLoader, ParamsError
+    learner = Learner(small, encoder, seed=4)
+    _feed(learner, 12, np.random.default_rng(5), intervened_every=3)
+    learner.step()
+    version, actor, enc = export_actor(learner.state, learner.feat.encoder)
+    loaded = ActorLoader(small).load(version, learner.feat.dim, actor, enc)
+    assert loaded.version == 1
+    rng = np.random.default_rng(6)
+    obs = {c: rng.integers(0, 255, (128, 128, 3), np.uint8) for c in CAMS} | {'proprio': rng.normal(size=7)}
+    key = jax.random.PRNGKey(9)
+    want = np.asarray(sac.sample_actions(learner.state, learner.feat(obs)[None], key, deterministic=True))[0]
+    got = loaded.act(obs, key, deterministic=True)
+    np.testing.assert_array_equal(got, want)
+    assert np.all(got[3:] == 0.0) and np.any(got[:3] != 0.0)      # inactive dims exactly zero
+
+    loader = ActorLoader(small)
+    with pytest.raises(ParamsError, match='not readable actor parameters'):
+        loader.load(2, learner.feat.dim, actor[: len(actor) // 2], enc)
+    with pytest.raises(ParamsError, match='not a readable encoder'):
+        loader.load(2, learner.feat.dim, actor, enc[:100])
+    with pytest.raises(ParamsError, match='encoder makes 15-d features but the actor takes 20-d'):
+        loader.load(2, 20, actor, enc)
+    wide = replace(small, agent=replace(small.agent, hidden=(64, 64)))
+    with pytest.raises(ParamsError, match='network shapes'):
+        ActorLoader(wide).load(2, learner.feat.dim, actor, enc)

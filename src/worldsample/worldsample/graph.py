@@ -11,18 +11,23 @@ from dataclasses import dataclass, field
 
 from .core.actors import ACTORS
 
+POLICY_ACTORS = (*ACTORS, 'sac')   # sac: the learner's actor, parameters over /learner/actor_params
+
 # name -> (default, description); these are the launch arguments of every task launch file.
 ARGUMENTS: dict[str, tuple[str, str]] = {
     'task': ('insertion', 'task config name (config/<task>.yaml) or a YAML path'),
     'backend': ('sim', "'sim' (MuJoCo cell) or 'real' (Galaxea driver and RealSense cameras running)"),
     'record': ('true', 'record the rollout topics to a rosbag2 (mcap) bag'),
     'bag': ('', 'bag output folder (default runs/bags/<task>_<time>)'),
-    'actor': ('expert', f'action source of the policy node: {", ".join(ACTORS)}'),
+    'actor': ('expert', f'action source of the policy node: {", ".join(POLICY_ACTORS)} (sac trains online)'),
     'human': ('true', 'run the simulated human (sim backend only)'),
     'aggressiveness': ('0.5', 'how readily the simulated human takes over (0 never .. 1)'),
     'episodes': ('0', 'stop the graph after this many episodes (0 = run until Ctrl-C)'),
     'reward_model': ('', 'reward model folder (train_reward); empty: success from simulator ground truth'),
     'seed': ('0', 'seed of the first episode; episode k uses seed + k'),
+    'learner': ('true', 'with actor:=sac, run the learner in this graph (false: it runs elsewhere, e.g. on a GPU)'),
+    'demos': ('', 'demo dataset (record_demos .npz) a new learner run starts from'),
+    'run_dir': ('runs/learner', 'learner run folder (checkpoint, TensorBoard logs); a restart resumes from it'),
 }
 BACKENDS = ('sim', 'real')
 
@@ -37,6 +42,7 @@ class NodeSpec:
     executable: str                 # console script of the worldsample package
     parameters: dict = field(default_factory=dict)
     exit_ends_graph: bool = False   # this node finishing shuts the whole graph down
+    required: bool = True           # this node dying shuts the graph down (else: reported, the rest runs on)
 
 
 def _bool(name: str, value: str) -> bool:
@@ -65,8 +71,8 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     a = resolve_arguments(args)
     if a['backend'] not in BACKENDS:
         raise GraphError(f"argument backend:={a['backend']!r} must be one of {BACKENDS}")
-    if a['actor'] not in ACTORS:
-        raise GraphError(f"argument actor:={a['actor']!r} must be one of {ACTORS}")
+    if a['actor'] not in POLICY_ACTORS:
+        raise GraphError(f"argument actor:={a['actor']!r} must be one of {POLICY_ACTORS}")
     try:
         aggressiveness = float(a['aggressiveness'])
     except ValueError:
@@ -87,6 +93,10 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
                                                     'seed': seed, 'use_reward_model': bool(a['reward_model'])},
                           exit_ends_graph=episodes > 0))
+    if a['actor'] == 'sac' and _bool('learner', a['learner']):
+        # not required: the policy keeps acting on its last parameters if the learner dies
+        nodes.append(NodeSpec('learner', 'learner', {**task, 'run_dir': a['run_dir'], 'demos': a['demos'],
+                                                     'seed': seed}, required=False))
     if _bool('record', a['record']):
         bag = a['bag'] or f'runs/bags/{a["task"]}_{time.strftime("%Y%m%d_%H%M%S")}'
         nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))

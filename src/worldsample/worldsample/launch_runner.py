@@ -5,7 +5,9 @@
 
 Starts the nodes of ``worldsample.graph`` (the definition the launch files use) as separate
 processes, prefixes their output with the node name, forwards Ctrl-C to all of them and waits
-for a clean exit. If a node dies, the runner says which one and how, then stops the rest.
+for a clean exit. If a node dies, the runner says which one and how, then stops the rest
+(except for nodes that are not ``required``, like the learner: their death is reported and
+the rest runs on, as it would with ``ros2 launch``).
 A node marked ``exit_ends_graph`` (the policy with ``episodes:=N``) finishing normally ends
 the graph with exit code 0.
 """
@@ -97,14 +99,19 @@ class Graph:
     def watch(self) -> int:
         """Block until the graph ends; returns the runner's exit code."""
         by_name = {s.name: s for s in self.specs}
+        gone = set()
         while True:
             for name, proc in self.procs.items():
                 code = proc.poll()
-                if code is None:
+                if code is None or name in gone:
                     continue
                 if by_name[name].exit_ends_graph and code == 0:
                     _log(f'{name} finished; shutting the graph down')
                     return self.stop(0)
+                if not by_name[name].required:
+                    _log(f'node {name!r} died with {_describe(code)}; the rest of the graph keeps running')
+                    gone.add(name)
+                    continue
                 _log(f'node {name!r} died with {_describe(code)}; shutting the graph down')
                 return self.stop(1)
             time.sleep(0.1)

@@ -4,6 +4,7 @@ A crash mid-write leaves the previous file intact (DESIGN: nothing lost, writes 
 """
 from __future__ import annotations
 
+import io
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,15 +31,26 @@ def savez(path: str | os.PathLike, compressed: bool = False, **arrays) -> Path:
     return path
 
 
+def npz_bytes(**arrays) -> bytes:
+    """An uncompressed npz in memory (e.g. to send over the network); read with :func:`read_npz`."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
 @contextmanager
-def read_npz(path: str | os.PathLike, what: str, error: type[Exception]):
-    """Open an npz written by :func:`savez` without pickle; any failure while reading it is
-    re-raised as ``error`` naming the file ("not a readable <what> file")."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{what} file not found: {path}')
+def read_npz(source: str | os.PathLike | bytes, what: str, error: type[Exception]):
+    """Open an npz (a file written by :func:`savez`, or bytes from :func:`npz_bytes`) without
+    pickle; any failure while reading it is re-raised as ``error`` naming the source
+    ("not a readable <what> file")."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name, handle = f'{what} ({len(source)} bytes)', io.BytesIO(bytes(source))
+    else:
+        name = handle = Path(source)
+        if not handle.is_file():
+            raise FileNotFoundError(f'{what} file not found: {handle}')
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(handle, allow_pickle=False) as f:
             yield f
     except Exception as e:   # zip, key and shape errors of a damaged file
-        raise error(f'{path}: not a readable {what} file ({type(e).__name__}: {e})') from None
+        raise error(f'{name}: not a readable {what} file ({type(e).__name__}: {e})') from None

@@ -23,6 +23,9 @@ STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history
 # Transitions must not be dropped on the way to the learner/recorder.
 TRANSITION_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 SENSOR_QOS = qos_profile_sensor_data
+# Latest-value topics (actor parameters): a subscriber that joins late still gets the last one.
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
@@ -63,7 +66,7 @@ def spin_node(node_factory, args=None) -> None:
     """Standard main(): init, spin until Ctrl-C, external shutdown or the node's ``finished``
     future completes (if it has one); clean up."""
     rclpy.init(args=args)
-    node = None
+    node = failure = None
     try:
         try:
             node = node_factory()
@@ -78,6 +81,8 @@ def spin_node(node_factory, args=None) -> None:
             executor.spin()
         else:
             executor.spin_until_future_complete(finished)
+            if finished.exception() is not None:   # the node failed (e.g. a worker thread died)
+                failure = finished.exception()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -88,3 +93,6 @@ def spin_node(node_factory, args=None) -> None:
             if rclpy.ok():          # destroying entities of a shut-down context can spin forever
                 node.destroy_node()
         rclpy.try_shutdown()
+    if failure is not None:
+        print(f'error: {failure}', file=sys.stderr, flush=True)
+        sys.exit(1)

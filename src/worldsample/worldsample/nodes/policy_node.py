@@ -7,25 +7,36 @@ marked intervened), send it to the controller, and stream the completed transiti
 ``reset`` service (seed = base seed + episode) and end on success or the step limit.
 Success comes from the reward model service (``use_reward_model``: the step completes when it
 answers) or, in simulation without one, from ``/sim/success`` (ground truth).
+
+With ``actor:=sac`` the actions come from the learner's SAC actor: parameters arriving on
+``/learner/actor_params`` are checked and prepared in a background thread and swapped in
+between ticks, so the loop never waits for them; if the learner goes away the policy keeps
+acting on the last parameters it has. Every acting tick publishes ``/policy/stats``
+(observation -> command time, tick period, parameter version).
 """
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 
+import jax
 import numpy as np
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
-from worldsample_msgs.msg import ArmState, DeltaCommand, Transition
+from worldsample_msgs.msg import ActorParams, ArmState, DeltaCommand, PolicyStats, Transition
 from worldsample_msgs.srv import Reset, ScoreFrames
 
 from ..core.actors import make_actor
 from ..core.controller import project_action
 from ..core.observation import CAMERAS
-from .common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageError, image_to_array,
+from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
+from .common import (COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageError, image_to_array,
                      spin_node, declare_config)
+from .learner_node import PARAMS_TOPIC
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
@@ -39,7 +50,15 @@ class PolicyNode(Node):
         actor = self.declare_parameter('actor', 'expert').value
         self.episodes = int(self.declare_parameter('episodes', 0).value)   # 0 = run forever
         self.seed = int(self.declare_parameter('seed', 0).value)
-        self.actor = make_actor(actor, self.cfg, self.seed)
+        self.learned = actor == 'sac'
+        self.actor = None if self.learned else make_actor(actor, self.cfg, self.seed)
+        self.loaded: LoadedActor | None = None     # SAC actor in use; replaced whole by the loader thread
+        self.key, self.n_sampled = jax.random.PRNGKey(self.seed), 0
+        if self.learned:
+            self.inbox: queue.Queue = queue.Queue(maxsize=1)
+            self.create_subscription(ActorParams, PARAMS_TOPIC, self.on_params, LATCHED_QOS)
+            threading.Thread(target=self._load_params, args=(ActorLoader(self.cfg),), name='params',
+                             daemon=True).start()
         self.images: dict[str, Image] = {}
         self.state: ArmState | None = None
         self.success = False
@@ -53,6 +72,8 @@ class PolicyNode(Node):
         self.pub_cmd = self.create_publisher(DeltaCommand, '/worldsample/command', COMMAND_QOS)
         self.pub_tr = self.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
         self.pub_summary = self.create_publisher(String, '/worldsample/episode_summary', TRANSITION_QOS)
+        self.pub_stats = self.create_publisher(PolicyStats, '/policy/stats', STATE_QOS)
+        self.last_tick, self.period = None, 0.0
         self.reset_client = self.create_client(Reset, '/a1x_controller/reset')
         # success from the reward model service when it is configured, else simulator ground truth
         self.reward_client = (self.create_client(ScoreFrames, '/reward_model/score')
@@ -71,6 +92,29 @@ class PolicyNode(Node):
     def on_state(self, msg: ArmState) -> None:
         self.state = msg
 
+    def on_params(self, msg: ActorParams) -> None:
+        """Hand the newest parameters to the loader thread (an older unread message is replaced)."""
+        try:
+            self.inbox.get_nowait()
+        except queue.Empty:
+            pass
+        self.inbox.put(msg)
+
+    def _load_params(self, loader: ActorLoader) -> None:
+        while True:
+            msg = self.inbox.get()
+            try:
+                loaded = loader.load(msg.version, msg.obs_dim, msg.actor, msg.encoder)
+            except ParamsError as e:
+                self.get_logger().error(f'{e}; keeping version {self.loaded.version if self.loaded else "none"}')
+                continue
+            first = self.loaded is None
+            self.loaded = loaded     # one reference swap: the next tick acts on the new version
+            if first:
+                self.get_logger().info(f'first actor parameters: v{loaded.version}')
+            else:
+                self.get_logger().info(f'actor parameters v{loaded.version} in use', throttle_duration_sec=30.0)
+
     def on_intervention(self, msg: DeltaCommand) -> None:
         if len(msg.action) != 7 or not np.all(np.isfinite(msg.action)):
             self.get_logger().warning(f'ignoring malformed intervention ({len(msg.action)} values)',
@@ -80,7 +124,12 @@ class PolicyNode(Node):
 
     # -- episode loop ------------------------------------------------------------------------
     def on_tick(self) -> None:
+        now = time.monotonic()
+        self.period, self.last_tick = (now - self.last_tick if self.last_tick else 0.0), now
         if self.finished.done():
+            return
+        if self.learned and self.loaded is None:
+            self.get_logger().info(f'waiting for actor parameters on {PARAMS_TOPIC}', throttle_duration_sec=5.0)
             return
         if self.reset_future is not None:
             self._poll_reset()
@@ -131,18 +180,21 @@ class PolicyNode(Node):
             self._act(next_obs)
 
     def _observation(self):
+        """The latest observation: image messages (for transitions), decoded arrays (for the actor)."""
+        t = time.monotonic()
         if self.state is None or any(n not in self.images for n in CAMERAS):
             return None
-        imgs = {}
+        msgs, arrays = {}, {}
         for name in CAMERAS:
             cam = self.cfg.camera(name)
+            msgs[name] = self.images[name]
             try:
-                image_to_array(self.images[name], (cam.height, cam.width))
+                arrays[name] = image_to_array(msgs[name], (cam.height, cam.width))
             except ImageError as e:
                 self.get_logger().error(f'{name}: {e}', throttle_duration_sec=2.0)
                 return None
-            imgs[name] = self.images[name]
-        return {'images': imgs, 'proprio': list(self.state.proprio), 'mode': self.state.mode}
+        return {'images': msgs, 'arrays': arrays, 'proprio': list(self.state.proprio), 'mode': self.state.mode,
+                't': t}
 
     def _act(self, obs) -> None:
         now = time.monotonic()
@@ -150,6 +202,10 @@ class PolicyNode(Node):
         if intervened:
             action = project_action(self.intervention[1], self.cfg.task.action)
             self.interventions += 1
+        elif self.learned:
+            self.n_sampled += 1
+            action = self.loaded.act({**obs['arrays'], 'proprio': np.asarray(obs['proprio'])},
+                                     jax.random.fold_in(self.key, self.n_sampled))
         else:
             action = self.actor({'proprio': np.asarray(obs['proprio'])})
         cmd = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION if intervened else DeltaCommand.SOURCE_POLICY,
@@ -157,6 +213,11 @@ class PolicyNode(Node):
         cmd.header.stamp = self.get_clock().now().to_msg()
         self.pub_cmd.publish(cmd)
         self.pending = (obs, action, intervened)
+        stats = PolicyStats(params_version=self.loaded.version if self.loaded else 0,
+                            act_ms=1e3 * (time.monotonic() - obs['t']), period_ms=1e3 * self.period,
+                            episode=self.episode, step=self.step, intervened=intervened)
+        stats.header.stamp = cmd.header.stamp
+        self.pub_stats.publish(stats)
 
     def _complete(self, next_obs, success: bool) -> bool:
         """Publish the transition (o_t, a_t, r_t, o_{t+1}); True when the episode ended."""

@@ -17,6 +17,7 @@ from ..images import decode_rgb
 from .bag import BagError, read_messages
 
 TRANSITION_TOPIC = '/worldsample/transitions'
+IMAGE_FIELDS = {'wrist_camera': 'wrist', 'side_camera': 'side'}   # camera -> Transition / dataset field
 FIELDS = ('wrist', 'side', 'proprio', 'action', 'reward', 'terminated', 'truncated', 'success',
           'intervened', 'next_wrist', 'next_side', 'next_proprio', 'episode', 'step')
 

@@ -11,6 +11,10 @@ from ..vision.encoder import PCAEncoder
 POS_SCALE, ROT_SCALE, GRIP_SCALE = 0.05, 0.3, 0.05
 
 
+class FeatureError(ValueError):
+    """An observation that does not fit the feature layout (e.g. a proprio vector of the wrong length)."""
+
+
 class Featurizer:
     def __init__(self, encoder: PCAEncoder, task: TaskConfig):
         self.encoder = encoder
@@ -21,14 +25,13 @@ class Featurizer:
     def dim(self) -> int:
         return self.encoder.out_dim + 7
 
-    def proprio(self, proprio: np.ndarray) -> np.ndarray:
-        return (np.asarray(proprio, np.float32) - self.offset) / self.scale
-
     def __call__(self, obs: dict) -> np.ndarray:
         """One observation (images H x W x 3 + proprio) -> (dim,) float32."""
-        emb = self.encoder.encode({c: obs[c][None] for c in CAMERAS})[0]
-        return np.concatenate([emb, self.proprio(obs['proprio'])]).astype(np.float32)
+        return self.batch({c: obs[c][None] for c in CAMERAS}, np.asarray(obs['proprio'])[None])[0]
 
     def batch(self, images: dict[str, np.ndarray], proprio: np.ndarray) -> np.ndarray:
+        proprio = np.asarray(proprio, np.float32)
+        if proprio.ndim != 2 or proprio.shape[1] != len(self.offset):
+            raise FeatureError(f'proprio must have {len(self.offset)} values per observation, got shape {proprio.shape}')
         emb = self.encoder.encode(images)
-        return np.concatenate([emb, (np.asarray(proprio, np.float32) - self.offset) / self.scale], axis=1)
+        return np.concatenate([emb, (proprio - self.offset) / self.scale], axis=1)

@@ -20,8 +20,8 @@ from ..config import CellConfig
 from ..expert import InsertionExpert
 from ..observation import CAMERAS
 from ..sim.env import InsertionEnv
+from ..recording.dataset import IMAGE_FIELDS
 from ..sim_human import SimulatedHuman
-from ..vision.encoder import EncoderConfig, PCAEncoder
 from . import sac
 from .features import Featurizer
 from .learner import Learner
@@ -56,10 +56,17 @@ def collect_demos(env: InsertionEnv, n: int, seed: int) -> list[list[tuple]]:
     return episodes
 
 
-def fit_encoder(demos: list[list[tuple]], cfg: EncoderConfig) -> PCAEncoder:
-    frames = {c: np.stack([s[0][c] for ep in demos for s in ep] + [ep[-1][3][c] for ep in demos])
-              for c in CAMERAS}
-    return PCAEncoder.fit(frames, cfg)
+def demos_to_dataset(demos: list[list[tuple]]) -> dict[str, np.ndarray]:
+    """Episodes from :func:`collect_demos` in the dataset layout :meth:`Learner.from_dataset` reads."""
+    steps = [s for ep in demos for s in ep]
+    data = {f: np.stack([s[0][c] for s in steps]) for c, f in IMAGE_FIELDS.items()}
+    data |= {'next_' + f: np.stack([s[3][c] for s in steps]) for c, f in IMAGE_FIELDS.items()}
+    data['proprio'] = np.stack([s[0]['proprio'] for s in steps])
+    data['next_proprio'] = np.stack([s[3]['proprio'] for s in steps])
+    data['action'] = np.stack([s[1] for s in steps]).astype(np.float32)
+    data['reward'] = np.array([s[2] for s in steps], np.float32)
+    data['terminated'] = np.array([s[4] for s in steps])
+    return data
 
 
 def evaluate(env: InsertionEnv, state: sac.SACState, feat: Featurizer, episodes: int, seed: int,
@@ -101,11 +108,8 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
     t0 = time.perf_counter()
 
     demos = collect_demos(env, tc.demo_episodes, seed=10_000 + 1000 * seed)
-    learner = Learner(cfg, fit_encoder(demos, EncoderConfig(tc.encoder_size, tc.encoder_dim)), seed=seed)
+    learner = Learner.from_dataset(cfg, demos_to_dataset(demos), seed=seed)
     feat = learner.feat
-    for ep in demos:
-        for obs, a, r, nxt, term in ep:
-            learner.add_transition(_images(obs), obs['proprio'], a, r, term, _images(nxt), nxt['proprio'], demo=True)
     log(f'{len(demos)} demos ({len(learner.demo)} transitions), encoder {feat.encoder.out_dim}-d, '
         f'features {feat.dim}-d, {time.perf_counter() - t0:.0f} s')
 

@@ -72,14 +72,28 @@ class PCAEncoder:
         parts = [(self._flatten(frames[c], self.cfg.size) - self.mean[c]) @ self.basis[c].T for c in self.cameras]
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {f'mean/{c}': self.mean[c] for c in self.cameras}
         arrays |= {f'basis/{c}': self.basis[c] for c in self.cameras}
-        return atomic.savez(path, cameras=np.array(self.cameras), size=self.cfg.size, dim=self.cfg.dim, **arrays)
+        return {'cameras': np.array(self.cameras), 'size': self.cfg.size, 'dim': self.cfg.dim, **arrays}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic.savez(path, **self._arrays())
+
+    def to_bytes(self) -> bytes:
+        """The same npz as :meth:`save`, in memory (the learner broadcasts it with the actor)."""
+        return atomic.npz_bytes(**self._arrays())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> 'PCAEncoder':
-        with atomic.read_npz(path, 'encoder', EncoderError) as f:
+    def load(cls, source: str | os.PathLike | bytes) -> 'PCAEncoder':
+        """From a file written by :meth:`save` or bytes from :meth:`to_bytes`."""
+        with atomic.read_npz(source, 'encoder', EncoderError) as f:
             cameras = tuple(str(c) for c in f['cameras'])
             cfg = EncoderConfig(int(f['size']), int(f['dim']))
-            return cls(cameras, cfg, {c: f[f'mean/{c}'] for c in cameras}, {c: f[f'basis/{c}'] for c in cameras})
+            mean, basis = {c: f[f'mean/{c}'] for c in cameras}, {c: f[f'basis/{c}'] for c in cameras}
+        n = cfg.size * cfg.size * 3
+        for c in cameras:
+            if mean[c].shape != (n,) or basis[c].shape != (cfg.dim, n):
+                raise EncoderError(f'encoder {c}: arrays of shape {mean[c].shape} / {basis[c].shape} do not match '
+                                   f'size {cfg.size} and dim {cfg.dim}')
+        return cls(cameras, cfg, mean, basis)

@@ -1,0 +1,184 @@
+"""learner node: SAC/RLPD training on the transition stream (the GPU side of the graph).
+
+- consumes ``/worldsample/transitions``: images are checked against the camera config and
+  embedded once on arrival; intervened steps are also copied to the demo buffer (HIL-SERL);
+  a malformed transition is refused with a message naming the problem and training goes on;
+- trains in a background thread as fast as the data allows (core.rl.learner.Learner);
+- broadcasts versioned actor parameters + the frozen encoder on ``/learner/actor_params``
+  (transient-local: a late policy gets the latest at once) every ``publish_every_s``;
+- checkpoints agent, buffers and encoder to ``<run_dir>/checkpoint`` every
+  ``checkpoint_every_s`` and on shutdown; on start it resumes from there when a checkpoint
+  exists, else it starts from ``demos`` (a dataset from record_demos: fits the encoder and
+  fills the demo buffer);
+- publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
+  to ``<run_dir>/tensorboard``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.task import Future
+from tensorboardX import SummaryWriter
+from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
+
+from ..core.recording.dataset import IMAGE_FIELDS, load_dataset
+from ..core.rl.deployed_actor import export_actor
+from ..core.rl.features import FeatureError
+from ..core.rl.learner import Learner
+from ..core.rl.replay import BufferError
+from ..core.vision.encoder import EncoderError
+from .common import (LATCHED_QOS, STATE_QOS, TRANSITION_QOS, ImageError, declare_config, image_to_array,
+                     spin_node)
+
+PARAMS_TOPIC = '/learner/actor_params'
+STATS_TOPIC = '/learner/stats'
+STAT_FIELDS = ('critic_loss', 'actor_loss', 'q_mean', 'entropy', 'temperature')
+LOG_EVERY_S = 10.0
+
+
+class LearnerNode(Node):
+    def __init__(self):
+        super().__init__('learner')
+        self.cfg = declare_config(self)
+        run_dir = Path(self.declare_parameter('run_dir', 'runs/learner').value)
+        demos = self.declare_parameter('demos', '').value
+        seed = int(self.declare_parameter('seed', 0).value)
+        publish_every = float(self.declare_parameter('publish_every_s', 2.0).value)
+        self.checkpoint_every = float(self.declare_parameter('checkpoint_every_s', 30.0).value)
+        stats_every = float(self.declare_parameter('stats_every_s', 1.0).value)
+        self.checkpoint = run_dir / 'checkpoint'
+        self.learner = self._start(demos, seed)
+        self.encoder_bytes = self.learner.feat.encoder.to_bytes()
+        self.lock = threading.Lock()     # buffers + sampling rng: transition callbacks vs training thread
+        self.rejected = 0
+        self.checkpointed = self.learner.received
+        self.info: dict[str, float] = {}
+        self.published = -1
+        self.last_stats = (time.monotonic(), self.learner.version)
+        self.last_log = time.monotonic()
+        self.finished = Future()         # fails if the training thread dies (spin_node exits 1)
+        self.tb = SummaryWriter(str(run_dir / 'tensorboard'))
+        self.pub_params = self.create_publisher(ActorParams, PARAMS_TOPIC, LATCHED_QOS)
+        self.pub_stats = self.create_publisher(LearnerStats, STATS_TOPIC, STATE_QOS)
+        self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
+        self.publish_params()
+        self.create_timer(publish_every, self.publish_params)
+        self.create_timer(stats_every, self.publish_stats)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._train_loop, name='train', daemon=True)
+        self.thread.start()
+
+    def _start(self, demos: str, seed: int) -> Learner:
+        log = self.get_logger()
+        if (self.checkpoint / 'meta.json').is_file():
+            learner = Learner.resume(self.cfg, self.checkpoint)
+            log.info(f'resumed from {self.checkpoint}: version {learner.version}, online {len(learner.online)}, '
+                     f'demo {len(learner.demo)} transitions')
+            return learner
+        if not demos:
+            raise ValueError(f'no checkpoint in {self.checkpoint} and no demos:=<dataset.npz> to start from '
+                             '(record one with record_demos)')
+        learner = Learner.from_dataset(self.cfg, load_dataset(demos), seed)
+        learner.save(self.checkpoint)
+        log.info(f'new run from {demos}: {len(learner.demo)} demo transitions, encoder '
+                 f'{learner.feat.encoder.out_dim}-d, features {learner.feat.dim}-d; checkpoint {self.checkpoint}')
+        return learner
+
+    # -- data ----------------------------------------------------------------------------
+    def on_transition(self, msg: Transition) -> None:
+        if msg.origin != Transition.ORIGIN_REAL:
+            self.get_logger().warning('synthetic transitions are not used by this learner; ignored',
+                                      throttle_duration_sec=10.0)
+            return
+        try:
+            obs, nxt = {}, {}
+            for cam, field in IMAGE_FIELDS.items():
+                c = self.cfg.camera(cam)
+                obs[cam] = image_to_array(getattr(msg, field), (c.height, c.width))
+                nxt[cam] = image_to_array(getattr(msg, 'next_' + field), (c.height, c.width))
+            f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
+            with self.lock:
+                self.learner.store(f, msg.action, msg.reward, f_next, msg.terminated, msg.intervened)
+        except (ImageError, FeatureError, EncoderError, BufferError) as e:
+            self.rejected += 1
+            self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: {e}',
+                                    throttle_duration_sec=2.0)
+
+    # -- training (background thread) ---------------------------------------------------
+    def _train_loop(self) -> None:
+        try:
+            next_checkpoint = time.monotonic() + self.checkpoint_every
+            while not self.stop.is_set():
+                with self.lock:
+                    batches = self.learner.sample() if self.learner.ready() else None
+                if batches is None:
+                    self.stop.wait(0.1)      # waiting for learning_starts online transitions
+                else:
+                    self.info = self.learner.update(batches)
+                if time.monotonic() >= next_checkpoint:
+                    self.save()
+                    next_checkpoint = time.monotonic() + self.checkpoint_every
+        except Exception as e:   # a dead training thread must take the node down, loudly
+            self.get_logger().error(f'training stopped: {traceback.format_exc()}')
+            self.finished.set_exception(RuntimeError(f'training thread failed: {type(e).__name__}: {e}'))
+
+    def save(self) -> None:
+        with self.lock:
+            self.learner.save(self.checkpoint)
+            self.checkpointed = self.learner.received
+
+    # -- outputs -------------------------------------------------------------------------
+    def publish_params(self) -> None:
+        state = self.learner.state   # immutable snapshot; the training thread swaps in new ones
+        version = int(state.step)
+        if version == self.published:
+            return
+        _, actor, _ = export_actor(state, self.learner.feat.encoder)
+        msg = ActorParams(version=version, obs_dim=self.learner.feat.dim, actor=actor, encoder=self.encoder_bytes)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_params.publish(msg)
+        self.published = version
+
+    def publish_stats(self) -> None:
+        now, version = time.monotonic(), self.learner.version
+        steps_per_s = (version - self.last_stats[1]) / max(now - self.last_stats[0], 1e-6)
+        self.last_stats = (now, version)
+        msg = LearnerStats(version=version, steps_per_s=steps_per_s,
+                           critic_updates_per_s=steps_per_s * self.cfg.agent.cta_ratio,
+                           online_size=len(self.learner.online), demo_size=len(self.learner.demo),
+                           received=self.learner.received, rejected=self.rejected, checkpointed=self.checkpointed,
+                           **{k: float(self.info.get(k, 0.0)) for k in STAT_FIELDS})
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_stats.publish(msg)
+        for name in ('steps_per_s', 'critic_updates_per_s', *STAT_FIELDS):
+            self.tb.add_scalar(f'train/{name}', getattr(msg, name), version)
+        for name in ('online_size', 'demo_size', 'received', 'rejected'):
+            self.tb.add_scalar(f'data/{name}', getattr(msg, name), version)
+        if now - self.last_log >= LOG_EVERY_S:
+            self.last_log = now
+            self.get_logger().info(
+                f'v{version}: {steps_per_s:.0f} steps/s, online {msg.online_size}, demo {msg.demo_size}, '
+                f'received {msg.received} (refused {msg.rejected}), critic loss {msg.critic_loss:.4f}, '
+                f'Q {msg.q_mean:.3f}, alpha {msg.temperature:.4f}')
+
+    def close(self) -> None:
+        """Stop training and write a final checkpoint (runs on Ctrl-C too)."""
+        self.stop.set()
+        self.thread.join()
+        if not self.finished.done():
+            self.save()
+            print(f'checkpoint at version {self.learner.version} ({self.checkpointed} transitions)',
+                  flush=True)   # rosout may already be gone
+        self.tb.close()
+
+
+def main(args=None):
+    spin_node(LearnerNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,174 @@
+"""Actor and learner as separate processes over DDS: a short online training run in the sim cell.
+
+Parameter versions reach the policy, transitions reach the learner, malformed transitions and
+parameters are refused by name, a killed learner leaves the policy controlling on its last
+parameters, and a restarted learner resumes from its checkpoint.
+"""
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+import yaml
+from worldsample_msgs.msg import ActorParams, LearnerStats, PolicyStats, Transition
+
+from worldsample.commands.record_demos import record
+from worldsample.core.config import config_dir
+from worldsample.core.rl.learner import Learner
+from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
+from worldsample.nodes.common import LATCHED_QOS, STATE_QOS, TRANSITION_QOS, array_to_image
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope='module')
+def fast_task(tmp_path_factory):
+    """The insertion task with a small, quickly-starting agent (the learner's code paths are the same)."""
+    folder = tmp_path_factory.mktemp('task')
+    data = yaml.safe_load((config_dir() / 'insertion.yaml').read_text())
+    data['robot'] = str(config_dir() / data['robot'])
+    data['cameras'] = str(config_dir() / data['cameras'])
+    data['agent'].update(hidden=[64, 64], batch_size=64)
+    data['train'].update(learning_starts=20)
+    path = folder / 'fast_insertion.yaml'
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def demos(tmp_path_factory, fast_task):
+    out = tmp_path_factory.mktemp('demos')
+    record(fast_task, episodes=3, out=out, seed=0, keep_failures=False)
+    return str(out / 'demos.npz')
+
+
+def _collector(node, msg_type, topic, qos):
+    got = []
+    node.create_subscription(msg_type, topic, got.append, qos)
+    return got
+
+
+def test_online_training_kill_and_resume(procs, ros_node, fast_task, demos, tmp_path):
+    run_dir = tmp_path / 'run'
+    learner_params = dict(task=fast_task, run_dir=str(run_dir), publish_every_s=1.0, checkpoint_every_s=2.0)
+    procs.start('sim_node', 'sim', task=fast_task)
+    procs.start('a1x_controller', 'a1x_controller', task=fast_task)
+    procs.start('sim_human', 'sim_human', task=fast_task)
+    policy = procs.start('policy_node', 'policy', task=fast_task, actor='sac', seed=3)
+    learner = procs.start('learner', 'learner', demos=demos, **learner_params)
+    pstats = _collector(ros_node, PolicyStats, '/policy/stats', STATE_QOS)
+    lstats = _collector(ros_node, LearnerStats, '/learner/stats', STATE_QOS)
+
+    # parameters flow to the actor, transitions to the learner, and the versions advance
+    def trained():
+        return (lstats and lstats[-1].received >= 20 and lstats[-1].version > 0 and lstats[-1].checkpointed > 0
+                and len({s.params_version for s in pstats if s.params_version > 0}) >= 2)
+    assert ros_node.spin_until(trained, 150), procs.log('learner')[-3000:] + procs.log('policy')[-2000:]
+    assert 'first actor parameters: v0' in procs.log('policy')     # the untrained actor, sent at start
+    assert lstats[-1].demo_size >= 32 and lstats[-1].online_size == lstats[-1].received
+    assert lstats[-1].steps_per_s > 0 and lstats[-1].critic_updates_per_s == pytest.approx(
+        2 * lstats[-1].steps_per_s, rel=1e-3)
+    assert all(np.isfinite([s.critic_loss, s.q_mean, s.temperature]).all() for s in lstats)
+    assert all(s.act_ms < 100 for s in pstats)
+    assert list((run_dir / 'tensorboard').glob('events.out.tfevents.*'))
+
+    # malformed transitions are refused by name; the learner trains on
+    bad_tr = ros_node.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
+    good = np.zeros((128, 128, 3), np.uint8)
+    stamp = ros_node.get_clock().now().to_msg()
+
+    def transition(wrist, action):
+        return Transition(wrist=array_to_image(wrist, stamp, 'w'), side=array_to_image(good, stamp, 's'),
+                          next_wrist=array_to_image(good, stamp, 'w'), next_side=array_to_image(good, stamp, 's'),
+                          proprio=[0.0] * 7, next_proprio=[0.0] * 7, action=action, episode=999)
+    mono = array_to_image(good, stamp, 'w')
+    mono.encoding = 'mono8'
+    wrong_encoding = transition(good, [0.0] * 7)
+    wrong_encoding.wrist = mono
+    for msg in (transition(np.zeros((64, 64, 3), np.uint8), [0.0] * 7), transition(good, [0.0] * 6),
+                wrong_encoding):
+        bad_tr.publish(msg)
+        ros_node.spin_for(2.2)      # the learner logs refusals at most every 2 s
+    assert ros_node.spin_until(lambda: lstats[-1].rejected == 3, 20), procs.log('learner')[-2000:]
+    log = procs.log('learner')
+    assert log.count('(episode 999, step 0) refused') == 3, log[-2000:]
+    assert 'image is 64x64, expected 128x128' in log and "encoding 'mono8'" in log and '7 values' in log
+    n_updates = lstats[-1].version
+    assert ros_node.spin_until(lambda: lstats[-1].version > n_updates, 10)
+
+    # malformed parameters are refused by name; the policy keeps its version
+    bad_params = ros_node.create_publisher(ActorParams, '/learner/actor_params', LATCHED_QOS)
+    bad_params.publish(ActorParams(version=10**9, obs_dim=71, actor=b'\x00' * 50, encoder=b'junk'))
+    assert ros_node.spin_until(lambda: 'actor parameters v1000000000' in procs.log('policy'), 20)
+    ros_node.destroy_publisher(bad_params)
+
+    # kill the learner: the policy keeps controlling on its last parameters
+    learner.send_signal(signal.SIGKILL)
+    learner.wait(timeout=10)
+    ros_node.spin_for(1.0)
+    n = len(pstats)
+    ros_node.spin_for(5.0)
+    after = pstats[n:]
+    assert len(after) >= 20 and policy.poll() is None, procs.log('policy')[-2000:]
+    frozen = {s.params_version for s in after}
+    assert len(frozen) == 1 and 10**9 not in frozen
+    assert ros_node.spin_until(lambda: any(s.step == 0 for s in pstats[n:]), 30)   # episodes go on
+
+    # restart: it resumes from the checkpoint and broadcasts to the running policy
+    meta = json.loads((run_dir / 'checkpoint' / 'meta.json').read_text())
+    assert meta['version'] > 0 and meta['received'] >= 20
+    procs.start('learner', 'learner', **learner_params)          # no demos: only the checkpoint
+    m = len(lstats)
+    assert ros_node.spin_until(lambda: len(lstats) > m, 60), procs.log('learner')[-2000:]
+    first = lstats[m]
+    assert first.version >= meta['version'] and first.received >= meta['received']
+    assert f"resumed from {run_dir / 'checkpoint'}: version {meta['version']}" in procs.log('learner')
+    assert ros_node.spin_until(lambda: pstats[-1].params_version not in frozen, 30)
+    assert policy.poll() is None
+
+
+def test_bad_checkpoint_and_missing_demos_stop_the_learner_with_a_reason(procs, fast_task, cfg, tmp_path):
+    proc = procs.start('learner', 'learner', task=fast_task, run_dir=str(tmp_path / 'empty'))
+    assert proc.wait(timeout=60) == 1
+    assert 'no checkpoint in' in procs.log('learner') and 'demos:=' in procs.log('learner')
+
+    rng = np.random.default_rng(0)
+    frames = {c: rng.integers(0, 255, (40, 128, 128, 3), np.uint8) for c in ('wrist_camera', 'side_camera')}
+    from worldsample.core.config import load_config
+    folder = Learner(load_config(fast_task), PCAEncoder.fit(frames, EncoderConfig(32, 32))).save(
+        tmp_path / 'run' / 'checkpoint')
+    data = (folder / 'online.npz').read_bytes()
+    (folder / 'online.npz').write_bytes(data[: len(data) // 3])
+    proc = procs.start('learner', 'learner2', task=fast_task, run_dir=str(tmp_path / 'run'))
+    assert proc.wait(timeout=60) == 1
+    assert 'cannot resume from' in procs.log('learner2') and 'online.npz' in procs.log('learner2')
+
+
+def test_policy_names_a_bad_camera_image_and_goes_on(procs, ros_node):
+    from sensor_msgs.msg import Image
+    from worldsample_msgs.msg import ArmState
+    from worldsample.nodes.common import SENSOR_QOS
+    procs.start('policy_node', 'policy', actor='zero')
+    wrist = ros_node.create_publisher(Image, '/wrist_camera/color/image_raw', SENSOR_QOS)
+    side = ros_node.create_publisher(Image, '/side_camera/color/image_raw', SENSOR_QOS)
+    state = ros_node.create_publisher(ArmState, '/a1x_controller/state', STATE_QOS)
+
+    def feed(wrist_shape, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            stamp = ros_node.get_clock().now().to_msg()
+            wrist.publish(array_to_image(np.zeros(wrist_shape, np.uint8), stamp, 'w'))
+            side.publish(array_to_image(np.zeros((128, 128, 3), np.uint8), stamp, 's'))
+            state.publish(ArmState(proprio=[0.0] * 7))
+            ros_node.spin_for(0.1)
+
+    deadline = time.monotonic() + 30
+    while 'image is 128x96' not in procs.log('policy') and time.monotonic() < deadline:
+        feed((96, 128, 3), 1.0)
+    assert 'wrist_camera: image is 128x96, expected 128x128' in procs.log('policy'), procs.log('policy')
+    assert 'waiting for /a1x_controller/reset' not in procs.log('policy')
+    deadline = time.monotonic() + 30
+    while 'waiting for /a1x_controller/reset' not in procs.log('policy') and time.monotonic() < deadline:
+        feed((128, 128, 3), 1.0)
+    assert 'waiting for /a1x_controller/reset' in procs.log('policy')   # good frames: the loop moves on
