@@ -1,4 +1,4 @@
-"""Benchmarks (measurements, not tests): ./ws bench [sim_env] [controller_latency]
+"""Benchmarks (measurements, not tests): ./ws bench [name ...] (default: all)
 
 Writes raw numbers to test/benchmark/results/<name>.json and prints a Markdown table for the
 README. Every figure in the README's benchmark table comes from these files.
@@ -69,27 +69,29 @@ def bench_sim_env(steps: int = 500, repeats: int = 3) -> list[str]:
     return rows
 
 
+def start_node(executable: str, name: str, log: Path | None = None, **params) -> subprocess.Popen:
+    """One worldsample node process on this benchmark's private DDS domain."""
+    import yaml
+    from ament_index_python.packages import get_package_prefix
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 50))
+    exe = Path(get_package_prefix('worldsample')) / 'lib' / 'worldsample' / executable
+    path = Path(tempfile.mkdtemp()) / f'{name}.yaml'
+    path.write_text(yaml.safe_dump({name: {'ros__parameters': {'task': 'insertion', **params}}}))
+    out = open(log, 'w') if log else subprocess.DEVNULL
+    return subprocess.Popen([str(exe), '--ros-args', '-r', f'__node:={name}', '--params-file', str(path)],
+                            stdout=out, stderr=subprocess.STDOUT)
+
+
 def bench_controller_latency(n: int = 300) -> list[str]:
     """Delta command published -> changed target pose received, over DDS (separate processes)."""
     import rclpy
-    import yaml
-    from ament_index_python.packages import get_package_prefix
     from geometry_msgs.msg import PoseStamped
     from worldsample_msgs.msg import DeltaCommand
 
     from worldsample.nodes.common import COMMAND_QOS
 
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 50))
-    exe = Path(get_package_prefix('worldsample')) / 'lib' / 'worldsample'
-    tmp = Path(tempfile.mkdtemp())
-    procs = []
-    for name, executable in (('sim', 'sim_node'), ('a1x_controller', 'a1x_controller')):
-        params = tmp / f'{name}.yaml'
-        params.write_text(yaml.safe_dump({name: {'ros__parameters': {'task': 'insertion'}}}))
-        procs.append(subprocess.Popen([str(exe / executable), '--ros-args', '-r', f'__node:={name}',
-                                       '--params-file', str(params)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+    procs = [start_node('sim_node', 'sim'), start_node('a1x_controller', 'a1x_controller')]
     rclpy.init()
     node = rclpy.create_node('latency_probe')
     received: list[tuple[float, float]] = []
@@ -132,52 +134,122 @@ def bench_controller_latency(n: int = 300) -> list[str]:
             f'p99 {np.percentile(lat, 99):.2f} ms ({len(lat)}/{n} commands) | — |']
 
 
-def bench_learner(obs_dim: int = 2 * 256 + 7, seconds: float = 20.0) -> list[str]:
-    """SAC learner steps/s at batch 256 on cached embeddings (2 x 256-d views + proprio).
+def bench_learner(seconds: float = 15.0) -> list[str]:
+    """Learner update steps/s at batch 256 on cached features, through core.rl.learner.Learner.
 
-    One learner step = cta_ratio (2) critic updates + 1 actor/temperature update, batches
-    drawn RLPD-style from two replay buffers, including the host-side sampling.
+    One step = cta_ratio (2) critic updates + 1 actor/temperature update, with the RLPD sampling
+    from both buffers. Feature sizes: the configured encoder (2 x 32-d + proprio = 71-d) and
+    2 x 256-d + proprio (519-d, the size of a ResNet-style embedding).
     """
     import jax
 
-    from worldsample.core.rl import sac
-    from worldsample.core.rl.replay import ReplayBuffer, mixed_batch
     from worldsample.core.config import load_config
-    cfg = load_config('insertion').agent
+    from worldsample.core.observation import CAMERAS
+    from worldsample.core.rl.learner import Learner
+    from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
+    cfg = load_config('insertion')
     rng = np.random.default_rng(0)
-    online, demo = ReplayBuffer(20_000, obs_dim), ReplayBuffer(20_000, obs_dim)
-    for buf in (online, demo):
-        n = 5_000
-        buf.data['obs'][:n] = rng.normal(size=(n, obs_dim))
-        buf.data['next_obs'][:n] = rng.normal(size=(n, obs_dim))
-        buf.data['action'][:n, :3] = rng.uniform(-1, 1, (n, 3))
-        buf.size = n
-    state = sac.create(cfg, obs_dim, (True, True, True, False, False, False, False), jax.random.PRNGKey(0))
-
-    def step(state, key):
-        batches = [mixed_batch(online, demo, cfg.batch_size, rng) for _ in range(cfg.cta_ratio)]
-        stacked = jax.tree_util.tree_map(lambda *x: np.stack(x), *batches)
-        return sac.update(state, stacked, key)
-
-    t_compile = time.perf_counter()
-    state, info = step(state, jax.random.PRNGKey(1))
-    jax.block_until_ready(info)
-    compile_s = time.perf_counter() - t_compile
-    times = []
-    key = jax.random.PRNGKey(2)
-    t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        key, sub = jax.random.split(key)
+    raw, rows = {}, []
+    for per_camera in (cfg.train.encoder_dim, 256):
+        n_in = cfg.train.encoder_size ** 2 * 3
+        encoder = PCAEncoder(CAMERAS, EncoderConfig(cfg.train.encoder_size, per_camera),
+                             {c: np.zeros(n_in, np.float32) for c in CAMERAS},
+                             {c: np.zeros((per_camera, n_in), np.float32) for c in CAMERAS})
+        learner = Learner(cfg, encoder)
+        dim = learner.feat.dim
+        for buf in (learner.online, learner.demo):
+            for _ in range(2000):
+                a = np.zeros(7, np.float32)
+                a[:3] = rng.uniform(-1, 1, 3)
+                buf.add(rng.normal(size=dim), a, 0.0, rng.normal(size=dim), False)
         t0 = time.perf_counter()
-        state, info = step(state, sub)
-        jax.block_until_ready(info)
-        times.append(time.perf_counter() - t0)
-    rate = len(times) / sum(times)
-    save('learner', {'obs_dim': obs_dim, 'batch_size': cfg.batch_size, 'cta_ratio': cfg.cta_ratio,
-                     'compile_s': compile_s, 'step_s': times, 'device': str(jax.devices()[0])})
-    return [f'| learner step, batch 256, cached embeddings ({jax.devices()[0].platform}) | '
-            f'{rate:.0f} steps/s = {rate * cfg.cta_ratio:.0f} critic updates/s '
-            f'(median step {np.median(times) * 1000:.1f} ms) | ≥ 80 updates/s |']
+        jax.block_until_ready(learner.step())
+        compile_s = time.perf_counter() - t0
+        times = []
+        t_end = time.perf_counter() + seconds
+        while time.perf_counter() < t_end:
+            t0 = time.perf_counter()
+            learner.step()          # returns python floats: the update has finished
+            times.append(time.perf_counter() - t0)
+        rate = len(times) / sum(times)
+        raw[str(dim)] = {'compile_s': compile_s, 'step_s': times}
+        rows.append(f'| learner step, batch 256, {dim}-d cached features ({jax.devices()[0].platform}) | '
+                    f'{rate:.0f} steps/s = {rate * cfg.agent.cta_ratio:.0f} critic updates/s '
+                    f'(median step {np.median(times) * 1000:.1f} ms) | ≥ 80 updates/s |')
+    save('learner', {'batch_size': cfg.agent.batch_size, 'cta_ratio': cfg.agent.cta_ratio,
+                     'device': str(jax.devices()[0]), 'by_feature_dim': raw})
+    return rows
+
+
+def bench_policy_loop(seconds: float = 60.0) -> list[str]:
+    """The policy node's 10 Hz loop with the SAC actor in the full sim cell, learner training
+    beside it, then (same run) after the learner is stopped: observation -> command time and
+    tick period jitter |period - 100 ms| from /policy/stats."""
+    import signal
+
+    import rclpy
+    from worldsample_msgs.msg import LearnerStats, PolicyStats
+
+    from worldsample.commands.record_demos import record
+    from worldsample.nodes.common import STATE_QOS
+    tmp = Path(tempfile.mkdtemp())
+    record('insertion', episodes=10, out=tmp / 'demos', seed=0, keep_failures=False)
+    procs = {name: start_node(exe, name, tmp / f'{name}.log', **params) for exe, name, params in (
+        ('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('sim_human', 'sim_human', {}),
+        ('policy_node', 'policy', {'actor': 'sac'}),
+        ('learner', 'learner', {'run_dir': str(tmp / 'run'), 'demos': str(tmp / 'demos' / 'demos.npz')}))}
+    rclpy.init()
+    node = rclpy.create_node('policy_probe')
+    pstats, lstats = [], []
+    node.create_subscription(PolicyStats, '/policy/stats', pstats.append, STATE_QOS)
+    node.create_subscription(LearnerStats, '/learner/stats', lstats.append, STATE_QOS)
+
+    def spin(cond, timeout):
+        end = time.monotonic() + timeout
+        while not cond() and time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+
+    phases = {}
+    try:
+        spin(lambda: lstats and lstats[-1].version > 0, 180)
+        if not (lstats and lstats[-1].version > 0):
+            raise RuntimeError(f'learner did not start training; see {tmp}/learner.log')
+        for phase in ('learner_on', 'learner_off'):
+            if phase == 'learner_off':
+                procs['learner'].send_signal(signal.SIGINT)
+                procs['learner'].wait(timeout=60)
+                spin(lambda: False, 2.0)
+            n, m = len(pstats), len(lstats)
+            spin(lambda: False, seconds)
+            got = [s for s in pstats[n:] if s.period_ms > 0]
+            phases[phase] = {'act_ms': [s.act_ms for s in got], 'period_ms': [s.period_ms for s in got],
+                             'learner_steps_per_s': [s.steps_per_s for s in lstats[m:]],
+                             'params_versions': sorted({s.params_version for s in got})}
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    save('policy_loop', {'seconds_per_phase': seconds, **phases})
+    rows = []
+    for phase, d in phases.items():
+        act, period = np.array(d['act_ms']), np.array(d['period_ms'])
+        jitter = np.abs(period - 100.0)
+        extra = (f'; learner {np.mean(d["learner_steps_per_s"]):.0f} steps/s meanwhile, '
+                 f'{len(d["params_versions"])} parameter versions used' if phase == 'learner_on' else '')
+        rows.append(f'| policy, SAC actor, 10 Hz in the sim cell, {phase.replace("_", " ")} | observation → command '
+                    f'median {np.median(act):.2f} ms, p99 {np.percentile(act, 99):.2f} ms; period jitter median '
+                    f'{np.median(jitter):.2f} ms, p99 {np.percentile(jitter, 99):.2f} ms ({len(act)} steps){extra} '
+                    f'| p99 ≤ 5 ms, ≤ 5 ms |')
+    on, off = (1000.0 / np.mean(phases[p]['period_ms']) for p in ('learner_on', 'learner_off'))
+    rows.append(f'| policy loop rate, learner on / off | {on:.2f} Hz / {off:.2f} Hz = {on / off:.3f} | — |')
+    return rows
 
 
 def bench_learning(seeds: tuple[int, ...] = (0, 1, 2), env_steps: int = 4000) -> list[str]:
@@ -207,7 +279,7 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2), env_steps: int = 4000) ->
 
 
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
-           'learning': bench_learning}
+           'policy_loop': bench_policy_loop, 'learning': bench_learning}
 
 
 def main(argv=None) -> int:

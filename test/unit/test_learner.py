@@ -90,9 +90,12 @@ def test_broadcast_parameters_act_like_the_learner_and_bad_ones_are_named(small,
     obs = {c: rng.integers(0, 255, (128, 128, 3), np.uint8) for c in CAMS} | {'proprio': rng.normal(size=7)}
     key = jax.random.PRNGKey(9)
     want = np.asarray(sac.sample_actions(learner.state, learner.feat(obs)[None], key, deterministic=True))[0]
-    got = loaded.act(obs, key, deterministic=True)
+    got = loaded.act(obs, key, step=5, deterministic=True)
     np.testing.assert_array_equal(got, want)
     assert np.all(got[3:] == 0.0) and np.any(got[:3] != 0.0)      # inactive dims exactly zero
+    sampled = np.asarray(sac.sample_actions(learner.state, learner.feat(obs)[None], jax.random.fold_in(key, 5)))[0]
+    np.testing.assert_allclose(loaded.act(obs, key, step=5), sampled, rtol=1e-6)
+    assert not np.allclose(loaded.act(obs, key, step=6), sampled)   # a new step draws a new sample
 
     loader = ActorLoader(small)
     with pytest.raises(ParamsError, match='not readable actor parameters'):

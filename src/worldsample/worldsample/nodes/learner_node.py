@@ -11,10 +11,13 @@
   exists, else it starts from ``demos`` (a dataset from record_demos: fits the encoder and
   fills the demo buffer);
 - publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
-  to ``<run_dir>/tensorboard``.
+  to ``<run_dir>/tensorboard``;
+- runs at CPU niceness ``nice`` (10), so on a machine shared with the robot-side nodes the
+  10 Hz control loop is scheduled first.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -43,6 +46,9 @@ LOG_EVERY_S = 10.0
 class LearnerNode(Node):
     def __init__(self):
         super().__init__('learner')
+        # Training yields the CPU to the control loop where they share a machine (threads made
+        # from here on, e.g. XLA's, inherit it). 0 keeps the default priority.
+        os.nice(int(self.declare_parameter('nice', 10).value))
         self.cfg = declare_config(self)
         run_dir = Path(self.declare_parameter('run_dir', 'runs/learner').value)
         demos = self.declare_parameter('demos', '').value

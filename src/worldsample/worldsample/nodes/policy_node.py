@@ -204,8 +204,8 @@ class PolicyNode(Node):
             self.interventions += 1
         elif self.learned:
             self.n_sampled += 1
-            action = self.loaded.act({**obs['arrays'], 'proprio': np.asarray(obs['proprio'])},
-                                     jax.random.fold_in(self.key, self.n_sampled))
+            action = self.loaded.act({**obs['arrays'], 'proprio': np.asarray(obs['proprio'])}, self.key,
+                                     self.n_sampled)
         else:
             action = self.actor({'proprio': np.asarray(obs['proprio'])})
         cmd = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION if intervened else DeltaCommand.SOURCE_POLICY,

@@ -9,6 +9,7 @@ policy keeps acting on the parameters it has.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import numpy as np
@@ -24,15 +25,23 @@ class ParamsError(ValueError):
     """Actor parameters or encoder bytes that cannot be used with this configuration."""
 
 
+@partial(jax.jit, static_argnames=('actor_def', 'active', 'deterministic'))
+def _act(actor_def, active, params, obs, key, step, deterministic):
+    # the step's key is derived inside the compiled call: one dispatch per control step
+    return sac.actor_actions(actor_def, active, params, obs, jax.random.fold_in(key, step), deterministic)
+
+
 @dataclass(frozen=True)
 class LoadedActor:
     version: int
     feat: Featurizer
     state: sac.SACState
 
-    def act(self, obs: dict, key: jax.Array, deterministic: bool = False) -> np.ndarray:
-        """One observation (camera images + ``proprio``) -> 7-D action, inactive dims exactly zero."""
-        return np.asarray(sac.sample_actions(self.state, self.feat(obs)[None], key, deterministic))[0]
+    def act(self, obs: dict, key: jax.Array, step: int = 0, deterministic: bool = False) -> np.ndarray:
+        """One observation (camera images + ``proprio``) -> 7-D action, inactive dims exactly zero.
+        The sample uses ``fold_in(key, step)``."""
+        s = self.state
+        return np.asarray(_act(s.actor_def, s.active, s.actor, self.feat(obs)[None], key, step, deterministic))[0]
 
 
 def export_actor(state: sac.SACState, encoder: PCAEncoder) -> tuple[int, bytes, bytes]:

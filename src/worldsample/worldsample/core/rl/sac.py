@@ -83,12 +83,18 @@ def embed_action(active: tuple[int, ...], a_active: jnp.ndarray) -> jnp.ndarray:
     return out.at[..., np.asarray(active)].set(a_active)
 
 
-@partial(jax.jit, static_argnames=('deterministic',))
-def sample_actions(state: SACState, obs: jnp.ndarray, key: jax.Array, deterministic: bool = False):
-    """7-D actions for a batch of observations (inactive dims exactly zero)."""
-    mean, log_std = state.actor_def.apply({'params': state.actor}, obs)
+@partial(jax.jit, static_argnames=('actor_def', 'active', 'deterministic'))
+def actor_actions(actor_def: TanhGaussianActor, active: tuple[int, ...], params, obs: jnp.ndarray, key: jax.Array,
+                  deterministic: bool = False):
+    """7-D actions for a batch of observations from actor parameters alone (inactive dims exactly zero)."""
+    mean, log_std = actor_def.apply({'params': params}, obs)
     a = jnp.tanh(mean) if deterministic else sample_tanh_gaussian(mean, log_std, key)[0]
-    return embed_action(state.active, a)
+    return embed_action(active, a)
+
+
+def sample_actions(state: SACState, obs: jnp.ndarray, key: jax.Array, deterministic: bool = False):
+    """:func:`actor_actions` with the agent's current actor."""
+    return actor_actions(state.actor_def, state.active, state.actor, obs, key, deterministic)
 
 
 def _critic_loss(critic, state: SACState, batch: Batch, key):
