@@ -148,6 +148,31 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class WorldModelConfig:
+    views: tuple[str, ...]         # cameras placed side by side in one image (the paper's dual view)
+    view_size: int                 # each view resized to view_size x view_size
+    context_frames: int            # previous frames besides the anchor o_0 (and as many previous actions)
+    patch: int                     # U-Net runs on patch x patch pixel blocks (pixel unshuffle)
+    channels: tuple[int, ...]      # U-Net widths per resolution level
+    layers_per_block: int
+    sigma_data: float              # EDM sigma_data
+    train_sigma_mean: float        # ln(sigma) ~ N(mean, std) in training (EDM P_mean, P_std)
+    train_sigma_std: float
+    context_noise_max: float       # context frames noised with sigma_c ~ U(0, max) in training
+    sigma_min: float               # sampler schedule (Karras et al. 2022, Eq. 5)
+    sigma_max: float
+    rho: float
+    sampling_steps: int            # Euler steps per frame
+    lr: float
+    batch_size: int
+    ema_decay: float
+    segment_length: int            # T: steps per real segment / counterfactual
+    counterfactuals: int           # K: counterfactuals generated per real segment
+    perturb_scale: float           # s  (a' = Pi_A(a * xi + eps), xi ~ U(1-s, 1+s))
+    perturb_noise: float           # sigma (eps ~ N(0, sigma^2))
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     name: str
     control_hz: float
@@ -172,6 +197,7 @@ class CellConfig:
     human: HumanConfig
     agent: AgentConfig
     train: TrainConfig
+    world_model: WorldModelConfig
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

@@ -1,0 +1,1 @@
+"""Action-conditioned video world model and counterfactual generation (ROS-free)."""
