@@ -18,6 +18,8 @@ CONSOLE_SCRIPTS = [
     'train_sim = worldsample.commands.train_sim:main',
     'train_reward = worldsample.commands.train_reward:main',
     'evaluate_sim = worldsample.commands.evaluate_sim:main',
+    'train_world_model = worldsample.commands.train_world_model:main',
+    'evaluate_world_model = worldsample.commands.evaluate_world_model:main',
     'launch_runner = worldsample.launch_runner:main',
 ]
 

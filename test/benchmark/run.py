@@ -252,14 +252,16 @@ def bench_policy_loop(seconds: float = 60.0) -> list[str]:
     return rows
 
 
-def bench_learning(seeds: tuple[int, ...] = (0, 1, 2), env_steps: int = 4000) -> list[str]:
-    """HIL-SERL baseline learning on sim insertion with the simulated human (single process).
+def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
+    """HIL-SERL baseline learning on sim insertion with the simulated human (single process),
+    ``train.env_steps`` environment steps per seed.
 
     Eval: 20 episodes with the deterministic actor and no interventions, every 500 steps.
     """
     from worldsample.core.config import load_config
     from worldsample.core.rl.trainer import train
     cfg = load_config('insertion')
+    env_steps = cfg.train.env_steps
     cfg = replace(cfg, train=replace(cfg.train, eval_every=500))
     runs = []
     for seed in seeds:

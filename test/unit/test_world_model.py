@@ -6,14 +6,13 @@ import torch
 
 from worldsample.core.worldmodel.data import (SegmentError, episodes_from_dataset, model_frames, segments,
                                               split_views, training_batch)
-from worldsample.core.worldmodel.model import WorldModel, WorldModelError
+from worldsample.core.worldmodel.model import WorldModel, WorldModelError, sized
 
 
 @pytest.fixture(scope='module')
 def tiny(cfg):
     """The CPU test size: 32 x 32 per view (32 x 64 dual view), 2 x 2 patches, width 32, 0.2M parameters."""
-    return replace(cfg.world_model, view_size=32, patch=2, channels=(32, 32), layers_per_block=1, batch_size=16,
-                   lr=2e-3, ema_decay=0.9)
+    return replace(sized(cfg.world_model, 'tiny'), batch_size=16, lr=2e-3, ema_decay=0.9)
 
 
 def _dataset(n_steps, episodes=(0,), size=128, seed=0):
@@ -127,3 +126,65 @@ def test_tiny_model_overfits_a_few_real_segments_beyond_copying_the_anchor(cfg, 
     copy = np.repeat(np.stack([f[:1] for f, _ in segs]), T, axis=1)
     model_psnr, copy_psnr = psnr(pred, real), psnr(copy, real)
     assert model_psnr > copy_psnr + 4.0, (model_psnr, copy_psnr)   # measured: 25.1 vs 18.5 dB
+
+
+def test_metrics_conventions_and_lpips_from_a_local_file_only(tmp_path):
+    from worldsample.core.worldmodel.metrics import LPIPS, moving_mask, psnr, segment_scores, ssim
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 200, (4, 32, 32, 3), np.uint8)
+    assert psnr(real[1] + np.uint8(5), real[1]) == pytest.approx(10 * np.log10(255 ** 2 / 25))
+    assert ssim(real[1], real[1]) == pytest.approx(1.0) and ssim(real[2], real[1]) < 0.5
+    still = np.repeat(real[:1], 4, axis=0)
+    still[2:, :8, :8] = 255                                     # only the top-left corner moves
+    mask = moving_mask(still)
+    assert mask.sum() == 64 and mask[:8, :8].all()
+    scores = segment_scores(still[1:], still)                   # perfect prediction of o_1..o_3
+    assert len(scores['psnr']) == 3 and scores['ssim'] == pytest.approx([1.0] * 3)
+    off = still[1:].copy()
+    off[:, 20:, 20:] = 0                                        # error only in the static region
+    assert min(segment_scores(off, still)['psnr_moving']) >= 99.0    # moving region still exact
+
+    with pytest.raises(FileNotFoundError, match='AlexNet weight file not found'):
+        LPIPS(tmp_path / 'alexnet.pth')
+    (tmp_path / 'junk.pth').write_bytes(b'junk')
+    with pytest.raises(ValueError, match='not a torchvision AlexNet weight file'):
+        LPIPS(tmp_path / 'junk.pth')
+    shapes = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3), 10: (256, 256, 3, 3)}
+    g = torch.Generator().manual_seed(0)
+    state = {f'features.{i}.weight': 0.05 * torch.randn(s, generator=g) for i, s in shapes.items()}
+    state |= {f'features.{i}.bias': torch.zeros(s[0]) for i, s in shapes.items()}
+    torch.save(state, tmp_path / 'alexnet.pth')    # random weights: checks the wiring, not the reference values
+    lpips = LPIPS(tmp_path / 'alexnet.pth')
+    big = rng.integers(0, 255, (2, 64, 64, 3), np.uint8)
+    d = lpips(big, big[::-1])
+    assert d.shape == (2,) and np.all(d > 0) and np.allclose(lpips(big, big), 0.0)
+
+
+def test_train_and_evaluate_commands(cfg, tmp_path, capsys):
+    import json
+
+    from worldsample.commands import evaluate_world_model, record_demos, train_world_model
+    record_demos.record('insertion', episodes=4, out=tmp_path / 'demos', seed=0, keep_failures=False)
+    data = str(tmp_path / 'demos' / 'demos.npz')
+    out = tmp_path / 'wm'
+    assert train_world_model.main(['--demos', data, '--rollouts', str(tmp_path / 'demos' / 'bag'), '--steps', '20',
+                                   '--size', 'tiny', '--out', str(out), '--device', 'cpu']) == 0
+    log = json.loads((out / 'train.json').read_text())
+    assert log['total_steps'] == 20 and log['config']['view_size'] == 32
+    assert train_world_model.main(['--rollouts', data, '--steps', '5', '--size', 'tiny', '--out', str(out),
+                                   '--init', str(out / 'world_model.safetensors'), '--device', 'cpu']) == 0
+    assert json.loads((out / 'train.json').read_text())['total_steps'] == 25
+    capsys.readouterr()
+    assert evaluate_world_model.main([str(out / 'world_model.safetensors'), '--data', data, '--size', 'tiny',
+                                      '--device', 'cpu']) == 0
+    text = capsys.readouterr().out
+    assert 'LPIPS: not computed' in text
+    result = json.loads(text.strip().splitlines()[-1])
+    for name in ('model', 'copy_last_frame'):
+        assert set(result[name]['metrics']) == {'both', 'wrist_camera', 'side_camera'}
+        assert result[name]['segments'] >= 4
+    assert result['copy_last_frame']['metrics']['both']['psnr_moving'] < result['copy_last_frame']['metrics']['both']['psnr']
+    assert evaluate_world_model.main([str(out / 'world_model.safetensors'), '--data', data]) == 2   # default size
+    assert 'different architecture' in capsys.readouterr().err
+    assert train_world_model.main(['--demos', str(tmp_path / 'none.npz'), '--size', 'tiny']) == 2
+    assert 'dataset not found' in capsys.readouterr().err

@@ -166,6 +166,8 @@ class WorldModelConfig:
     lr: float
     batch_size: int
     ema_decay: float
+    demo_share: float              # share of training samples from demos when rollouts are there too
+    rollout_half_life: int         # recency weighting: a rollout episode this many episodes older counts half
     segment_length: int            # T: steps per real segment / counterfactual
     counterfactuals: int           # K: counterfactuals generated per real segment
     perturb_scale: float           # s  (a' = Pi_A(a * xi + eps), xi ~ U(1-s, 1+s))

@@ -28,6 +28,16 @@ from .data import SegmentError, model_frames, split_views
 from .network import Denoiser
 
 
+# Named sizes: 'default' is the task YAML's world_model section; 'tiny' is the CPU test size.
+SIZES = {'default': {}, 'tiny': {'view_size': 32, 'patch': 2, 'channels': (32, 32), 'layers_per_block': 1}}
+
+
+def sized(cfg: WorldModelConfig, size: str) -> WorldModelConfig:
+    if size not in SIZES:
+        raise ValueError(f'unknown world model size {size!r}; choose one of {sorted(SIZES)}')
+    return dataclasses.replace(cfg, **SIZES[size])
+
+
 class WorldModelError(ValueError):
     """A weights file that is unreadable or does not match the configuration."""
 
