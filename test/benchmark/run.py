@@ -252,6 +252,121 @@ def bench_policy_loop(seconds: float = 60.0) -> list[str]:
     return rows
 
 
+def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, np.ndarray]:
+    """Scripted-expert episodes with per-episode action noise (sigma cycles 0 .. noise_max) as a
+    dataset: noise 0 gives demos, noise > 0 policy-like rollouts with misses and corrections."""
+    from worldsample.core.expert import InsertionExpert
+    from worldsample.core.recording.dataset import IMAGE_FIELDS
+    from worldsample.core.sim.env import InsertionEnv
+    env, expert, rng = InsertionEnv(cfg), InsertionExpert(cfg), np.random.default_rng(seed)
+    rows = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        sigma = noise_max * (ep % 4) / 3.0
+        for t in range(cfg.task.max_episode_steps):
+            a = np.clip(expert.act(obs['proprio']) + rng.normal(0.0, sigma, 7), -1, 1) * np.asarray(cfg.task.action.active)
+            nxt, r, term, trunc, _ = env.step(a)
+            rows.append({**{f: obs[c] for c, f in IMAGE_FIELDS.items()},
+                         **{'next_' + f: nxt[c] for c, f in IMAGE_FIELDS.items()},
+                         'proprio': obs['proprio'], 'next_proprio': nxt['proprio'], 'action': a.astype(np.float32),
+                         'reward': r, 'terminated': term, 'truncated': trunc, 'episode': ep, 'step': t})
+            obs = nxt
+            if term or trunc:
+                break
+    env.close()
+    return {k: np.stack([row[k] for row in rows]) for k in rows[0]}
+
+
+def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[str]:
+    """Paper Table 2a at CPU scale: held-out sim rollout segments (8 steps) replayed from o_0.
+
+    Data: 20 scripted demos; 60 training and 16 held-out rollouts of the expert with action
+    noise (policy-like: misses, corrections, failures). Variants: untrained, demo-only,
+    rollout-only, demo+rollout (mixed 50/50), and single-view models (wrist, side) on
+    demo+rollout; plus copy-last-frame. Same steps, batch and seed for every trained variant.
+    """
+    import dataclasses
+
+    import torch
+
+    from worldsample.core.config import load_config
+    from worldsample.core.worldmodel.data import episodes_from_dataset
+    from worldsample.core.worldmodel.model import WorldModel, sized
+    from worldsample.core.worldmodel.training import evaluate, mix, train
+    torch.set_num_threads(os.cpu_count() or 1)
+    cfg = load_config('insertion')
+    dual = sized(cfg.world_model, size)
+    t0 = time.perf_counter()
+    sources = {'demos': _sim_episodes(cfg, 20, seed=10_000, noise_max=0.0),
+               'rollouts': _sim_episodes(cfg, 60, seed=20_000, noise_max=1.5),
+               'held_out': _sim_episodes(cfg, 16, seed=30_000, noise_max=1.5)}
+    print(f'sim data: {", ".join(f"{k} {len(v["action"])} steps" for k, v in sources.items())} '
+          f'({time.perf_counter() - t0:.0f} s)', flush=True)
+    variants = {'untrained': (dual, None), 'demo-only': (dual, ('demos',)), 'rollout-only': (dual, ('rollouts',)),
+                'demo+rollout': (dual, ('demos', 'rollouts'))}
+    for view in dual.views:
+        variants[f'single-view {view}, demo+rollout'] = (dataclasses.replace(dual, views=(view,)), ('demos', 'rollouts'))
+    results = {}
+    for name, (wm_cfg, train_on) in variants.items():
+        eps = {k: episodes_from_dataset(v, wm_cfg) for k, v in sources.items()}
+        model = WorldModel(wm_cfg, seed=0, device='cpu')
+        t1 = time.perf_counter()
+        losses = []
+        if train_on:
+            episodes, weights = mix(eps['demos'] if 'demos' in train_on else [],
+                                    eps['rollouts'] if 'rollouts' in train_on else [], wm_cfg)
+            losses = train(model, episodes, weights, steps, np.random.default_rng(0))
+        train_s = time.perf_counter() - t1
+        results[name] = {'train_s': train_s, 'final_loss': float(np.mean(losses[-100:])) if losses else None,
+                         **evaluate(model, eps['held_out'], wm_cfg)}
+        print(f'{name}: {results[name]["metrics"]} ({train_s:.0f} s training)', flush=True)
+    results['copy-last-frame'] = evaluate(None, episodes_from_dataset(sources['held_out'], dual), dual)
+    save('world_model_fidelity', {'size': size, 'steps': steps, 'batch_size': dual.batch_size,
+                                  'params': WorldModel(dual, device='cpu').n_params,
+                                  'frame': [dual.view_size, dual.view_size * len(dual.views)], 'results': results})
+    rows = []
+    for name, r in results.items():
+        m = r['metrics']
+        cells = [f"{v.split('_')[0]} {m[v]['psnr']:.2f} dB / {m[v]['psnr_moving']:.2f} dB / {m[v]['ssim']:.3f}"
+                 for v in ('both', *dual.views) if v in m]
+        rows.append(f"| world model ({size}, {steps} steps CPU), {name} | {'; '.join(cells)} "
+                    f"({r['segments']} segments) | ≥ 28 dB, ≥ 0.90 SSIM |")
+    return rows
+
+
+def bench_world_model_throughput(batch: int = 16, frames: int = 8) -> list[str]:
+    """Synthetic frames/s of autoregressive rollouts (3 Euler steps per frame), batched, on CPU
+    (and on the GPU when torch sees one), for the default and tiny sizes."""
+    import torch
+
+    from worldsample.core.config import load_config
+    from worldsample.core.worldmodel.model import WorldModel, sized
+    cfg = load_config('insertion').world_model
+    devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    raw, rows = {}, []
+    for size in ('default', 'tiny'):
+        wm_cfg = sized(cfg, size)
+        for device in devices:
+            model = WorldModel(wm_cfg, device=device)
+            s = wm_cfg.view_size
+            anchor = np.random.default_rng(0).integers(0, 255, (batch, s, s * len(wm_cfg.views), 3), np.uint8)
+            actions = np.zeros((batch, frames, 7), np.float32)
+            model.rollout(anchor[:2], actions[:2, :1])            # warm-up
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                model.rollout(anchor, actions)
+                times.append((time.perf_counter() - t0) / (batch * frames))
+            ms = 1000 * float(np.median(times))
+            raw[f'{size}/{device}'] = {'params': model.n_params, 'ms_per_frame': [1000 * t for t in times]}
+            rows.append(f'| world model sampling, {size} ({model.n_params / 1e6:.2f}M params, {s}×{s * len(wm_cfg.views)}), '
+                        f'{device}, batch {batch} × {frames} frames | {ms:.1f} ms/frame ({1000 / ms:.0f} frames/s) '
+                        f'| ≤ 20 ms/frame on CPU at the default size |')
+    save('world_model_throughput', {'batch': batch, 'frames': frames, 'steps_per_frame': cfg.sampling_steps,
+                                    'torch_threads': torch.get_num_threads(), 'results': raw})
+    return rows
+
+
 def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
     """HIL-SERL baseline learning on sim insertion with the simulated human (single process),
     ``train.env_steps`` environment steps per seed.
@@ -281,7 +396,8 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
 
 
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
-           'policy_loop': bench_policy_loop, 'learning': bench_learning}
+           'policy_loop': bench_policy_loop, 'learning': bench_learning,
+           'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput}
 
 
 def main(argv=None) -> int:

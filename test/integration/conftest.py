@@ -10,6 +10,10 @@ import rclpy
 import yaml
 from ament_index_python.packages import get_package_prefix
 
+from worldsample.commands.record_demos import record
+from worldsample.commands.train_reward import build
+from worldsample.core.config import config_dir
+
 EXE_DIR = os.path.join(get_package_prefix('worldsample'), 'lib', 'worldsample')
 
 
@@ -46,6 +50,34 @@ def procs(tmp_path):
     p = Procs(tmp_path)
     yield p
     p.stop()
+
+
+@pytest.fixture(scope='session')
+def fast_task(tmp_path_factory):
+    """The insertion task with a small, quickly-starting agent (the learner's code paths are the same)."""
+    folder = tmp_path_factory.mktemp('task')
+    data = yaml.safe_load((config_dir() / 'insertion.yaml').read_text())
+    data['robot'] = str(config_dir() / data['robot'])
+    data['cameras'] = str(config_dir() / data['cameras'])
+    data['agent'].update(hidden=[64, 64], batch_size=64)
+    data['train'].update(learning_starts=20)
+    path = folder / 'fast_insertion.yaml'
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.fixture(scope='session')
+def demos(tmp_path_factory, fast_task):
+    out = tmp_path_factory.mktemp('demos')
+    record(fast_task, episodes=3, out=out, seed=0, keep_failures=False)
+    return str(out / 'demos.npz')
+
+
+@pytest.fixture(scope='session')
+def model_dir(tmp_path_factory):
+    """A reward model trained on labelled sim frames (small, quick)."""
+    model, _ = build('insertion', episodes=15, seed=1, threshold=0.7, steps=150)
+    return model.save(tmp_path_factory.mktemp('rm'))
 
 
 @pytest.fixture

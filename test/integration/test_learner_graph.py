@@ -10,37 +10,13 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from worldsample_msgs.msg import ActorParams, LearnerStats, PolicyStats, Transition
 
-from worldsample.commands.record_demos import record
-from worldsample.core.config import config_dir
 from worldsample.core.rl.learner import Learner
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
 from worldsample.nodes.common import LATCHED_QOS, STATE_QOS, TRANSITION_QOS, array_to_image
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope='module')
-def fast_task(tmp_path_factory):
-    """The insertion task with a small, quickly-starting agent (the learner's code paths are the same)."""
-    folder = tmp_path_factory.mktemp('task')
-    data = yaml.safe_load((config_dir() / 'insertion.yaml').read_text())
-    data['robot'] = str(config_dir() / data['robot'])
-    data['cameras'] = str(config_dir() / data['cameras'])
-    data['agent'].update(hidden=[64, 64], batch_size=64)
-    data['train'].update(learning_starts=20)
-    path = folder / 'fast_insertion.yaml'
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
-
-
-@pytest.fixture(scope='module')
-def demos(tmp_path_factory, fast_task):
-    out = tmp_path_factory.mktemp('demos')
-    record(fast_task, episodes=3, out=out, seed=0, keep_failures=False)
-    return str(out / 'demos.npz')
 
 
 def _collector(node, msg_type, topic, qos):

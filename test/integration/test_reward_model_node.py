@@ -3,18 +3,11 @@ import numpy as np
 import pytest
 from worldsample_msgs.srv import ScoreFrames
 
-from worldsample.commands.train_reward import build
 from worldsample.core.sim.env import InsertionEnv
 from worldsample.core.expert import InsertionExpert
 from worldsample.nodes.common import array_to_image
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope='module')
-def model_dir(tmp_path_factory):
-    model, _ = build('insertion', episodes=15, seed=1, threshold=0.7, steps=150)
-    return model.save(tmp_path_factory.mktemp('rm'))
 
 
 def _call(node, client, req):

@@ -33,6 +33,21 @@ def test_sac_actor_brings_a_learner_that_is_not_required():
     assert 'learner' not in [n.name for n in build_graph({'actor': 'expert'})]
 
 
+def test_world_model_workers_and_post_training():
+    graph = build_graph({'world_model': 'w.safetensors', 'reward_model': 'rm', 'world_model_workers': '2',
+                         'world_model_size': 'tiny', 'demos': 'd.npz', 'record': 'false'})
+    wm = [n for n in graph if n.executable.startswith('world_model')]
+    assert [n.name for n in wm] == ['world_model_0', 'world_model_1', 'world_model_trainer']
+    assert [n.parameters.get('seed') for n in wm] == [0, 1, None] and not any(n.required for n in wm)
+    assert wm[2].parameters['demos'] == 'd.npz' and all(n.parameters['size'] == 'tiny' for n in wm)
+    assert 'world_model_trainer' not in [n.name for n in build_graph(
+        {'world_model': 'w', 'reward_model': 'rm', 'post_train': 'false'})]
+    with pytest.raises(GraphError, match='needs reward_model'):
+        build_graph({'world_model': 'w.safetensors'})
+    with pytest.raises(GraphError, match='at least 1'):
+        build_graph({'world_model': 'w', 'reward_model': 'rm', 'world_model_workers': '0'})
+
+
 @pytest.mark.parametrize('args, why', [
     ({'backend': 'gazebo'}, 'backend'), ({'record': 'maybe'}, 'true or false'),
     ({'episodes': 'x'}, 'integer'), ({'actor': 'sac9'}, 'actor'), ({'speed': '1'}, 'unknown launch argument')])

@@ -188,3 +188,24 @@ def test_train_and_evaluate_commands(cfg, tmp_path, capsys):
     assert 'different architecture' in capsys.readouterr().err
     assert train_world_model.main(['--demos', str(tmp_path / 'none.npz'), '--size', 'tiny']) == 2
     assert 'dataset not found' in capsys.readouterr().err
+
+
+def test_live_stream_becomes_the_same_episodes_as_the_dataset(tiny):
+    from worldsample.core.worldmodel.data import EpisodeAssembler
+    data = _dataset(5, episodes=(0, 1))
+    data['terminated'][4] = True                                  # episode 0 ends; episode 1 is cut by a gap
+    keep = np.ones(10, bool)
+    keep[8] = False
+    data = {k: v[keep] for k, v in data.items()}
+    asm = EpisodeAssembler(tiny)
+    got = []
+    for i in range(len(data['action'])):
+        imgs = {'wrist_camera': data['wrist'][i], 'side_camera': data['side'][i]}
+        nxt = {'wrist_camera': data['next_wrist'][i], 'side_camera': data['next_side'][i]}
+        got += asm.add(int(data['episode'][i]), int(data['step'][i]), imgs, data['proprio'][i], data['action'][i],
+                       nxt, data['next_proprio'][i], bool(data['terminated'][i]))
+    want = episodes_from_dataset(data, tiny)
+    assert [len(e.actions) for e in got] == [5, 3]                # the run after the gap is still open
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.frames, b.frames)
+        np.testing.assert_array_equal(a.actions, b.actions)

@@ -28,6 +28,10 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     'learner': ('true', 'with actor:=sac, run the learner in this graph (false: it runs elsewhere, e.g. on a GPU)'),
     'demos': ('', 'demo dataset (record_demos .npz) a new learner run starts from'),
     'run_dir': ('runs/learner', 'learner run folder (checkpoint, TensorBoard logs); a restart resumes from it'),
+    'world_model': ('', 'world model weights (train_world_model): start counterfactual generation (needs reward_model)'),
+    'world_model_size': ('default', 'size the world model weights were trained at: default or tiny'),
+    'world_model_workers': ('1', 'generation workers running side by side'),
+    'post_train': ('true', 'with world_model, keep training it on the rollouts in the background'),
 }
 BACKENDS = ('sim', 'real')
 
@@ -97,6 +101,19 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         # not required: the policy keeps acting on its last parameters if the learner dies
         nodes.append(NodeSpec('learner', 'learner', {**task, 'run_dir': a['run_dir'], 'demos': a['demos'],
                                                      'seed': seed}, required=False))
+    if a['world_model']:
+        if not a['reward_model']:
+            raise GraphError('world_model:=... needs reward_model:=<folder>: synthetic frames are labelled by it')
+        workers = _int('world_model_workers', a['world_model_workers'])
+        if workers < 1:
+            raise GraphError(f'argument world_model_workers:={workers} must be at least 1')
+        wm = {**task, 'weights': a['world_model'], 'size': a['world_model_size']}
+        # not required: a crashed worker costs synthetic data only
+        nodes += [NodeSpec(f'world_model_{i}', 'world_model', {**wm, 'seed': seed + i}, required=False)
+                  for i in range(workers)]
+        if _bool('post_train', a['post_train']):
+            nodes.append(NodeSpec('world_model_trainer', 'world_model_trainer', {**wm, 'demos': a['demos']},
+                                  required=False))
     if _bool('record', a['record']):
         bag = a['bag'] or f'runs/bags/{a["task"]}_{time.strftime("%Y%m%d_%H%M%S")}'
         nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))

@@ -15,6 +15,7 @@ from sensor_msgs.msg import Image
 from ..core.config import CellConfig, load_config
 from ..core.controller import Pose
 from ..core.images import ImageError, decode_rgb  # noqa: F401  (ImageError re-exported)
+from ..core.recording.dataset import IMAGE_FIELDS
 
 # Commands: reliable, shallow (a stale command is worse than a dropped one).
 COMMAND_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
@@ -41,6 +42,20 @@ def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
 
 
 image_to_array = decode_rgb   # the nodes' name for it
+
+
+def transition_images(msg, cfg: CellConfig) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Camera images of o_t and o_{t+1} in a Transition, decoded and checked against the camera
+    config; ValueError (ImageError) naming the problem, also for action/proprio lengths other than 7."""
+    obs, nxt = {}, {}
+    for cam, field in IMAGE_FIELDS.items():
+        c = cfg.camera(cam)
+        obs[cam] = image_to_array(getattr(msg, field), (c.height, c.width))
+        nxt[cam] = image_to_array(getattr(msg, 'next_' + field), (c.height, c.width))
+    if len(msg.action) != 7 or len(msg.proprio) != 7 or len(msg.next_proprio) != 7:
+        raise ValueError(f'action, proprio and next_proprio must have 7 values each, got '
+                         f'{len(msg.action)}/{len(msg.proprio)}/{len(msg.next_proprio)}')
+    return obs, nxt
 
 
 def pose_to_msg(pose: Pose) -> PoseMsg:

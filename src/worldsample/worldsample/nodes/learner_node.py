@@ -28,14 +28,10 @@ from rclpy.task import Future
 from tensorboardX import SummaryWriter
 from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
 
-from ..core.recording.dataset import IMAGE_FIELDS, load_dataset
+from ..core.recording.dataset import load_dataset
 from ..core.rl.deployed_actor import export_actor
-from ..core.rl.features import FeatureError
 from ..core.rl.learner import Learner
-from ..core.rl.replay import BufferError
-from ..core.vision.encoder import EncoderError
-from .common import (LATCHED_QOS, STATE_QOS, TRANSITION_QOS, ImageError, declare_config, image_to_array,
-                     spin_node)
+from .common import LATCHED_QOS, STATE_QOS, TRANSITION_QOS, declare_config, spin_node, transition_images
 
 PARAMS_TOPIC = '/learner/actor_params'
 STATS_TOPIC = '/learner/stats'
@@ -101,15 +97,11 @@ class LearnerNode(Node):
                                       throttle_duration_sec=10.0)
             return
         try:
-            obs, nxt = {}, {}
-            for cam, field in IMAGE_FIELDS.items():
-                c = self.cfg.camera(cam)
-                obs[cam] = image_to_array(getattr(msg, field), (c.height, c.width))
-                nxt[cam] = image_to_array(getattr(msg, 'next_' + field), (c.height, c.width))
+            obs, nxt = transition_images(msg, self.cfg)
             f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
             with self.lock:
                 self.learner.store(f, msg.action, msg.reward, f_next, msg.terminated, msg.intervened)
-        except (ImageError, FeatureError, EncoderError, BufferError) as e:
+        except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError: the message says which
             self.rejected += 1
             self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: {e}',
                                     throttle_duration_sec=2.0)

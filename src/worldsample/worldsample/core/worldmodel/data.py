@@ -104,3 +104,37 @@ def segments(episodes: list[Episode], length: int) -> list[tuple[np.ndarray, np.
         for s in range(0, len(ep.actions) - length + 1, length):
             out.append((ep.frames[s:s + length + 1], ep.actions[s:s + length], ep.proprio[s:s + length + 1]))
     return out
+
+
+class EpisodeAssembler:
+    """Builds :class:`Episode`s from a live transition stream (in order): a run ends at an episode
+    end, or where the stream skips (a new episode id or a missing step)."""
+
+    def __init__(self, cfg: WorldModelConfig):
+        self.cfg = cfg
+        self.run: dict | None = None
+
+    def _frame(self, images: dict[str, np.ndarray]) -> np.ndarray:
+        return model_frames({v: images[v][None] for v in self.cfg.views}, self.cfg)[0]
+
+    def _close(self) -> Episode | None:
+        r, self.run = self.run, None
+        if r is None or not r['actions']:
+            return None
+        return Episode(np.stack(r['frames']), np.stack(r['actions']).astype(np.float32),
+                       np.asarray(r['proprio'], np.float32))
+
+    def add(self, episode: int, step: int, images, proprio, action, next_images, next_proprio,
+            done: bool) -> list[Episode]:
+        finished = []
+        if self.run is not None and (self.run['episode'] != episode or self.run['next_step'] != step):
+            finished.append(self._close())
+        if self.run is None:
+            self.run = {'episode': episode, 'frames': [self._frame(images)], 'proprio': [proprio], 'actions': []}
+        self.run['frames'].append(self._frame(next_images))
+        self.run['proprio'].append(next_proprio)
+        self.run['actions'].append(np.asarray(action, np.float32))
+        self.run['next_step'] = step + 1
+        if done:
+            finished.append(self._close())
+        return [e for e in finished if e is not None]

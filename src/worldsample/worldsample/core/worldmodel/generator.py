@@ -1,0 +1,122 @@
+"""Counterfactual generation: real segments in, labelled synthetic trajectories out (ROS-free).
+
+- :class:`SegmentCutter` cuts the real transition stream into non-overlapping segments of T
+  consecutive steps of one episode, (o_0, A_{0:T-1}, O_{1:T}) with proprio; a gap or an
+  episode end starts over.
+- :class:`Generator` turns a batch of segments into K counterfactuals each: perturbed actions
+  (counterfactual.perturb_actions), frames predicted by the world model from the real o_0 in
+  one batched rollout and resized to the cameras' resolution, proprio from the controller
+  integration (counterfactual.synthetic_proprio), then every predicted frame pair is scored by
+  the reward model: y_hat_t = 1[R_hat(o'_t) >= delta_R]. A trajectory ends at its first
+  success (terminated, reward 1) or runs the whole segment (truncated); it is positive when it
+  ends in success, negative otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..config import CellConfig
+from ..observation import CAMERAS
+from .counterfactual import perturb_actions, synthetic_proprio
+from .data import SegmentError
+from .model import VideoWorldModel
+
+# frames {camera: (N, H, W, 3) uint8} -> (R_hat (N,), y_hat (N,) bool)
+Scorer = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class RealSegment:
+    episode: int
+    start: int                          # step index of o_0 in its episode
+    images: dict[str, np.ndarray]       # camera -> (T+1, H, W, 3) uint8: o_0 .. o_T
+    actions: np.ndarray                 # (T, 7)
+    proprio: np.ndarray                 # (T+1, 7)
+
+
+@dataclass
+class SyntheticTrajectory:
+    source: tuple[int, int]             # (episode, start) of the real segment
+    images: dict[str, np.ndarray]       # camera -> (n+1, H, W, 3): real o_0, then predicted frames
+    actions: np.ndarray                 # (n, 7) counterfactual actions
+    proprio: np.ndarray                 # (n+1, 7)
+    scores: np.ndarray                  # (n,) R_hat of o'_1 .. o'_n
+    success: np.ndarray                 # (n,) y_hat; only the last can be True
+
+    @property
+    def positive(self) -> bool:
+        return bool(self.success[-1])
+
+
+class SegmentCutter:
+    def __init__(self, length: int):
+        self.length = length
+        self.run: dict | None = None
+
+    def add(self, episode: int, step: int, images: dict[str, np.ndarray], proprio, action, next_images,
+            next_proprio, done: bool) -> RealSegment | None:
+        """Feed one real transition in stream order; returns a segment when one is complete."""
+        r = self.run
+        if r is None or r['episode'] != episode or r['next_step'] != step:
+            r = self.run = {'episode': episode, 'start': step, 'next_step': step,
+                            'images': {c: [images[c]] for c in CAMERAS}, 'proprio': [proprio], 'actions': []}
+        r['actions'].append(np.asarray(action, np.float32))
+        r['proprio'].append(next_proprio)
+        for c in CAMERAS:
+            r['images'][c].append(next_images[c])
+        r['next_step'] = step + 1
+        segment = None
+        if len(r['actions']) == self.length:
+            segment = RealSegment(episode, r['start'], {c: np.stack(v) for c, v in r['images'].items()},
+                                  np.stack(r['actions']), np.asarray(r['proprio'], np.float32))
+            self.run = {'episode': episode, 'start': step + 1, 'next_step': step + 1,
+                        'images': {c: [next_images[c]] for c in CAMERAS}, 'proprio': [next_proprio], 'actions': []}
+        if done:
+            self.run = None
+        return segment
+
+
+class Generator:
+    def __init__(self, cfg: CellConfig, model: VideoWorldModel, scorer: Scorer, rng: np.random.Generator):
+        if set(cfg.world_model.views) != set(CAMERAS):
+            raise ValueError(f'generation needs a model of all cameras {CAMERAS}, configured views '
+                             f'{cfg.world_model.views}')
+        self.cfg, self.model, self.scorer, self.rng = cfg, model, scorer, rng
+
+    def generate(self, segments: list[RealSegment]) -> list[SyntheticTrajectory]:
+        wm, k = self.cfg.world_model, self.cfg.world_model.counterfactuals
+        for s in segments:
+            T = len(s.actions)
+            if s.actions.shape != (T, 7) or s.proprio.shape != (T + 1, 7) or any(
+                    s.images[c].shape[0] != T + 1 or s.images[c].dtype != np.uint8 for c in CAMERAS):
+                raise SegmentError(f'segment (episode {s.episode}, step {s.start}): need T+1 uint8 frames per camera, '
+                                   f'(T, 7) actions and (T+1, 7) proprio; got actions {s.actions.shape}, '
+                                   f'proprio {s.proprio.shape}, frames {[s.images[c].shape for c in CAMERAS]}')
+        if len({len(s.actions) for s in segments}) > 1:
+            raise SegmentError('segments of one batch must have the same length')
+        cf = [perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
+              for s in segments for _ in range(k)]
+        anchors = {c: np.stack([s.images[c][0] for s in segments for _ in range(k)]) for c in CAMERAS}
+        predicted = self.model.predict(anchors, np.stack(cf))        # {view: (S*K, T, s, s, 3)}
+        n, T = len(cf), len(segments[0].actions)
+        frames = {}
+        for c in CAMERAS:
+            cam = self.cfg.camera(c)
+            frames[c] = np.stack([[cv2.resize(f, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
+                                   for f in traj] for traj in predicted[c]])
+        scores, success = self.scorer({c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS})
+        scores, success = np.asarray(scores).reshape(n, T), np.asarray(success, bool).reshape(n, T)
+        out = []
+        for i, actions in enumerate(cf):
+            seg = segments[i // k]
+            end = int(np.argmax(success[i])) + 1 if success[i].any() else T
+            proprio = synthetic_proprio(seg.proprio, seg.actions, actions, self.cfg.task, self.cfg.controller)
+            out.append(SyntheticTrajectory(
+                (seg.episode, seg.start),
+                {c: np.concatenate([seg.images[c][:1], frames[c][i, :end]]) for c in CAMERAS},
+                actions[:end].astype(np.float32), proprio[:end + 1], scores[i, :end], success[i, :end]))
+        return out

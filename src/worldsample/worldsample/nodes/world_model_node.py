@@ -1,0 +1,204 @@
+"""world_model node: counterfactual generation beside training (several can run side by side).
+
+- cuts the real stream ``/worldsample/transitions`` into T-step segments (core SegmentCutter);
+  a bounded queue of pending segments drops the oldest when generation falls behind;
+- a worker thread takes up to ``batch_segments`` segments at a time and makes K
+  counterfactuals each with the world model (core Generator: perturbed actions, one batched
+  rollout, proprio through the controller's integration), on a GPU when torch sees one;
+- labels every predicted frame pair with one batched call of the reward model service
+  ``/reward_model/score`` (y_hat = 1[R_hat >= delta_R]);
+- keeps positive and negative queues (bounded, oldest dropped) and publishes them, alternating,
+  on ``/worldsample/synthetic_transitions`` (Transition, origin SYNTHETIC) while a subscriber
+  listens: each trajectory contiguously, its last step ``terminated`` (positive) or
+  ``truncated`` (negative);
+- watches the weights file and loads new weights between batches (asynchronous post-training
+  writes it atomically), without a restart.
+The worker runs at CPU niceness ``nice`` (10) so the control loop is scheduled first.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+from rclpy.node import Node
+from rclpy.task import Future
+from worldsample_msgs.msg import Transition
+from worldsample_msgs.srv import ScoreFrames
+
+from ..core.observation import CAMERAS
+from ..core.worldmodel.generator import Generator, SegmentCutter, SyntheticTrajectory
+from ..core.worldmodel.model import WorldModel, sized
+from .common import TRANSITION_QOS, array_to_image, declare_config, spin_node, transition_images
+
+SYNTHETIC_TOPIC = '/worldsample/synthetic_transitions'
+
+
+class GenerationError(RuntimeError):
+    """A batch that could not be labelled (reward model missing, failing or too slow)."""
+
+
+class WorldModelNode(Node):
+    def __init__(self):
+        super().__init__('world_model')
+        os.nice(int(self.declare_parameter('nice', 10).value))
+        self.cfg = declare_config(self)
+        self.weights = Path(self.declare_parameter('weights', 'runs/world_model/world_model.safetensors').value)
+        self.size = self.declare_parameter('size', 'default').value
+        device = self.declare_parameter('device', '').value or None
+        seed = int(self.declare_parameter('seed', 0).value)
+        threads = int(self.declare_parameter('threads', 0).value)
+        self.batch_segments = int(self.declare_parameter('batch_segments', 4).value)
+        self.score_timeout = float(self.declare_parameter('score_timeout_s', 10.0).value)
+        self.reload_every = float(self.declare_parameter('reload_every_s', 5.0).value)
+        queue = int(self.declare_parameter('queue_trajectories', 256).value)
+        if threads:
+            torch.set_num_threads(threads)
+        self.wm_cfg = sized(self.cfg.world_model, self.size)
+        self.model = WorldModel.load(self.weights, self.wm_cfg, device)
+        self.mtime = self.weights.stat().st_mtime_ns
+        self.generator = Generator(self.cfg, self.model, self._score, np.random.default_rng(seed))
+        self.cutter = SegmentCutter(self.wm_cfg.segment_length)
+        self.pending: deque = deque(maxlen=int(self.declare_parameter('max_pending_segments', 32).value))
+        self.positive: deque[SyntheticTrajectory] = deque(maxlen=queue)
+        self.negative: deque[SyntheticTrajectory] = deque(maxlen=queue)
+        self.counts = {'segments': 0, 'dropped_segments': 0, 'positive': 0, 'negative': 0, 'published': 0}
+        self.next_id = seed * 1_000_000_000       # synthetic trajectory ids (Transition.episode) per worker
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.finished = Future()             # fails if the worker dies (spin_node exits 1)
+        self.client = self.create_client(ScoreFrames, '/reward_model/score')
+        self.pub = self.create_publisher(Transition, SYNTHETIC_TOPIC, TRANSITION_QOS)
+        self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
+        self.thread = threading.Thread(target=self._work, name='generate', daemon=True)
+        self.thread.start()
+        self.get_logger().info(f'world model {self.weights} ({self.model.n_params / 1e6:.2f}M parameters, '
+                               f'{self.model.steps} training steps) on {self.model.device}; '
+                               f'K={self.wm_cfg.counterfactuals} counterfactuals per {self.wm_cfg.segment_length}-step '
+                               'segment')
+
+    # -- real stream ---------------------------------------------------------------------
+    def on_transition(self, msg: Transition) -> None:
+        if msg.origin != Transition.ORIGIN_REAL:
+            return
+        try:
+            imgs, nxt = transition_images(msg, self.cfg)
+        except ValueError as e:   # ImageError included
+            self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) skipped: {e}',
+                                    throttle_duration_sec=2.0)
+            return
+        segment = self.cutter.add(msg.episode, msg.step, imgs, np.asarray(msg.proprio, np.float32), msg.action, nxt,
+                                  np.asarray(msg.next_proprio, np.float32), msg.terminated or msg.truncated)
+        if segment is not None:
+            if len(self.pending) == self.pending.maxlen:
+                self.counts['dropped_segments'] += 1
+            self.pending.append(segment)
+            self.counts['segments'] += 1
+            self.wake.set()
+
+    # -- worker --------------------------------------------------------------------------
+    def _score(self, frames: dict[str, np.ndarray]):
+        stamp = self.get_clock().now().to_msg()
+        request = ScoreFrames.Request(wrist=[array_to_image(f, stamp, 'wrist') for f in frames['wrist_camera']],
+                                      side=[array_to_image(f, stamp, 'side') for f in frames['side_camera']])
+        if not self.client.wait_for_service(timeout_sec=self.score_timeout):
+            raise GenerationError('reward model service /reward_model/score is not available')
+        done = threading.Event()
+        future = self.client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(self.score_timeout):
+            raise GenerationError(f'reward model did not answer within {self.score_timeout} s')
+        result = future.result()
+        if not result.ok:
+            raise GenerationError(f'reward model refused the frames: {result.message}')
+        return np.asarray(result.scores), np.asarray(result.success, bool)
+
+    def _work(self) -> None:
+        try:
+            self._work_loop()
+        except Exception as e:   # a dead worker must take the node down, loudly; control is unaffected
+            self.get_logger().error(f'generation stopped: {type(e).__name__}: {e}')
+            self.finished.set_exception(RuntimeError(f'generation worker failed: {type(e).__name__}: {e}'))
+
+    def _work_loop(self) -> None:
+        last_check = time.monotonic()
+        while not self.stop.is_set():
+            if time.monotonic() - last_check >= self.reload_every:
+                last_check = time.monotonic()
+                self._maybe_reload()
+            self._publish_queued()
+            if not self.pending:
+                self.wake.wait(0.5)
+                self.wake.clear()
+                continue
+            batch = [self.pending.popleft() for _ in range(min(self.batch_segments, len(self.pending)))]
+            t0 = time.perf_counter()
+            try:
+                trajectories = self.generator.generate(batch)
+            except GenerationError as e:
+                self.get_logger().error(f'{len(batch)} segment(s) not used: {e}', throttle_duration_sec=5.0)
+                continue
+            for t in trajectories:
+                (self.positive if t.positive else self.negative).append(t)
+                self.counts['positive' if t.positive else 'negative'] += 1
+            frames = sum(len(t.actions) for t in trajectories)
+            self.get_logger().info(
+                f'{len(trajectories)} counterfactuals ({sum(t.positive for t in trajectories)} positive) from '
+                f'{len(batch)} segment(s), {frames} frames in {time.perf_counter() - t0:.2f} s; totals {self.counts}',
+                throttle_duration_sec=10.0)
+
+    def _maybe_reload(self) -> None:
+        try:
+            mtime = self.weights.stat().st_mtime_ns
+            if mtime == self.mtime:
+                return
+            model = WorldModel.load(self.weights, self.wm_cfg, str(self.model.device))
+        except (FileNotFoundError, ValueError) as e:
+            self.get_logger().error(f'new weights not loaded, keeping the current ones: {e}', throttle_duration_sec=30.0)
+            return
+        self.mtime, self.model = mtime, model
+        self.generator.model = model
+        self.get_logger().info(f'loaded new world model weights ({model.steps} training steps)')
+
+    def _publish_queued(self) -> None:
+        """Alternate positives and negatives while a subscriber listens; otherwise keep them queued."""
+        while (self.positive or self.negative) and self.pub.get_subscription_count() > 0:
+            for q in (self.positive, self.negative):
+                if q:
+                    self._publish(q.popleft())
+
+    def _publish(self, traj: SyntheticTrajectory) -> None:
+        stamp = self.get_clock().now().to_msg()
+        n = len(traj.actions)
+        for t in range(n):
+            img = {c: array_to_image(traj.images[c][t], stamp, c) for c in CAMERAS}
+            nxt = {c: array_to_image(traj.images[c][t + 1], stamp, c) for c in CAMERAS}
+            success = bool(traj.success[t])
+            msg = Transition(origin=Transition.ORIGIN_SYNTHETIC, episode=self.next_id % 2 ** 32, step=t,
+                             wrist=img['wrist_camera'], side=img['side_camera'],
+                             proprio=traj.proprio[t].tolist(), action=traj.actions[t].tolist(), intervened=False,
+                             reward=float(success), terminated=success, truncated=t == n - 1 and not success,
+                             success=success, next_wrist=nxt['wrist_camera'], next_side=nxt['side_camera'],
+                             next_proprio=traj.proprio[t + 1].tolist())
+            msg.header.stamp = stamp
+            self.pub.publish(msg)
+        self.next_id += 1
+        self.counts['published'] += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.wake.set()
+        self.thread.join(timeout=30)
+        print(f'world model worker stopped: {self.counts}', flush=True)
+
+
+def main(args=None):
+    spin_node(WorldModelNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,81 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from worldsample.core.worldmodel.data import SegmentError
+from worldsample.core.worldmodel.generator import Generator, RealSegment, SegmentCutter
+from worldsample.core.worldmodel.model import WorldModel, sized
+
+CAMS = ('wrist_camera', 'side_camera')
+
+
+def _frame(v):
+    return {c: np.full((128, 128, 3), v, np.uint8) for c in CAMS}
+
+
+def test_cutter_makes_contiguous_non_overlapping_segments():
+    cut = SegmentCutter(3)
+    out = []
+    stream = [(0, t, t == 6) for t in range(7)] + [(1, 0, False), (1, 1, False), (1, 3, False), (1, 4, False),
+                                                   (1, 5, False)]                       # episode 1 misses step 2
+    for ep, t, done in stream:
+        seg = cut.add(ep, t, _frame(10 * ep + t), np.full(7, t, np.float32), np.full(7, t + 0.5),
+                      _frame(10 * ep + t + 1), np.full(7, t + 1, np.float32), done)
+        if seg is not None:
+            out.append(seg)
+    assert [(s.episode, s.start) for s in out] == [(0, 0), (0, 3), (1, 3)]
+    s = out[1]
+    assert [int(f[0, 0, 0]) for f in s.images['wrist_camera']] == [3, 4, 5, 6]     # o_0 .. o_T
+    np.testing.assert_array_equal(s.actions[:, 0], [3.5, 4.5, 5.5])
+    np.testing.assert_array_equal(s.proprio[:, 0], [3, 4, 5, 6])
+
+
+@pytest.fixture(scope='module')
+def small_cfg(cfg):
+    return replace(cfg, world_model=replace(sized(cfg.world_model, 'tiny'), counterfactuals=3, segment_length=4))
+
+
+def test_generator_makes_k_labelled_counterfactuals_per_segment(small_cfg):
+    cfg = small_cfg
+    rng = np.random.default_rng(0)
+    segs = []
+    for e in range(2):
+        actions = np.zeros((4, 7), np.float32)
+        actions[:, :3] = rng.uniform(-0.5, 0.5, (4, 3))
+        proprio = np.tile(np.array([0.33, 0.0, 0.15, 0, 0, 0, 0.01], np.float32), (5, 1))
+        segs.append(RealSegment(e, 4 * e, {c: rng.integers(0, 255, (5, 128, 128, 3), np.uint8) for c in CAMS},
+                                actions, proprio))
+    calls = []
+
+    def scorer(frames):   # stands in for the reward model: trajectory 1 succeeds at its 2nd predicted frame
+        calls.append({c: f.shape for c, f in frames.items()})
+        scores = np.zeros((6, 4))
+        scores[1, 1] = scores[1, 3] = 0.9
+        return scores.ravel(), scores.ravel() >= 0.7
+
+    model = WorldModel(cfg.world_model, seed=0, device='cpu')
+    out = Generator(cfg, model, scorer, np.random.default_rng(1)).generate(segs)
+    assert calls == [{c: (24, 128, 128, 3) for c in CAMS}]          # one batched scoring call, camera resolution
+    assert len(out) == 6 and [t.source for t in out] == [(0, 0)] * 3 + [(1, 4)] * 3
+    assert [t.positive for t in out] == [False, True, False, False, False, False]
+    pos = out[1]
+    assert len(pos.actions) == 2 and pos.images['wrist_camera'].shape == (3, 128, 128, 3)
+    np.testing.assert_array_equal(pos.success, [False, True])
+    neg = out[0]
+    assert len(neg.actions) == 4 and neg.proprio.shape == (5, 7)
+    for t in out:
+        np.testing.assert_array_equal(t.images['side_camera'][0], segs[t.source[0]].images['side_camera'][0])
+        np.testing.assert_array_equal(t.proprio[0], segs[t.source[0]].proprio[0])
+        assert np.all(t.actions[:, 3:] == 0.0) and np.abs(t.actions).max() <= 1.0
+        assert not np.allclose(t.actions, segs[t.source[0]].actions[:len(t.actions)])   # really perturbed
+    # the synthetic proprio moved with the perturbed actions
+    assert not np.allclose(out[0].proprio[1:, :3], out[2].proprio[1:, :3])
+
+    bad = RealSegment(9, 0, {c: np.zeros((4, 128, 128, 3), np.uint8) for c in CAMS}, np.zeros((4, 7)),
+                      np.zeros((5, 7)))
+    with pytest.raises(SegmentError, match='episode 9, step 0'):
+        Generator(cfg, model, scorer, np.random.default_rng(1)).generate([bad])
+    with pytest.raises(ValueError, match='all cameras'):
+        Generator(replace(cfg, world_model=replace(cfg.world_model, views=('wrist_camera',))), model, scorer,
+                  np.random.default_rng(1))
