@@ -193,6 +193,8 @@ def test_train_and_evaluate_commands(cfg, tmp_path, capsys):
 def test_live_stream_becomes_the_same_episodes_as_the_dataset(tiny):
     from worldsample.core.worldmodel.data import EpisodeAssembler
     data = _dataset(5, episodes=(0, 1))
+    for f in ('wrist', 'side'):                                   # a real stream: o_{t+1} of a step is o_t of the next
+        data[f][1:5], data[f][6:] = data['next_' + f][:4], data['next_' + f][5:9]
     data['terminated'][4] = True                                  # episode 0 ends; episode 1 is cut by a gap
     keep = np.ones(10, bool)
     keep[8] = False
