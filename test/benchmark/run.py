@@ -181,75 +181,136 @@ def bench_learner(seconds: float = 15.0) -> list[str]:
     return rows
 
 
-def bench_policy_loop(seconds: float = 60.0) -> list[str]:
-    """The policy node's 10 Hz loop with the SAC actor in the full sim cell, learner training
-    beside it, then (same run) after the learner is stopped: observation -> command time and
-    tick period jitter |period - 100 ms| from /policy/stats."""
-    import signal
+class _Cell:
+    """Node processes of a sim cell plus a probe node recording /policy/stats (and more topics)."""
 
-    import rclpy
-    from worldsample_msgs.msg import LearnerStats, PolicyStats
+    def __init__(self, specs, tmp: Path, topics: dict | None = None):
+        import rclpy
+        from worldsample_msgs.msg import PolicyStats
 
-    from worldsample.commands.record_demos import record
-    from worldsample.nodes.common import STATE_QOS
-    tmp = Path(tempfile.mkdtemp())
-    record('insertion', episodes=10, out=tmp / 'demos', seed=0, keep_failures=False)
-    procs = {name: start_node(exe, name, tmp / f'{name}.log', **params) for exe, name, params in (
-        ('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('sim_human', 'sim_human', {}),
-        ('policy_node', 'policy', {'actor': 'sac'}),
-        ('learner', 'learner', {'run_dir': str(tmp / 'run'), 'demos': str(tmp / 'demos' / 'demos.npz')}))}
-    rclpy.init()
-    node = rclpy.create_node('policy_probe')
-    pstats, lstats = [], []
-    node.create_subscription(PolicyStats, '/policy/stats', pstats.append, STATE_QOS)
-    node.create_subscription(LearnerStats, '/learner/stats', lstats.append, STATE_QOS)
+        from worldsample.nodes.common import STATE_QOS
+        self.tmp = tmp
+        self.procs = {name: start_node(exe, name, tmp / f'{name}.log', **params) for exe, name, params in specs}
+        rclpy.init()
+        self.node = rclpy.create_node('bench_probe')
+        self.got = {'/policy/stats': []}
+        for topic, msg_type in {'/policy/stats': PolicyStats, **(topics or {})}.items():
+            self.got[topic] = []
+            self.node.create_subscription(msg_type, topic, self.got[topic].append, STATE_QOS)
 
-    def spin(cond, timeout):
+    def spin(self, cond, timeout: float) -> bool:
+        import rclpy
         end = time.monotonic() + timeout
         while not cond() and time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.05)
+            rclpy.spin_once(self.node, timeout_sec=0.05)
+        return cond()
 
-    phases = {}
-    try:
-        spin(lambda: lstats and lstats[-1].version > 0, 180)
-        if not (lstats and lstats[-1].version > 0):
-            raise RuntimeError(f'learner did not start training; see {tmp}/learner.log')
-        for phase in ('learner_on', 'learner_off'):
-            if phase == 'learner_off':
-                procs['learner'].send_signal(signal.SIGINT)
-                procs['learner'].wait(timeout=60)
-                spin(lambda: False, 2.0)
-            n, m = len(pstats), len(lstats)
-            spin(lambda: False, seconds)
-            got = [s for s in pstats[n:] if s.period_ms > 0]
-            phases[phase] = {'act_ms': [s.act_ms for s in got], 'period_ms': [s.period_ms for s in got],
-                             'learner_steps_per_s': [s.steps_per_s for s in lstats[m:]],
-                             'params_versions': sorted({s.params_version for s in got})}
-    finally:
-        node.destroy_node()
+    def measure(self, seconds: float) -> dict:
+        n = len(self.got['/policy/stats'])
+        self.spin(lambda: False, seconds)
+        got = [s for s in self.got['/policy/stats'][n:] if s.period_ms > 0]
+        return {'act_ms': [s.act_ms for s in got], 'period_ms': [s.period_ms for s in got],
+                'params_versions': sorted({s.params_version for s in got})}
+
+    def stop(self, name: str) -> None:
+        import signal
+        self.procs[name].send_signal(signal.SIGINT)
+        self.procs[name].wait(timeout=60)
+        self.spin(lambda: False, 2.0)
+
+    def close(self) -> None:
+        import signal
+
+        import rclpy
+        self.node.destroy_node()
         rclpy.shutdown()
-        for p in procs.values():
+        for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
-        for p in procs.values():
+        for p in self.procs.values():
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-    save('policy_loop', {'seconds_per_phase': seconds, **phases})
+
+
+def _loop_rows(what: str, phases: dict) -> list[str]:
     rows = []
     for phase, d in phases.items():
-        act, period = np.array(d['act_ms']), np.array(d['period_ms'])
-        jitter = np.abs(period - 100.0)
-        extra = (f'; learner {np.mean(d["learner_steps_per_s"]):.0f} steps/s meanwhile, '
-                 f'{len(d["params_versions"])} parameter versions used' if phase == 'learner_on' else '')
-        rows.append(f'| policy, SAC actor, 10 Hz in the sim cell, {phase.replace("_", " ")} | observation → command '
-                    f'median {np.median(act):.2f} ms, p99 {np.percentile(act, 99):.2f} ms; period jitter median '
-                    f'{np.median(jitter):.2f} ms, p99 {np.percentile(jitter, 99):.2f} ms ({len(act)} steps){extra} '
+        act, jitter = np.array(d['act_ms']), np.abs(np.array(d['period_ms']) - 100.0)
+        rows.append(f'| policy, {what}, {phase.replace("_", " ")} | observation → command median {np.median(act):.2f} '
+                    f'ms, p99 {np.percentile(act, 99):.2f} ms; period jitter median {np.median(jitter):.2f} ms, '
+                    f'p99 {np.percentile(jitter, 99):.2f} ms ({len(act)} steps){d.get("note", "")} '
                     f'| p99 ≤ 5 ms, ≤ 5 ms |')
-    on, off = (1000.0 / np.mean(phases[p]['period_ms']) for p in ('learner_on', 'learner_off'))
-    rows.append(f'| policy loop rate, learner on / off | {on:.2f} Hz / {off:.2f} Hz = {on / off:.3f} | — |')
+    (a, da), (b, db) = phases.items()
+    on, off = (1000.0 / np.mean(d['period_ms']) for d in (da, db))
+    rows.append(f'| policy loop rate, {a.replace("_", " ")} / {b.replace("_", " ")} | {on:.3f} Hz / {off:.3f} Hz '
+                f'= {on / off:.3f} | ≥ 0.98 |')
     return rows
+
+
+def bench_policy_loop(seconds: float = 60.0) -> list[str]:
+    """The policy node's 10 Hz loop with the SAC actor in the full sim cell, learner training
+    beside it, then (same run) after the learner is stopped: observation -> command time and
+    tick period jitter |period - 100 ms| from /policy/stats."""
+    from worldsample_msgs.msg import LearnerStats
+
+    from worldsample.commands.record_demos import record
+    tmp = Path(tempfile.mkdtemp())
+    record('insertion', episodes=10, out=tmp / 'demos', seed=0, keep_failures=False)
+    cell = _Cell([('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('sim_human', 'sim_human', {}),
+                  ('policy_node', 'policy', {'actor': 'sac'}),
+                  ('learner', 'learner', {'run_dir': str(tmp / 'run'), 'demos': str(tmp / 'demos' / 'demos.npz')})],
+                 tmp, {'/learner/stats': LearnerStats})
+    lstats = cell.got['/learner/stats']
+    try:
+        if not cell.spin(lambda: lstats and lstats[-1].version > 0, 180):
+            raise RuntimeError(f'learner did not start training; see {tmp}/learner.log')
+        m = len(lstats)
+        phases = {'learner_on': cell.measure(seconds)}
+        rates = [s.steps_per_s for s in lstats[m:]]
+        phases['learner_on']['learner_steps_per_s'] = rates
+        phases['learner_on']['note'] = (f'; learner {np.mean(rates):.0f} steps/s meanwhile, '
+                                        f'{len(phases["learner_on"]["params_versions"])} parameter versions used')
+        cell.stop('learner')
+        phases['learner_off'] = cell.measure(seconds)
+    finally:
+        cell.close()
+    save('policy_loop', {'seconds_per_phase': seconds, **phases})
+    return _loop_rows('SAC actor, 10 Hz in the sim cell', phases)
+
+
+def bench_generation_load(seconds: float = 60.0) -> list[str]:
+    """Does counterfactual generation slow the control loop? The sim cell (scripted actor) with
+    the reward model and one world_model worker at the default size (untrained weights: the
+    cost does not depend on them) generating from the live rollouts, then (same run) with the
+    worker stopped."""
+    import torch
+
+    from worldsample.commands.train_reward import build
+    from worldsample.core.config import load_config
+    from worldsample.core.worldmodel.model import WorldModel
+    tmp = Path(tempfile.mkdtemp())
+    model, _ = build('insertion', episodes=15, seed=1, threshold=0.7, steps=150)
+    model.save(tmp / 'rm')
+    weights = WorldModel(load_config('insertion').world_model, device='cpu').save(tmp / 'wm.safetensors')
+    cell = _Cell([('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('policy_node', 'policy', {}),
+                  ('reward_model', 'reward_model', {'model_dir': str(tmp / 'rm')}),
+                  ('world_model', 'world_model', {'weights': str(weights)})], tmp)
+    try:
+        log = tmp / 'world_model.log'
+        if not cell.spin(lambda: 'counterfactuals (' in log.read_text(), 180):
+            raise RuntimeError(f'no generation within 180 s; see {log}')
+        phases = {'generation_on': cell.measure(seconds)}
+        cell.stop('world_model')
+        phases['generation_off'] = cell.measure(seconds)
+    finally:
+        cell.close()
+    lines = [ln for ln in log.read_text().splitlines() if 'counterfactuals (' in ln or 'stopped' in ln]
+    phases['generation_on']['note'] = f'; worker: {lines[-1].split("]: ")[-1] if lines else "?"}'
+    save('generation_load', {'seconds_per_phase': seconds, 'torch_threads_default': torch.get_num_threads(),
+                             'worker_log': lines, **phases})
+    return _loop_rows('scripted actor, 10 Hz in the sim cell', phases)
 
 
 def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, np.ndarray]:
@@ -300,8 +361,8 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
     sources = {'demos': _sim_episodes(cfg, 20, seed=10_000, noise_max=0.0),
                'rollouts': _sim_episodes(cfg, 60, seed=20_000, noise_max=1.5),
                'held_out': _sim_episodes(cfg, 16, seed=30_000, noise_max=1.5)}
-    print(f'sim data: {", ".join(f"{k} {len(v["action"])} steps" for k, v in sources.items())} '
-          f'({time.perf_counter() - t0:.0f} s)', flush=True)
+    sizes = ', '.join(f'{k} {len(v["action"])} steps' for k, v in sources.items())
+    print(f'sim data: {sizes} ({time.perf_counter() - t0:.0f} s)', flush=True)
     variants = {'untrained': (dual, None), 'demo-only': (dual, ('demos',)), 'rollout-only': (dual, ('rollouts',)),
                 'demo+rollout': (dual, ('demos', 'rollouts'))}
     for view in dual.views:
@@ -396,7 +457,7 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
 
 
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
-           'policy_loop': bench_policy_loop, 'learning': bench_learning,
+           'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput}
 
 

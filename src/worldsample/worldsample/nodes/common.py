@@ -58,6 +58,21 @@ def transition_images(msg, cfg: CellConfig) -> tuple[dict[str, np.ndarray], dict
     return obs, nxt
 
 
+def real_step(node: Node, msg, cfg: CellConfig) -> tuple | None:
+    """A real Transition as (episode, step, images, proprio, action, next_images, next_proprio, done),
+    the arguments of the world model's stream builders; None (logged) for synthetic or bad ones."""
+    if msg.origin != msg.ORIGIN_REAL:
+        return None
+    try:
+        obs, nxt = transition_images(msg, cfg)
+    except ValueError as e:   # ImageError included
+        node.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) skipped: {e}',
+                                throttle_duration_sec=2.0)
+        return None
+    return (msg.episode, msg.step, obs, np.asarray(msg.proprio, np.float32), msg.action, nxt,
+            np.asarray(msg.next_proprio, np.float32), msg.terminated or msg.truncated)
+
+
 def pose_to_msg(pose: Pose) -> PoseMsg:
     msg = PoseMsg()
     msg.position.x, msg.position.y, msg.position.z = (float(v) for v in pose.pos)

@@ -33,7 +33,7 @@ from worldsample_msgs.srv import ScoreFrames
 from ..core.observation import CAMERAS
 from ..core.worldmodel.generator import Generator, SegmentCutter, SyntheticTrajectory
 from ..core.worldmodel.model import WorldModel, sized
-from .common import TRANSITION_QOS, array_to_image, declare_config, spin_node, transition_images
+from .common import TRANSITION_QOS, array_to_image, declare_config, real_step, spin_node
 
 SYNTHETIC_TOPIC = '/worldsample/synthetic_transitions'
 
@@ -83,16 +83,8 @@ class WorldModelNode(Node):
 
     # -- real stream ---------------------------------------------------------------------
     def on_transition(self, msg: Transition) -> None:
-        if msg.origin != Transition.ORIGIN_REAL:
-            return
-        try:
-            imgs, nxt = transition_images(msg, self.cfg)
-        except ValueError as e:   # ImageError included
-            self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) skipped: {e}',
-                                    throttle_duration_sec=2.0)
-            return
-        segment = self.cutter.add(msg.episode, msg.step, imgs, np.asarray(msg.proprio, np.float32), msg.action, nxt,
-                                  np.asarray(msg.next_proprio, np.float32), msg.terminated or msg.truncated)
+        step = real_step(self, msg, self.cfg)
+        segment = self.cutter.add(*step) if step else None
         if segment is not None:
             if len(self.pending) == self.pending.maxlen:
                 self.counts['dropped_segments'] += 1

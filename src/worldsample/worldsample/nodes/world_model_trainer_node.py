@@ -24,7 +24,7 @@ from worldsample_msgs.msg import Transition
 from ..core.worldmodel.data import EpisodeAssembler
 from ..core.worldmodel.model import WorldModel, sized
 from ..core.worldmodel.training import load_episodes, mix, train
-from .common import TRANSITION_QOS, declare_config, spin_node, transition_images
+from .common import TRANSITION_QOS, declare_config, real_step, spin_node
 
 LOG_EVERY_S = 30.0
 
@@ -60,16 +60,8 @@ class WorldModelTrainerNode(Node):
                                f'{len(self.demos)} demo episodes')
 
     def on_transition(self, msg: Transition) -> None:
-        if msg.origin != Transition.ORIGIN_REAL:
-            return
-        try:
-            imgs, nxt = transition_images(msg, self.cfg)
-        except ValueError as e:   # ImageError included
-            self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) skipped: {e}',
-                                    throttle_duration_sec=2.0)
-            return
-        done = self.assembler.add(msg.episode, msg.step, imgs, np.asarray(msg.proprio, np.float32), msg.action, nxt,
-                                  np.asarray(msg.next_proprio, np.float32), msg.terminated or msg.truncated)
+        step = real_step(self, msg, self.cfg)
+        done = self.assembler.add(*step) if step else []
         if done:
             with self.lock:
                 self.rollouts.extend(done)
