@@ -11,7 +11,7 @@ from worldsample.core.worldmodel.model import WorldModel, WorldModelError, sized
 
 @pytest.fixture(scope='module')
 def tiny(cfg):
-    """The CPU test size: 32 x 32 per view (32 x 64 dual view), 2 x 2 patches, width 32, 0.2M parameters."""
+    """The CPU test size: 32 x 32 per view (32 x 64 dual view), 2 x 2 patches, width 32, 0.36M parameters."""
     return replace(sized(cfg.world_model, 'tiny'), batch_size=16, lr=2e-3, ema_decay=0.9)
 
 
