@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,8 @@ def start_node(executable: str, name: str, log: Path | None = None, **params) ->
     path.write_text(yaml.safe_dump({name: {'ros__parameters': {'task': 'insertion', **params}}}))
     out = open(log, 'w') if log else subprocess.DEVNULL
     return subprocess.Popen([str(exe), '--ros-args', '-r', f'__node:={name}', '--params-file', str(path)],
-                            stdout=out, stderr=subprocess.STDOUT)
+                            stdout=out, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # stoppable by SIGINT
 
 
 def bench_controller_latency(n: int = 300) -> list[str]:
@@ -213,14 +215,11 @@ class _Cell:
                 'params_versions': sorted({s.params_version for s in got})}
 
     def stop(self, name: str) -> None:
-        import signal
         self.procs[name].send_signal(signal.SIGINT)
         self.procs[name].wait(timeout=60)
         self.spin(lambda: False, 2.0)
 
     def close(self) -> None:
-        import signal
-
         import rclpy
         self.node.destroy_node()
         rclpy.shutdown()

@@ -134,9 +134,11 @@ class Graph:
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the runner itself is killed, so no node is left orphaned."""
+    """In the child: get SIGTERM if the runner itself is killed, so no node is left orphaned; and
+    take SIGINT by default (the runner stops nodes with it, even if our own was ignored)."""
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL('libc.so.6', use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _describe(code: int) -> str:
@@ -158,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f'launch_runner: {e}', file=sys.stderr)
         return 2
     graph = Graph(specs, exe_dir)
+    # Ctrl-C must work even where the shell started us with SIGINT ignored (a background job of a
+    # non-interactive shell): Python would otherwise keep it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     graph.start()
     try:
