@@ -24,6 +24,7 @@ STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history
 # Transitions must not be dropped on the way to the learner/recorder.
 TRANSITION_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 SENSOR_QOS = qos_profile_sensor_data
+PARAMS_TOPIC = '/learner/actor_params'   # versioned actor parameters, learner -> policy
 # Latest-value topics (actor parameters): a subscriber that joins late still gets the last one.
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)

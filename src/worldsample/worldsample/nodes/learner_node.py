@@ -31,9 +31,9 @@ from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
 from ..core.recording.dataset import load_dataset
 from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
-from .common import LATCHED_QOS, STATE_QOS, TRANSITION_QOS, declare_config, spin_node, transition_images
+from .common import (LATCHED_QOS, PARAMS_TOPIC, STATE_QOS, TRANSITION_QOS, declare_config, spin_node,
+                     transition_images)
 
-PARAMS_TOPIC = '/learner/actor_params'
 STATS_TOPIC = '/learner/stats'
 STAT_FIELDS = ('critic_loss', 'actor_loss', 'q_mean', 'entropy', 'temperature')
 LOG_EVERY_S = 10.0

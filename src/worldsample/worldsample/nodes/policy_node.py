@@ -34,9 +34,8 @@ from ..core.actors import make_actor
 from ..core.controller import project_action
 from ..core.observation import CAMERAS
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
-from .common import (COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageError, image_to_array,
-                     spin_node, declare_config)
-from .learner_node import PARAMS_TOPIC
+from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageError,
+                     image_to_array, spin_node, declare_config)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
