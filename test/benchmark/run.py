@@ -338,7 +338,8 @@ def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, 
 
 
 def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[str]:
-    """Paper Table 2a at CPU scale: held-out sim rollout segments (8 steps) replayed from o_0.
+    """Paper Table 2a: held-out sim rollout segments (8 steps) replayed from o_0 (CPU scale by
+    default; ``--wm-size default --wm-steps 20000`` on a GPU).
 
     Data: 20 scripted demos; 60 training and 16 held-out rollouts of the expert with action
     noise (policy-like: misses, corrections, failures). Variants: untrained, demo-only,
@@ -369,7 +370,7 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
     results = {}
     for name, (wm_cfg, train_on) in variants.items():
         eps = {k: episodes_from_dataset(v, wm_cfg) for k, v in sources.items()}
-        model = WorldModel(wm_cfg, seed=0, device='cpu')
+        model = WorldModel(wm_cfg, seed=0)            # on a GPU when torch sees one
         t1 = time.perf_counter()
         losses = []
         if train_on:
@@ -381,7 +382,8 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
                          **evaluate(model, eps['held_out'], wm_cfg)}
         print(f'{name}: {results[name]["metrics"]} ({train_s:.0f} s training)', flush=True)
     results['copy-last-frame'] = evaluate(None, episodes_from_dataset(sources['held_out'], dual), dual)
-    save('world_model_fidelity', {'size': size, 'steps': steps, 'batch_size': dual.batch_size,
+    device = str(model.device)
+    save('world_model_fidelity', {'size': size, 'steps': steps, 'batch_size': dual.batch_size, 'device': device,
                                   'params': WorldModel(dual, device='cpu').n_params,
                                   'frame': [dual.view_size, dual.view_size * len(dual.views)], 'results': results})
     rows = []
@@ -389,7 +391,7 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
         m = r['metrics']
         cells = [f"{v.split('_')[0]} {m[v]['psnr']:.2f} dB / {m[v]['psnr_moving']:.2f} dB / {m[v]['ssim']:.3f}"
                  for v in ('both', *dual.views) if v in m]
-        rows.append(f"| world model ({size}, {steps} steps CPU), {name} | {'; '.join(cells)} "
+        rows.append(f"| world model ({size}, {steps} steps, {device}), {name} | {'; '.join(cells)} "
                     f"({r['segments']} segments) | ≥ 28 dB, ≥ 0.90 SSIM |")
     return rows
 
@@ -464,11 +466,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('names', nargs='*', choices=[[], *BENCHES], default=[], metavar='name',
                    help=f'benchmarks to run (default: all): {", ".join(BENCHES)}')
+    p.add_argument('--wm-size', default='tiny', help='world_model_fidelity: model size (tiny, default)')
+    p.add_argument('--wm-steps', type=int, default=1500, help='world_model_fidelity: training steps per variant')
     args = p.parse_args(argv)
+    options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)
-        rows += BENCHES[name]()
+        rows += BENCHES[name](**options.get(name, {}))
     m = machine()
     print(f'\nMachine: {m["cpu"]}, {m["cores"]} cores, Python {m["python"]}\n')
     print('| what | measured | budget |\n| --- | --- | --- |')
