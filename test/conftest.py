@@ -1,5 +1,6 @@
 """Shared fixtures. Run through ``./ws test`` (it sets up the environment and builds)."""
 import os
+import signal
 
 import pytest
 
@@ -13,6 +14,9 @@ def cfg():
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'integration: real processes over DDS')
+    # Node processes are stopped with SIGINT. A run started with SIGINT ignored (a background job of
+    # a non-interactive shell) would pass that on to them; with a handler here they get the default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Keep test traffic on this machine and away from other runs.
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))

@@ -81,8 +81,7 @@ def start_node(executable: str, name: str, log: Path | None = None, **params) ->
     path.write_text(yaml.safe_dump({name: {'ros__parameters': {'task': 'insertion', **params}}}))
     out = open(log, 'w') if log else subprocess.DEVNULL
     return subprocess.Popen([str(exe), '--ros-args', '-r', f'__node:={name}', '--params-file', str(path)],
-                            stdout=out, stderr=subprocess.STDOUT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # stoppable by SIGINT
+                            stdout=out, stderr=subprocess.STDOUT)
 
 
 def bench_controller_latency(n: int = 300) -> list[str]:
@@ -463,6 +462,8 @@ BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_late
 
 
 def main(argv=None) -> int:
+    # nodes are stopped with SIGINT: never pass on an ignored SIGINT (background job of a script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('names', nargs='*', choices=[[], *BENCHES], default=[], metavar='name',
                    help=f'benchmarks to run (default: all): {", ".join(BENCHES)}')

@@ -17,12 +17,6 @@ from worldsample.core.config import config_dir
 EXE_DIR = os.path.join(get_package_prefix('worldsample'), 'lib', 'worldsample')
 
 
-def default_sigint() -> None:
-    """In a child: SIGINT stops it (also when this run was started with SIGINT ignored, as a
-    background job of a non-interactive shell is)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 class Procs:
     def __init__(self, tmp_path):
         self.tmp = tmp_path
@@ -33,8 +27,7 @@ class Procs:
         path.write_text(yaml.safe_dump({name: {'ros__parameters': {'task': 'insertion', **params}}}))
         log = open(self.tmp / f'{name}.log', 'w')
         proc = subprocess.Popen([os.path.join(EXE_DIR, executable), '--ros-args', '-r', f'__node:={name}',
-                                 '--params-file', str(path)], stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=default_sigint)
+                                 '--params-file', str(path)], stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         return proc
 

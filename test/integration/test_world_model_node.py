@@ -1,5 +1,6 @@
 """world_model node in the running sim cell: it turns the policy's real segments into labelled
-synthetic transitions; killing it disturbs neither control nor the learner; bad weights are named."""
+synthetic transitions and picks up the weights that world_model_trainer post-trains on the same
+rollouts; killing it disturbs neither control nor the learner; bad weights are named."""
 import signal
 
 import numpy as np
@@ -27,7 +28,12 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
     policy = procs.start('policy_node', 'policy', actor='expert')
     learner = procs.start('learner', 'learner', task=fast_task, demos=demos, run_dir=str(tmp_path / 'run'))
     procs.start('reward_model', 'reward_model', model_dir=str(model_dir))
-    worker = procs.start('world_model', 'world_model', weights=str(tiny_weights), size='tiny', threads=1)
+    weights = tmp_path / 'world_model.safetensors'
+    weights.write_bytes(tiny_weights.read_bytes())
+    worker = procs.start('world_model', 'world_model', weights=str(weights), size='tiny', threads=1, reload_every_s=2.0)
+    # asynchronous post-training on the same rollouts, writing the weights file the worker watches
+    procs.start('world_model_trainer', 'world_model_trainer', weights=str(weights), size='tiny', threads=1,
+                save_every_s=5.0)
     synthetic, pstats, lstats = [], [], []
     ros_node.create_subscription(Transition, '/worldsample/synthetic_transitions', synthetic.append, TRANSITION_QOS)
     ros_node.create_subscription(PolicyStats, '/policy/stats', pstats.append, STATE_QOS)
@@ -55,6 +61,8 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
         for a, b in zip(steps, steps[1:]):
             np.testing.assert_array_equal(a.next_proprio, b.proprio)        # one trajectory, chained
     assert 'counterfactuals' in procs.log('world_model')
+    assert ros_node.spin_until(lambda: 'loaded new world model weights' in procs.log('world_model'), 120), (
+        procs.log('world_model_trainer')[-2000:])                  # picked up without a restart
 
     # kill the worker: control and learning go on untouched
     assert ros_node.spin_until(lambda: lstats and lstats[-1].version > 0, 120), procs.log('learner')[-2000:]

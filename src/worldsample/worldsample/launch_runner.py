@@ -134,11 +134,9 @@ class Graph:
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the runner itself is killed, so no node is left orphaned; and
-    take SIGINT by default (the runner stops nodes with it, even if our own was ignored)."""
+    """In the child: get SIGTERM if the runner itself is killed, so no node is left orphaned."""
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL('libc.so.6', use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _describe(code: int) -> str:
@@ -161,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     graph = Graph(specs, exe_dir)
     # Ctrl-C must work even where the shell started us with SIGINT ignored (a background job of a
-    # non-interactive shell): Python would otherwise keep it ignored.
+    # non-interactive shell): Python would otherwise keep it ignored, and so would the nodes.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     graph.start()
