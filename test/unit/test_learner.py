@@ -58,7 +58,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(small, encoder, tmp_
     assert info_a == info_b                                   # same keys, same batches, same numbers
     for x, y in zip(jax.tree_util.tree_leaves(a.state.critic), jax.tree_util.tree_leaves(b.state.critic)):
         np.testing.assert_array_equal(x, y)
-    assert export_actor(a.state, a.feat.encoder) == export_actor(b.state, b.feat.encoder)
+    assert export_actor(a.state) == export_actor(b.state)
+    assert a.feat.encoder.to_bytes() == b.feat.encoder.to_bytes()
 
 
 def test_save_replaces_atomically_and_bad_checkpoints_are_named(small, encoder, tmp_path):
@@ -83,7 +84,8 @@ def test_broadcast_parameters_act_like_the_learner_and_bad_ones_are_named(small,
     learner = Learner(small, encoder, seed=4)
     _feed(learner, 12, np.random.default_rng(5), intervened_every=3)
     learner.step()
-    version, actor, enc = export_actor(learner.state, learner.feat.encoder)
+    version, actor = export_actor(learner.state)
+    enc = learner.feat.encoder.to_bytes()
     loaded = ActorLoader(small).load(version, learner.feat.dim, actor, enc)
     assert loaded.version == 1
     rng = np.random.default_rng(6)

@@ -132,10 +132,9 @@ class LearnerNode(Node):
     # -- outputs -------------------------------------------------------------------------
     def publish_params(self) -> None:
         state = self.learner.state   # immutable snapshot; the training thread swaps in new ones
-        version = int(state.step)
-        if version == self.published:
+        if int(state.step) == self.published:
             return
-        _, actor, _ = export_actor(state, self.learner.feat.encoder)
+        version, actor = export_actor(state)
         msg = ActorParams(version=version, obs_dim=self.learner.feat.dim, actor=actor, encoder=self.encoder_bytes)
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub_params.publish(msg)

@@ -44,9 +44,9 @@ class LoadedActor:
         return np.asarray(_act(s.actor_def, s.active, s.actor, self.feat(obs)[None], key, step, deterministic))[0]
 
 
-def export_actor(state: sac.SACState, encoder: PCAEncoder) -> tuple[int, bytes, bytes]:
-    """(version, actor msgpack, encoder npz): what the learner broadcasts."""
-    return int(state.step), serialization.to_bytes(state.actor), encoder.to_bytes()
+def export_actor(state: sac.SACState) -> tuple[int, bytes]:
+    """(version, actor msgpack): what the learner broadcasts, with its encoder's ``to_bytes()``."""
+    return int(state.step), serialization.to_bytes(state.actor)
 
 
 class ActorLoader:
