@@ -73,3 +73,9 @@ def test_synthetic_proprio_follows_the_controller_and_its_limits(cfg):
     assert syn[:, 3].max() == pytest.approx(cfg.task.workspace.max_rot[0], abs=1e-6)
     with pytest.raises(ValueError, match='T\\+1'):
         synthetic_proprio(real[:3], actions, actions, cfg.task, cfg.controller)
+
+
+def test_pose_from_proprio_inverts_proprio(cfg):
+    from worldsample.core.observation import pose_from_proprio, proprio
+    p = np.array([0.33, -0.02, 0.12, 0.1, -0.2, 0.05, 0.03])
+    np.testing.assert_allclose(proprio(pose_from_proprio(p, cfg.task), p[6], cfg.task), p, atol=1e-6)

@@ -6,6 +6,7 @@ import torch
 
 from worldsample.core.worldmodel.data import (SegmentError, episodes_from_dataset, model_frames, segments,
                                               split_views, training_batch)
+from worldsample.core.worldmodel.metrics import psnr
 from worldsample.core.worldmodel.model import WorldModel, WorldModelError, sized
 
 
@@ -96,11 +97,6 @@ def test_forward_backward_rollout_shapes_and_safe_weights(tiny, tmp_path):
         WorldModel.load(path, replace(tiny, channels=(16, 32)))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
-
-
 def test_tiny_model_overfits_a_few_real_segments_beyond_copying_the_anchor(cfg, tiny):
     from worldsample.core.rl.trainer import collect_demos
     from worldsample.core.sim.env import InsertionEnv
@@ -129,7 +125,7 @@ def test_tiny_model_overfits_a_few_real_segments_beyond_copying_the_anchor(cfg, 
 
 
 def test_metrics_conventions_and_lpips_from_a_local_file_only(tmp_path):
-    from worldsample.core.worldmodel.metrics import LPIPS, moving_mask, psnr, segment_scores, ssim
+    from worldsample.core.worldmodel.metrics import LPIPS, moving_mask, segment_scores, ssim
     rng = np.random.default_rng(0)
     real = rng.integers(0, 200, (4, 32, 32, 3), np.uint8)
     assert psnr(real[1] + np.uint8(5), real[1]) == pytest.approx(10 * np.log10(255 ** 2 / 25))

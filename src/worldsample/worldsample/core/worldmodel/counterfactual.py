@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scipy.spatial.transform import Rotation
-
 from ..config import ControllerConfig, TaskConfig
-from ..controller import DeltaEEController, Pose, project_action, reset_orientation
-from ..observation import proprio as proprio_vector
+from ..controller import DeltaEEController, project_action
+from ..observation import pose_from_proprio, proprio as proprio_vector
 
 
 def perturb_actions(actions: np.ndarray, task: TaskConfig, rng: np.random.Generator, scale: float = 0.20,
@@ -41,13 +39,9 @@ def perturb_actions(actions: np.ndarray, task: TaskConfig, rng: np.random.Genera
     return project_action(actions * xi + eps, task.action)
 
 
-def _pose(p: np.ndarray, task: TaskConfig) -> Pose:
-    return Pose(np.asarray(p[:3], np.float64), Rotation.from_rotvec(p[3:6]).as_matrix() @ reset_orientation(task))
-
-
 def _targets(proprio0: np.ndarray, actions: np.ndarray, task: TaskConfig, ctrl_cfg: ControllerConfig) -> np.ndarray:
     ctrl = DeltaEEController(task, ctrl_cfg)
-    ctrl.sync(_pose(proprio0, task))
+    ctrl.sync(pose_from_proprio(proprio0, task))
     ctrl.gripper_closed = proprio0[6] < 0.5 * (ctrl_cfg.gripper_closed_m + ctrl_cfg.gripper_open_m)
     out = [proprio_vector(ctrl.target, ctrl.gripper_target(), task)]
     for t, a in enumerate(actions):

@@ -23,6 +23,8 @@ import torch
 from skimage.metrics import structural_similarity
 from torch import nn
 
+from .model import to_tensor
+
 MOVING_THRESHOLD = 8
 SSIM_SETTINGS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1)
 
@@ -77,7 +79,7 @@ class LPIPS(nn.Module):
     def forward(self, pred: np.ndarray, real: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 pairs -> (N,) distances."""
         def feats(x):
-            x = (torch.as_tensor(np.ascontiguousarray(x)).movedim(-1, 1).float() / 127.5 - 1.0 - self.shift) / self.scale
+            x = (to_tensor(x, 'cpu') - self.shift) / self.scale
             out = []
             for i, layer in enumerate(self.features):
                 x = layer(x)

@@ -68,7 +68,8 @@ def evaluate(model: WorldModel | None, episodes: list[Episode], cfg: WorldModelC
         else:
             pred = model.rollout(real[:, 0], np.stack([a for _, a, _ in chunk]))
         groups = {'both': (pred, real)} if len(cfg.views) > 1 else {}
-        groups |= {v: (p, split_views(real, cfg)[v]) for v, p in split_views(pred, cfg).items()}
+        real_views = split_views(real, cfg)
+        groups |= {v: (p, real_views[v]) for v, p in split_views(pred, cfg).items()}
         for name, (p, r) in groups.items():
             for ps, rs in zip(p, r):
                 for metric, values in segment_scores(ps, rs, lpips).items():
