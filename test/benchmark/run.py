@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -344,6 +345,8 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
     noise (policy-like: misses, corrections, failures). Variants: untrained, demo-only,
     rollout-only, demo+rollout (mixed 50/50), and single-view models (wrist, side) on
     demo+rollout; plus copy-last-frame. Same steps, batch and seed for every trained variant.
+    Sampling in the configured precision; demo+rollout is scored in float32 as well. Post-training (what world_model_trainer does): the demo-only weights trained ``steps`` more
+    on demo+rollout, against the same weights trained ``steps`` more on demos alone.
     """
     import dataclasses
 
@@ -362,24 +365,36 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
                'held_out': _sim_episodes(cfg, 16, seed=30_000, noise_max=1.5)}
     sizes = ', '.join(f'{k} {len(v["action"])} steps' for k, v in sources.items())
     print(f'sim data: {sizes} ({time.perf_counter() - t0:.0f} s)', flush=True)
-    variants = {'untrained': (dual, None), 'demo-only': (dual, ('demos',)), 'rollout-only': (dual, ('rollouts',)),
-                'demo+rollout': (dual, ('demos', 'rollouts'))}
+    # name: (config, sources trained on, variant whose saved weights it continues from)
+    variants = {'untrained': (dual, None, None), 'demo-only': (dual, ('demos',), None),
+                'rollout-only': (dual, ('rollouts',), None), 'demo+rollout': (dual, ('demos', 'rollouts'), None),
+                'demo-only, then demos again': (dual, ('demos',), 'demo-only'),
+                'demo-only, then post-training on demo+rollout': (dual, ('demos', 'rollouts'), 'demo-only')}
     for view in dual.views:
-        variants[f'single-view {view}, demo+rollout'] = (dataclasses.replace(dual, views=(view,)), ('demos', 'rollouts'))
-    results = {}
-    for name, (wm_cfg, train_on) in variants.items():
+        variants[f'single-view {view}, demo+rollout'] = (dataclasses.replace(dual, views=(view,)),
+                                                          ('demos', 'rollouts'), None)
+    results, weights_dir = {}, Path(tempfile.mkdtemp(prefix='ws_wm_fidelity_'))
+    for name, (wm_cfg, train_on, init) in variants.items():
         eps = {k: episodes_from_dataset(v, wm_cfg) for k, v in sources.items()}
-        model = WorldModel(wm_cfg, seed=0)            # on a GPU when torch sees one
+        # on a GPU when torch sees one; a continuation gets a fresh optimiser, as post-training does
+        model = WorldModel.load(weights_dir / f'{init}.safetensors', wm_cfg) if init else WorldModel(wm_cfg, seed=0)
         t1 = time.perf_counter()
         losses = []
         if train_on:
             episodes, weights = mix(eps['demos'] if 'demos' in train_on else [],
                                     eps['rollouts'] if 'rollouts' in train_on else [], wm_cfg)
-            losses = train(model, episodes, weights, steps, np.random.default_rng(0))
+            losses = train(model, episodes, weights, steps, np.random.default_rng(1 if init else 0))
+        model.save(weights_dir / f'{name}.safetensors')
         train_s = time.perf_counter() - t1
-        results[name] = {'train_s': train_s, 'final_loss': float(np.mean(losses[-100:])) if losses else None,
+        results[name] = {'train_s': train_s, 'total_steps': model.steps,
+                         'final_loss': float(np.mean(losses[-100:])) if losses else None,
                          **evaluate(model, eps['held_out'], wm_cfg)}
         print(f'{name}: {results[name]["metrics"]} ({train_s:.0f} s training)', flush=True)
+        if name == 'demo+rollout' and model.sample_dtype != torch.float32:    # the sampling precision's cost
+            model.sample_dtype = torch.float32
+            results[f'{name}, sampled in float32'] = {'total_steps': model.steps, **evaluate(model, eps['held_out'],
+                                                                                             wm_cfg)}
+    shutil.rmtree(weights_dir)
     results['copy-last-frame'] = evaluate(None, episodes_from_dataset(sources['held_out'], dual), dual)
     device = str(model.device)
     save('world_model_fidelity', {'size': size, 'steps': steps, 'batch_size': dual.batch_size, 'device': device,
@@ -390,14 +405,18 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
         m = r['metrics']
         cells = [f"{v.split('_')[0]} {m[v]['psnr']:.2f} dB / {m[v]['psnr_moving']:.2f} dB / {m[v]['ssim']:.3f}"
                  for v in ('both', *dual.views) if v in m]
-        rows.append(f"| world model ({size}, {steps} steps, {device}), {name} | {'; '.join(cells)} "
+        trained = f"{r['total_steps']} steps" if 'total_steps' in r else 'no model'
+        rows.append(f"| world model ({size}, {trained}, {device}), {name} | {'; '.join(cells)} "
                     f"({r['segments']} segments) | ≥ 28 dB, ≥ 0.90 SSIM |")
     return rows
 
 
 def bench_world_model_throughput(batch: int = 16, frames: int = 8) -> list[str]:
     """Synthetic frames/s of autoregressive rollouts (3 Euler steps per frame), batched, on CPU
-    (and on the GPU when torch sees one), for the default and tiny sizes."""
+    (and on the GPU when torch sees one), for the default and tiny sizes, in the configured
+    sampling precision (bf16 where native) and in float32, interleaved in one run."""
+    import dataclasses
+
     import torch
 
     from worldsample.core.config import load_config
@@ -406,23 +425,28 @@ def bench_world_model_throughput(batch: int = 16, frames: int = 8) -> list[str]:
     devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     raw, rows = {}, []
     for size in ('default', 'tiny'):
-        wm_cfg = sized(cfg, size)
         for device in devices:
-            model = WorldModel(wm_cfg, device=device)
-            s = wm_cfg.view_size
-            anchor = np.random.default_rng(0).integers(0, 255, (batch, s, s * len(wm_cfg.views), 3), np.uint8)
+            models = {}
+            for precision in dict.fromkeys((cfg.sampling_precision, 'float32')):
+                model = WorldModel(dataclasses.replace(sized(cfg, size), sampling_precision=precision), device=device)
+                models[str(model.sample_dtype).removeprefix('torch.')] = model
+            s, views = model.cfg.view_size, len(model.cfg.views)
+            anchor = np.random.default_rng(0).integers(0, 255, (batch, s, s * views, 3), np.uint8)
             actions = np.zeros((batch, frames, 7), np.float32)
-            model.rollout(anchor[:2], actions[:2, :1])            # warm-up
-            times = []
+            times = {dtype: [] for dtype in models}
+            for m in models.values():
+                m.rollout(anchor[:2], actions[:2, :1])            # warm-up
             for _ in range(3):
-                t0 = time.perf_counter()
-                model.rollout(anchor, actions)
-                times.append((time.perf_counter() - t0) / (batch * frames))
-            ms = 1000 * float(np.median(times))
-            raw[f'{size}/{device}'] = {'params': model.n_params, 'ms_per_frame': [1000 * t for t in times]}
-            rows.append(f'| world model sampling, {size} ({model.n_params / 1e6:.2f}M params, {s}×{s * len(wm_cfg.views)}), '
-                        f'{device}, batch {batch} × {frames} frames | {ms:.1f} ms/frame ({1000 / ms:.0f} frames/s) '
-                        f'| ≤ 20 ms/frame on CPU at the default size |')
+                for dtype, m in models.items():
+                    t0 = time.perf_counter()
+                    m.rollout(anchor, actions)
+                    times[dtype].append((time.perf_counter() - t0) / (batch * frames))
+            for dtype, ts in times.items():
+                ms = 1000 * float(np.median(ts))
+                raw[f'{size}/{device}/{dtype}'] = {'params': model.n_params, 'ms_per_frame': [1000 * t for t in ts]}
+                rows.append(f'| world model sampling, {size} ({model.n_params / 1e6:.2f}M params, {s}×{s * views}), '
+                            f'{device} {dtype}, batch {batch} × {frames} frames | {ms:.1f} ms/frame '
+                            f'({1000 / ms:.0f} frames/s) | ≤ 20 ms/frame on CPU at the default size |')
     save('world_model_throughput', {'batch': batch, 'frames': frames, 'steps_per_frame': cfg.sampling_steps,
                                     'torch_threads': torch.get_num_threads(), 'results': raw})
     return rows

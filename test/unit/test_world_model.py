@@ -7,7 +7,7 @@ import torch
 from worldsample.core.worldmodel.data import (SegmentError, episodes_from_dataset, model_frames, segments,
                                               split_views, training_batch)
 from worldsample.core.worldmodel.metrics import psnr
-from worldsample.core.worldmodel.model import WorldModel, WorldModelError, sized
+from worldsample.core.worldmodel.model import WorldModel, WorldModelError, ema_decay, native_bf16, sized
 
 
 @pytest.fixture(scope='module')
@@ -97,6 +97,36 @@ def test_forward_backward_rollout_shapes_and_safe_weights(tiny, tmp_path):
         WorldModel.load(path, replace(tiny, channels=(16, 32)))
 
 
+def test_ema_warm_up_lets_no_initial_weights_linger(tiny):
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)
+    decays = [ema_decay(0.999, n) for n in range(10_000)]   # reaches 0.999 at n = 8991
+    assert all(a <= b <= 0.999 for a, b in zip(decays, decays[1:])) and decays[-1] == 0.999
+    assert np.prod(decays[:1500]) < 1e-3          # a constant 0.999 keeps 0.999^1500 = 22% of them
+    wm = WorldModel(tiny, seed=0, device='cpu')
+    init = [p.clone() for p in wm.ema.parameters()]
+    wm.train_step(training_batch(episodes_from_dataset(_dataset(10), tiny), None, 4, tiny, np.random.default_rng(0)))
+    for e, p0, p in zip(wm.ema.parameters(), init, wm.net.parameters()):
+        torch.testing.assert_close(e, 0.1 * p0 + 0.9 * p)     # first update: decay 0.1
+
+
+def test_bf16_sampling_where_native_and_close_to_float32(tiny):
+    wm = WorldModel(tiny, seed=0, device='cpu')
+    assert wm.sample_dtype == (torch.bfloat16 if native_bf16(torch.device('cpu')) else torch.float32)
+    assert WorldModel(replace(tiny, sampling_precision='float32'), device='cpu').sample_dtype == torch.float32
+    eps = episodes_from_dataset(_dataset(10), tiny)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        wm.train_step(training_batch(eps, None, 8, tiny, rng))
+    anchors, actions = eps[0].frames[:4], np.random.default_rng(1).uniform(-1, 1, (4, 3, 7))
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):       # forced: bf16 autocast also runs (emulated) without AVX512-BF16
+        wm.sample_dtype = dtype
+        wm.gen.manual_seed(7)
+        out[dtype] = wm.rollout(anchors, actions).astype(float)
+    diff = np.abs(out[torch.float32] - out[torch.bfloat16])
+    assert diff.mean() < 1.0 and diff.max() > 0, (diff.mean(), diff.max())   # uint8 levels; bf16 did run
+
+
 def test_tiny_model_overfits_a_few_real_segments_beyond_copying_the_anchor(cfg, tiny):
     from worldsample.core.rl.trainer import collect_demos
     from worldsample.core.sim.env import InsertionEnv
@@ -121,7 +151,7 @@ def test_tiny_model_overfits_a_few_real_segments_beyond_copying_the_anchor(cfg, 
     real = np.stack([f[1:] for f, _ in segs])
     copy = np.repeat(np.stack([f[:1] for f, _ in segs]), T, axis=1)
     model_psnr, copy_psnr = psnr(pred, real), psnr(copy, real)
-    assert model_psnr > copy_psnr + 4.0, (model_psnr, copy_psnr)   # measured: 25.1 vs 18.5 dB
+    assert model_psnr > copy_psnr + 4.0, (model_psnr, copy_psnr)   # measured: 24.4 vs 18.5 dB
 
 
 def test_metrics_conventions_and_lpips_from_a_local_file_only(tmp_path):

@@ -163,6 +163,7 @@ class WorldModelConfig:
     sigma_max: float
     rho: float
     sampling_steps: int            # Euler steps per frame
+    sampling_precision: str        # 'bfloat16' (autocast where the device computes it natively) or 'float32'
     lr: float
     batch_size: int
     ema_decay: float
@@ -172,6 +173,11 @@ class WorldModelConfig:
     counterfactuals: int           # K: counterfactuals generated per real segment
     perturb_scale: float           # s  (a' = Pi_A(a * xi + eps), xi ~ U(1-s, 1+s))
     perturb_noise: float           # sigma (eps ~ N(0, sigma^2))
+
+    def __post_init__(self):
+        if self.sampling_precision not in ('bfloat16', 'float32'):
+            raise ConfigError(f"world_model.sampling_precision must be 'bfloat16' or 'float32', "
+                              f'got {self.sampling_precision!r}')
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ class WorldModelNode(Node):
         self.thread = threading.Thread(target=self._work, name='generate', daemon=True)
         self.thread.start()
         self.get_logger().info(f'world model {self.weights} ({self.model.n_params / 1e6:.2f}M parameters, '
-                               f'{self.model.steps} training steps) on {self.model.device}; '
+                               f'{self.model.steps} training steps) on {self.model.device}, sampling in '
+                               f'{str(self.model.sample_dtype).removeprefix("torch.")}; '
                                f'K={self.wm_cfg.counterfactuals} counterfactuals per {self.wm_cfg.segment_length}-step '
                                'segment')
 
@@ -113,6 +114,8 @@ class WorldModelNode(Node):
         try:
             self._work_loop()
         except Exception as e:   # a dead worker must take the node down, loudly; control is unaffected
+            if self.stop.is_set() or not self.context.ok():   # Ctrl-C mid-batch: that batch is dropped, no error
+                return
             self.get_logger().error(f'generation stopped: {type(e).__name__}: {e}')
             self.finished.set_exception(RuntimeError(f'generation worker failed: {type(e).__name__}: {e}'))
 

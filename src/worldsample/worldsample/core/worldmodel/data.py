@@ -12,6 +12,7 @@ their actions are zero, exactly what generation from a lone real anchor sees.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -106,35 +107,64 @@ def segments(episodes: list[Episode], length: int) -> list[tuple[np.ndarray, np.
     return out
 
 
+@dataclass
+class StreamRun:
+    """A contiguous run of one episode in a live transition stream: frames and proprio of
+    o_start .. o_{start+n}, the n actions between them."""
+    episode: int
+    start: int
+    frames: list
+    proprio: list
+    actions: list
+
+    @property
+    def next_step(self) -> int:
+        return self.start + len(self.actions)
+
+
+class RunTracker:
+    """Follows a live transition stream (in order) as contiguous runs: a new episode id or a
+    missing step ends the current run and starts another. ``frame`` maps one step's camera
+    images to what a run keeps (model frames, or the camera images themselves)."""
+
+    def __init__(self, frame: Callable[[dict[str, np.ndarray]], object]):
+        self.frame = frame
+        self.run: StreamRun | None = None
+
+    def add(self, episode: int, step: int, images, proprio, action, next_images, next_proprio) -> StreamRun | None:
+        """Extends the current run by one transition; returns the run a gap ended, if any."""
+        ended = None
+        if self.run is not None and (self.run.episode != episode or self.run.next_step != step):
+            ended, self.run = self.run, None
+        if self.run is None:
+            self.run = StreamRun(episode, step, [self.frame(images)], [proprio], [])
+        self.run.frames.append(self.frame(next_images))
+        self.run.proprio.append(next_proprio)
+        self.run.actions.append(np.asarray(action, np.float32))
+        return ended
+
+    def end(self) -> StreamRun | None:
+        run, self.run = self.run, None
+        return run
+
+    def restart(self) -> None:
+        """Continue with an empty run that starts at the current run's last observation."""
+        r = self.run
+        self.run = StreamRun(r.episode, r.next_step, r.frames[-1:], r.proprio[-1:], [])
+
+
 class EpisodeAssembler:
     """Builds :class:`Episode`s from a live transition stream (in order): a run ends at an episode
     end, or where the stream skips (a new episode id or a missing step)."""
 
     def __init__(self, cfg: WorldModelConfig):
         self.cfg = cfg
-        self.run: dict | None = None
-
-    def _frame(self, images: dict[str, np.ndarray]) -> np.ndarray:
-        return model_frames({v: images[v][None] for v in self.cfg.views}, self.cfg)[0]
-
-    def _close(self) -> Episode | None:
-        r, self.run = self.run, None
-        if r is None or not r['actions']:
-            return None
-        return Episode(np.stack(r['frames']), np.stack(r['actions']).astype(np.float32),
-                       np.asarray(r['proprio'], np.float32))
+        self.tracker = RunTracker(lambda images: model_frames({v: images[v][None] for v in cfg.views}, cfg)[0])
 
     def add(self, episode: int, step: int, images, proprio, action, next_images, next_proprio,
             done: bool) -> list[Episode]:
-        finished = []
-        if self.run is not None and (self.run['episode'] != episode or self.run['next_step'] != step):
-            finished.append(self._close())
-        if self.run is None:
-            self.run = {'episode': episode, 'frames': [self._frame(images)], 'proprio': [proprio], 'actions': []}
-        self.run['frames'].append(self._frame(next_images))
-        self.run['proprio'].append(next_proprio)
-        self.run['actions'].append(np.asarray(action, np.float32))
-        self.run['next_step'] = step + 1
+        runs = [self.tracker.add(episode, step, images, proprio, action, next_images, next_proprio)]
         if done:
-            finished.append(self._close())
-        return [e for e in finished if e is not None]
+            runs.append(self.tracker.end())
+        return [Episode(np.stack(r.frames), np.stack(r.actions), np.asarray(r.proprio, np.float32))
+                for r in runs if r is not None]

@@ -22,7 +22,7 @@ import numpy as np
 from ..config import CellConfig
 from ..observation import CAMERAS
 from .counterfactual import perturb_actions, synthetic_proprio
-from .data import SegmentError
+from .data import RunTracker, SegmentError
 from .model import VideoWorldModel
 
 # frames {camera: (N, H, W, 3) uint8} -> (R_hat (N,), y_hat (N,) bool)
@@ -55,28 +55,19 @@ class SyntheticTrajectory:
 class SegmentCutter:
     def __init__(self, length: int):
         self.length = length
-        self.run: dict | None = None
+        self.tracker = RunTracker(lambda images: {c: images[c] for c in CAMERAS})
 
     def add(self, episode: int, step: int, images: dict[str, np.ndarray], proprio, action, next_images,
             next_proprio, done: bool) -> RealSegment | None:
         """Feed one real transition in stream order; returns a segment when one is complete."""
-        r = self.run
-        if r is None or r['episode'] != episode or r['next_step'] != step:
-            r = self.run = {'episode': episode, 'start': step, 'next_step': step,
-                            'images': {c: [images[c]] for c in CAMERAS}, 'proprio': [proprio], 'actions': []}
-        r['actions'].append(np.asarray(action, np.float32))
-        r['proprio'].append(next_proprio)
-        for c in CAMERAS:
-            r['images'][c].append(next_images[c])
-        r['next_step'] = step + 1
-        segment = None
-        if len(r['actions']) == self.length:
-            segment = RealSegment(episode, r['start'], {c: np.stack(v) for c, v in r['images'].items()},
-                                  np.stack(r['actions']), np.asarray(r['proprio'], np.float32))
-            self.run = {'episode': episode, 'start': step + 1, 'next_step': step + 1,
-                        'images': {c: [next_images[c]] for c in CAMERAS}, 'proprio': [next_proprio], 'actions': []}
+        self.tracker.add(episode, step, images, proprio, action, next_images, next_proprio)
+        r, segment = self.tracker.run, None
+        if len(r.actions) == self.length:
+            segment = RealSegment(r.episode, r.start, {c: np.stack([f[c] for f in r.frames]) for c in CAMERAS},
+                                  np.stack(r.actions), np.asarray(r.proprio, np.float32))
+            self.tracker.restart()
         if done:
-            self.run = None
+            self.tracker.end()
         return segment
 
 

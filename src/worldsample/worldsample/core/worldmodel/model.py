@@ -2,7 +2,8 @@
 
 ``WorldModel.predict(o_0, actions) -> frames`` is the interface the generator uses; a large
 pretrained backbone can stand behind the same call later (:class:`VideoWorldModel`).
-Training keeps an exponential moving average of the weights (used for prediction); context
+Training keeps an exponential moving average of the weights (used for prediction, with a
+warm-up); sampling runs the network under bf16 autocast where the device has native bf16; context
 frames are noise-augmented (sigma_c ~ U(0, context_noise_max), embedded), the anchor never.
 Weights are saved as safetensors (network + EMA, with the config and step count in the
 header); nothing is unpickled when loading.
@@ -38,6 +39,23 @@ def sized(cfg: WorldModelConfig, size: str) -> WorldModelConfig:
     return dataclasses.replace(cfg, **SIZES[size])
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether this device does bf16 matrix work natively: a GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX (elsewhere bf16 autocast would be emulated, slower than float32)."""
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in ('_is_avx512_bf16_supported',
+                                                                         '_is_amx_tile_supported'))
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """EMA decay at update ``step`` with warm-up, min(decay, (1 + n) / (10 + n)) (the num_updates
+    rule of TensorFlow's ExponentialMovingAverage): a constant 0.999 would still hold
+    0.999^1500 = 22% of the random initial weights after 1500 steps, which is what a short
+    (CPU) training run then samples with."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
 class WorldModelError(ValueError):
     """A weights file that is unreadable or does not match the configuration."""
 
@@ -69,6 +87,9 @@ class WorldModel:
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr)
         self.gen = torch.Generator(self.device).manual_seed(seed)
         self.steps = 0
+        # sampling precision: bf16 autocast where native (1.5x faster at the default size on an AVX512-BF16 CPU)
+        self.sample_dtype = (torch.bfloat16 if cfg.sampling_precision == 'bfloat16' and native_bf16(self.device)
+                             else torch.float32)
 
     @property
     def n_params(self) -> int:
@@ -78,8 +99,9 @@ class WorldModel:
     def _denoise(self, net: Denoiser, x: torch.Tensor, sigma: torch.Tensor, cond: dict) -> torch.Tensor:
         c_skip, c_out, c_in, c_noise = (c.view(-1, 1, 1, 1) if c.ndim else c
                                         for c in edm.preconditioning(sigma, self.cfg.sigma_data))
-        f = net(c_in * x, c_noise.flatten(), **cond)
-        return c_skip * x + c_out * f
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.sample_dtype == torch.bfloat16):
+            f = net(c_in * x, c_noise.flatten(), **cond)
+        return c_skip * x + c_out * f.float()
 
     def _cond(self, batch: dict[str, np.ndarray], context_sigma: torch.Tensor) -> dict:
         b = len(batch['anchor'])
@@ -108,8 +130,9 @@ class WorldModel:
         loss.backward()
         self.opt.step()
         with torch.no_grad():
+            decay = ema_decay(self.cfg.ema_decay, self.steps)
             for e, p in zip(self.ema.parameters(), self.net.parameters()):
-                e.lerp_(p, 1.0 - self.cfg.ema_decay)
+                e.lerp_(p, 1.0 - decay)
         self.steps += 1
         return loss.item()
 
