@@ -337,7 +337,7 @@ def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, 
     return {k: np.stack([row[k] for row in rows]) for k in rows[0]}
 
 
-def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[str]:
+def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tuple[str, ...] = ()) -> list[str]:
     """Paper Table 2a: held-out sim rollout segments (8 steps) replayed from o_0 (CPU scale by
     default; ``--wm-size default --wm-steps 20000`` on a GPU).
 
@@ -347,6 +347,8 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
     demo+rollout; plus copy-last-frame. Same steps, batch and seed for every trained variant.
     Sampling in the configured precision; demo+rollout is scored in float32 as well. Post-training (what world_model_trainer does): the demo-only weights trained ``steps`` more
     on demo+rollout, against the same weights trained ``steps`` more on demos alone.
+    ``only`` runs the named variants (and those they continue from); copy-last-frame always.
+    Results: world_model_fidelity.json for the whole tiny table, else a file named by size/subset.
     """
     import dataclasses
 
@@ -373,6 +375,12 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
     for view in dual.views:
         variants[f'single-view {view}, demo+rollout'] = (dataclasses.replace(dual, views=(view,)),
                                                           ('demos', 'rollouts'), None)
+    unknown = sorted(set(only) - set(variants))
+    if unknown:
+        raise SystemExit(f'unknown world_model_fidelity variant(s) {unknown}; choose from {list(variants)}')
+    wanted = set(only) | {variants[v][2] for v in only} - {None}
+    if only:
+        variants = {k: v for k, v in variants.items() if k in wanted}
     results, weights_dir = {}, Path(tempfile.mkdtemp(prefix='ws_wm_fidelity_'))
     for name, (wm_cfg, train_on, init) in variants.items():
         eps = {k: episodes_from_dataset(v, wm_cfg) for k, v in sources.items()}
@@ -397,7 +405,8 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny') -> list[st
     shutil.rmtree(weights_dir)
     results['copy-last-frame'] = evaluate(None, episodes_from_dataset(sources['held_out'], dual), dual)
     device = str(model.device)
-    save('world_model_fidelity', {'size': size, 'steps': steps, 'batch_size': dual.batch_size, 'device': device,
+    name = 'world_model_fidelity' + ('' if size == 'tiny' else f'_{size}') + ('_partial' if only else '')
+    save(name, {'size': size, 'steps': steps, 'batch_size': dual.batch_size, 'device': device,
                                   'params': WorldModel(dual, device='cpu').n_params,
                                   'frame': [dual.view_size, dual.view_size * len(dual.views)], 'results': results})
     rows = []
@@ -493,8 +502,11 @@ def main(argv=None) -> int:
                    help=f'benchmarks to run (default: all): {", ".join(BENCHES)}')
     p.add_argument('--wm-size', default='tiny', help='world_model_fidelity: model size (tiny, default)')
     p.add_argument('--wm-steps', type=int, default=1500, help='world_model_fidelity: training steps per variant')
+    p.add_argument('--wm-variants', default='', help='world_model_fidelity: comma-separated variant names '
+                   '(default: all), e.g. "rollout-only"')
     args = p.parse_args(argv)
-    options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps}}
+    only = tuple(v.strip() for v in args.wm_variants.split(',') if v.strip())
+    options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps, 'only': only}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)
