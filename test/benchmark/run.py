@@ -345,7 +345,8 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
     noise (policy-like: misses, corrections, failures). Variants: untrained, demo-only,
     rollout-only, demo+rollout (mixed 50/50), and single-view models (wrist, side) on
     demo+rollout; plus copy-last-frame. Same steps, batch and seed for every trained variant.
-    Sampling in the configured precision; demo+rollout is scored in float32 as well. Post-training (what world_model_trainer does): the demo-only weights trained ``steps`` more
+    Sampling in the configured precision; demo+rollout is scored in float32 as well.
+    Post-training (what world_model_trainer does): the demo-only weights trained ``steps`` more
     on demo+rollout, against the same weights trained ``steps`` more on demos alone.
     ``only`` runs the named variants (and those they continue from); copy-last-frame always.
     Results: world_model_fidelity.json for the whole tiny table, else a file named by size/subset.
@@ -361,12 +362,6 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
     torch.set_num_threads(os.cpu_count() or 1)
     cfg = load_config('insertion')
     dual = sized(cfg.world_model, size)
-    t0 = time.perf_counter()
-    sources = {'demos': _sim_episodes(cfg, 20, seed=10_000, noise_max=0.0),
-               'rollouts': _sim_episodes(cfg, 60, seed=20_000, noise_max=1.5),
-               'held_out': _sim_episodes(cfg, 16, seed=30_000, noise_max=1.5)}
-    sizes = ', '.join(f'{k} {len(v["action"])} steps' for k, v in sources.items())
-    print(f'sim data: {sizes} ({time.perf_counter() - t0:.0f} s)', flush=True)
     # name: (config, sources trained on, variant whose saved weights it continues from)
     variants = {'untrained': (dual, None, None), 'demo-only': (dual, ('demos',), None),
                 'rollout-only': (dual, ('rollouts',), None), 'demo+rollout': (dual, ('demos', 'rollouts'), None),
@@ -381,6 +376,12 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
     wanted = set(only) | {variants[v][2] for v in only} - {None}
     if only:
         variants = {k: v for k, v in variants.items() if k in wanted}
+    t0 = time.perf_counter()
+    sources = {'demos': _sim_episodes(cfg, 20, seed=10_000, noise_max=0.0),
+               'rollouts': _sim_episodes(cfg, 60, seed=20_000, noise_max=1.5),
+               'held_out': _sim_episodes(cfg, 16, seed=30_000, noise_max=1.5)}
+    sizes = ', '.join(f'{k} {len(v["action"])} steps' for k, v in sources.items())
+    print(f'sim data: {sizes} ({time.perf_counter() - t0:.0f} s)', flush=True)
     results, weights_dir = {}, Path(tempfile.mkdtemp(prefix='ws_wm_fidelity_'))
     for name, (wm_cfg, train_on, init) in variants.items():
         eps = {k: episodes_from_dataset(v, wm_cfg) for k, v in sources.items()}
@@ -392,8 +393,9 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
             episodes, weights = mix(eps['demos'] if 'demos' in train_on else [],
                                     eps['rollouts'] if 'rollouts' in train_on else [], wm_cfg)
             losses = train(model, episodes, weights, steps, np.random.default_rng(1 if init else 0))
-        model.save(weights_dir / f'{name}.safetensors')
         train_s = time.perf_counter() - t1
+        if any(init_from == name for _, _, init_from in variants.values()):
+            model.save(weights_dir / f'{name}.safetensors')
         results[name] = {'train_s': train_s, 'total_steps': model.steps,
                          'final_loss': float(np.mean(losses[-100:])) if losses else None,
                          **evaluate(model, eps['held_out'], wm_cfg)}
@@ -502,11 +504,10 @@ def main(argv=None) -> int:
                    help=f'benchmarks to run (default: all): {", ".join(BENCHES)}')
     p.add_argument('--wm-size', default='tiny', help='world_model_fidelity: model size (tiny, default)')
     p.add_argument('--wm-steps', type=int, default=1500, help='world_model_fidelity: training steps per variant')
-    p.add_argument('--wm-variants', default='', help='world_model_fidelity: comma-separated variant names '
-                   '(default: all), e.g. "rollout-only"')
+    p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
+                   help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
     args = p.parse_args(argv)
-    only = tuple(v.strip() for v in args.wm_variants.split(',') if v.strip())
-    options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps, 'only': only}}
+    options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps, 'only': tuple(args.wm_variant)}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)
