@@ -6,6 +6,7 @@ README. Every figure in the README's benchmark table comes from these files.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -382,9 +383,13 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
                'held_out': _sim_episodes(cfg, 16, seed=30_000, noise_max=1.5)}
     sizes = ', '.join(f'{k} {len(v["action"])} steps' for k, v in sources.items())
     print(f'sim data: {sizes} ({time.perf_counter() - t0:.0f} s)', flush=True)
+    @functools.cache
+    def by_config(wm_cfg) -> dict:      # model frames, made once per configuration (dual view, each single view)
+        return {k: episodes_from_dataset(v, wm_cfg) for k, v in sources.items()}
+
     results, weights_dir = {}, Path(tempfile.mkdtemp(prefix='ws_wm_fidelity_'))
     for name, (wm_cfg, train_on, init) in variants.items():
-        eps = {k: episodes_from_dataset(v, wm_cfg) for k, v in sources.items()}
+        eps = by_config(wm_cfg)
         # on a GPU when torch sees one; a continuation gets a fresh optimiser, as post-training does
         model = WorldModel.load(weights_dir / f'{init}.safetensors', wm_cfg) if init else WorldModel(wm_cfg, seed=0)
         t1 = time.perf_counter()
@@ -405,7 +410,7 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
             results[f'{name}, sampled in float32'] = {'total_steps': model.steps, **evaluate(model, eps['held_out'],
                                                                                              wm_cfg)}
     shutil.rmtree(weights_dir)
-    results['copy-last-frame'] = evaluate(None, episodes_from_dataset(sources['held_out'], dual), dual)
+    results['copy-last-frame'] = evaluate(None, by_config(dual)['held_out'], dual)
     device = str(model.device)
     name = 'world_model_fidelity' + ('' if size == 'tiny' else f'_{size}') + ('_partial' if only else '')
     save(name, {'size': size, 'steps': steps, 'batch_size': dual.batch_size, 'device': device,
