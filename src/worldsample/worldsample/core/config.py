@@ -180,6 +180,37 @@ class WorldModelConfig:
                               f'got {self.sampling_precision!r}')
 
 
+PPL_MODES = ('full', 'no_scheduling', 'no_q_selection', 'no_ppl', 'baseline')
+
+
+@dataclass(frozen=True)
+class PPLConfig:
+    """Policy-Paced Learning (WorldSample Eq. 4-8, appendix B.4); the decisions are in docs/ppl.md."""
+    mode: str                      # full | no_scheduling (rho = rho_max) | no_q_selection (uniform) | no_ppl | baseline
+    rho_max: float                 # largest synthetic share of the critic batch (0.30)
+    kappa: float                   # rho = rho_max / (1 + kappa * H~^p)   (Eq. 8)
+    power: float                   # p >= 1
+    entropy_ema: float             # smoothing of H_t per update step
+    delta_q: float                 # |mixed synthetic Q - real Q| <= delta_q   (Eq. 5)
+    positive_share_min: float      # admitted positive share pi is kept in [min, max] while both queues hold data
+    positive_share_max: float
+    select_every: int              # update steps between re-estimations of pi and w_Q
+    select_samples: int            # samples per source (real, positive, negative) for those Q means
+    synthetic_capacity: int        # transitions per synthetic buffer (positive, negative)
+
+    def __post_init__(self):
+        if self.mode not in PPL_MODES:
+            raise ConfigError(f'ppl.mode must be one of {PPL_MODES}, got {self.mode!r}')
+        if not 0.0 <= self.rho_max < 1.0:
+            raise ConfigError(f'ppl.rho_max must be in [0, 1), got {self.rho_max}')
+        if self.kappa <= 0 or self.power < 1:
+            raise ConfigError(f'ppl needs kappa > 0 and power >= 1, got {self.kappa}, {self.power}')
+        if not 0.0 <= self.positive_share_min <= self.positive_share_max <= 1.0:
+            raise ConfigError('ppl: need 0 <= positive_share_min <= positive_share_max <= 1')
+        if self.select_every < 1 or self.select_samples < 1 or self.synthetic_capacity < 1:
+            raise ConfigError('ppl: select_every, select_samples and synthetic_capacity must be positive')
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     name: str
@@ -206,6 +237,7 @@ class CellConfig:
     agent: AgentConfig
     train: TrainConfig
     world_model: WorldModelConfig
+    ppl: PPLConfig
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

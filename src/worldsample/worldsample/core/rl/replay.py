@@ -43,21 +43,31 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs, action, reward: float, next_obs, done: bool) -> None:
+        self.add_many(np.asarray(obs)[None], np.asarray(action)[None], np.asarray([reward]),
+                      np.asarray(next_obs)[None], np.asarray([done]))
+
+    def add_many(self, obs, action, reward, next_obs, done) -> None:
+        """Store n transitions (leading axis n) in order; all are checked first, so a bad one
+        stores none of them (BufferError naming the problem)."""
         obs, next_obs = np.asarray(obs, np.float32), np.asarray(next_obs, np.float32)
-        action = np.asarray(action, np.float32)
-        if obs.shape != (self.obs_dim,) or next_obs.shape != (self.obs_dim,):
-            raise BufferError(f'observation must have shape ({self.obs_dim},), got {obs.shape} / {next_obs.shape}')
-        if action.shape != (self.action_dim,):
-            raise BufferError(f'action must have {self.action_dim} values, got shape {action.shape}')
+        action, reward = np.asarray(action, np.float32), np.asarray(reward, np.float32)
+        done = np.asarray(done, np.float32)
+        n = len(obs)
+        if obs.shape[1:] != (self.obs_dim,) or next_obs.shape != obs.shape:
+            raise BufferError(f'observation must have shape ({self.obs_dim},), got {obs.shape[1:]} / {next_obs.shape[1:]}')
+        if action.shape != (n, self.action_dim):
+            raise BufferError(f'action must have {self.action_dim} values, got shape {action.shape[1:]}')
+        if reward.shape != (n,) or done.shape != (n,):
+            raise BufferError(f'need one reward and one done flag per transition, got {reward.shape} / {done.shape}')
         if not (np.all(np.isfinite(obs)) and np.all(np.isfinite(next_obs)) and np.all(np.isfinite(action))
-                and np.isfinite(reward)):
+                and np.all(np.isfinite(reward))):
             raise BufferError('transition contains NaN or inf; dropped')
-        i = self.cursor
-        self.data['obs'][i], self.data['action'][i], self.data['next_obs'][i] = obs, action, next_obs
-        self.data['reward'][i], self.data['done'][i] = reward, float(done)
-        self.cursor = (self.cursor + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-        self.total_added += 1
+        idx = (self.cursor + np.arange(n)) % self.capacity
+        for k, v in (('obs', obs), ('action', action), ('reward', reward), ('next_obs', next_obs), ('done', done)):
+            self.data[k][idx] = v
+        self.cursor = int((self.cursor + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+        self.total_added += n
 
     def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         if self.size == 0:

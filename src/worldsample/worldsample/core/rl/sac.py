@@ -11,6 +11,12 @@ Losses (Haarnoja et al. 2018, SAC):
   critic:      L_Q  = E[(Q_i(s,a) - y)^2],  y = r + gamma (1 - d) (min_i Qbar_i(s',a') - alpha log pi(a'|s'))
   actor:       L_pi = E[alpha log pi(a|s) - mean_i Q_i(s,a)],  a ~ pi(.|s)
   temperature: L_alpha = E[-alpha (log pi(a|s) + H_target)]
+
+Policy-Paced Learning (:func:`update_ppl`, WorldSample Eq. 4) mixes synthetic rows into the
+critic batch: each row i carries a weight w_i (1 for real rows, w_Q for synthetic ones), so
+  L_Q = (1/B) sum_i w_i (Q(s_i,a_i) - y_i)^2 = (1 - rho) E_real[l_Q] + rho E_syn[w_Q l_Q]
+with rho the synthetic share of the batch; the actor and the temperature see real rows only
+(``real`` mask), so H_t (Eq. 6) is the entropy on real states.
 """
 from __future__ import annotations
 
@@ -97,7 +103,11 @@ def sample_actions(state: SACState, obs: jnp.ndarray, key: jax.Array, determinis
     return actor_actions(state.actor_def, state.active, state.actor, obs, key, deterministic)
 
 
-def _critic_loss(critic, state: SACState, batch: Batch, key):
+def _masked_mean(x, mask):
+    return (x * mask).sum() / jnp.maximum(mask.sum(), 1.0)
+
+
+def _critic_loss(critic, state: SACState, batch: Batch, key, weight=None, real=None):
     mean, log_std = state.actor_def.apply({'params': state.actor}, batch.next_obs)
     next_a, next_logp = sample_tanh_gaussian(mean, log_std, key)
     next_q = state.critic_def.apply({'params': state.target_critic}, batch.next_obs, next_a).min(0)
@@ -105,29 +115,37 @@ def _critic_loss(critic, state: SACState, batch: Batch, key):
         next_q = next_q - jnp.exp(state.log_alpha) * next_logp
     target = jax.lax.stop_gradient(batch.reward + state.cfg.discount * (1.0 - batch.done) * next_q)
     q = state.critic_def.apply({'params': critic}, batch.obs, batch.action[:, np.asarray(state.active)])
-    loss = ((q - target[None]) ** 2).mean()
-    return loss, {'critic_loss': loss, 'q_mean': q.mean(), 'target_mean': target.mean()}
+    if weight is None:
+        loss = ((q - target[None]) ** 2).mean()
+        return loss, {'critic_loss': loss, 'q_mean': q.mean(), 'target_mean': target.mean()}
+    loss = ((q - target[None]) ** 2 * weight[None]).mean()                  # Eq. 4 on one mixed batch
+    q_row = q.mean(0)
+    return loss, {'critic_loss': loss, 'q_mean': _masked_mean(q_row, real), 'target_mean': _masked_mean(target, real),
+                  'q_synthetic': _masked_mean(q_row, 1.0 - real)}
 
 
-def _actor_loss(actor, state: SACState, batch: Batch, key):
+def _actor_loss(actor, state: SACState, batch: Batch, key, real=None):
     mean, log_std = state.actor_def.apply({'params': actor}, batch.obs)
     a, logp = sample_tanh_gaussian(mean, log_std, key)
     q = state.critic_def.apply({'params': state.critic}, batch.obs, a).mean(0)
     alpha = jnp.exp(state.log_alpha)
-    loss = (alpha * logp - q).mean()
-    return loss, {'actor_loss': loss, 'entropy': -logp.mean()}
+    if real is None:
+        loss = (alpha * logp - q).mean()
+        return loss, {'actor_loss': loss, 'entropy': -logp.mean()}
+    loss = _masked_mean(alpha * logp - q, real)
+    return loss, {'actor_loss': loss, 'entropy': -_masked_mean(logp, real)}   # H_t on real states (Eq. 6)
 
 
-def _update_critic(state: SACState, batch: Batch, key):
-    (_, info), grads = jax.value_and_grad(_critic_loss, has_aux=True)(state.critic, state, batch, key)
+def _update_critic(state: SACState, batch: Batch, key, weight=None, real=None):
+    (_, info), grads = jax.value_and_grad(_critic_loss, has_aux=True)(state.critic, state, batch, key, weight, real)
     updates, critic_opt = state.tx.update(grads, state.critic_opt, state.critic)
     critic = optax.apply_updates(state.critic, updates)
     target = optax.incremental_update(critic, state.target_critic, state.cfg.tau)
     return state.replace(critic=critic, critic_opt=critic_opt, target_critic=target), info
 
 
-def _update_actor_and_temperature(state: SACState, batch: Batch, key):
-    (_, info), grads = jax.value_and_grad(_actor_loss, has_aux=True)(state.actor, state, batch, key)
+def _update_actor_and_temperature(state: SACState, batch: Batch, key, real=None):
+    (_, info), grads = jax.value_and_grad(_actor_loss, has_aux=True)(state.actor, state, batch, key, real)
     updates, actor_opt = state.tx.update(grads, state.actor_opt, state.actor)
     actor = optax.apply_updates(state.actor, updates)
     entropy = jax.lax.stop_gradient(info['entropy'])
@@ -142,13 +160,32 @@ def _update_actor_and_temperature(state: SACState, batch: Batch, key):
     return state.replace(actor=actor, actor_opt=actor_opt, log_alpha=log_alpha, alpha_opt=alpha_opt), info
 
 
-@jax.jit
-def update(state: SACState, batches: Batch, key: jax.Array):
-    """One actor update with ``cta_ratio`` critic updates; ``batches`` stacks cta_ratio batches."""
+def _update(state: SACState, batches: Batch, key: jax.Array, weights=None, real=None):
     keys = jax.random.split(key, state.cfg.cta_ratio + 1)
     info = {}
     for i in range(state.cfg.cta_ratio):
         batch = jax.tree_util.tree_map(lambda x: x[i], batches)
-        state, info = _update_critic(state, batch, keys[i])
-    state, actor_info = _update_actor_and_temperature(state, batch, keys[-1])
+        w, r = (None, None) if weights is None else (weights[i], real[i])
+        state, info = _update_critic(state, batch, keys[i], w, r)
+    state, actor_info = _update_actor_and_temperature(state, batch, keys[-1], r)
     return state.replace(step=state.step + 1), {**info, **actor_info}
+
+
+@jax.jit
+def update(state: SACState, batches: Batch, key: jax.Array):
+    """One actor update with ``cta_ratio`` critic updates; ``batches`` stacks cta_ratio batches."""
+    return _update(state, batches, key)
+
+
+@jax.jit
+def update_ppl(state: SACState, batches: Batch, weights: jnp.ndarray, real: jnp.ndarray, key: jax.Array):
+    """:func:`update` on mixed real + synthetic batches: ``weights`` (cta_ratio, B) per-row critic
+    weights (1 real, w_Q synthetic), ``real`` (cta_ratio, B) 1.0 on real rows. The actor and the
+    temperature train on the real rows of the last critic batch."""
+    return _update(state, batches, key, weights, real)
+
+
+@jax.jit
+def q_values(state: SACState, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
+    """Ensemble-mean Q(s, a) of stored 7-D actions, (B,): the value PPL's selection compares."""
+    return state.critic_def.apply({'params': state.critic}, obs, action[:, np.asarray(state.active)]).mean(0)
