@@ -2,6 +2,7 @@
 synthetic transitions and picks up the weights that world_model_trainer post-trains on the same
 rollouts; killing it disturbs neither control nor the learner; bad weights are named."""
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from worldsample_msgs.msg import LearnerStats, PolicyStats, Transition
 
 from worldsample.core.config import load_config
 from worldsample.core.worldmodel.model import WorldModel, sized
-from worldsample.nodes.common import STATE_QOS, TRANSITION_QOS
+from worldsample.nodes.common import STATE_QOS, SYNTHETIC_QOS, array_to_image
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
     procs.start('world_model_trainer', 'world_model_trainer', weights=str(weights), size='tiny', threads=1,
                 save_every_s=5.0)
     synthetic, pstats, lstats = [], [], []
-    ros_node.create_subscription(Transition, '/worldsample/synthetic_transitions', synthetic.append, TRANSITION_QOS)
+    ros_node.create_subscription(Transition, '/worldsample/synthetic_transitions', synthetic.append, SYNTHETIC_QOS)
     ros_node.create_subscription(PolicyStats, '/policy/stats', pstats.append, STATE_QOS)
     ros_node.create_subscription(LearnerStats, '/learner/stats', lstats.append, STATE_QOS)
 
@@ -64,8 +65,41 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
     assert ros_node.spin_until(lambda: 'loaded new world model weights' in procs.log('world_model'), 120), (
         procs.log('world_model_trainer')[-2000:])                  # picked up without a restart
 
+    # the learner stores whole trajectories and PPL puts them into critic updates, counted
+    def used():
+        return lstats and lstats[-1].synthetic_used > 0 and lstats[-1].synthetic_trajectories >= k
+    n_before = len(pstats)
+    t0 = time.monotonic()
+    assert ros_node.spin_until(used, 300), procs.log('learner')[-3000:]
+    print(f'first synthetic rows in critic updates after {time.monotonic() - t0:.0f} s')
+    st = lstats[-1]
+    assert st.syn_positive_size + st.syn_negative_size >= k and st.synthetic_per_update > 0
+    assert 0 < st.rho <= 0.3 and np.isfinite([st.q_real, st.entropy_ema, st.positive_share]).all()
+    assert st.synthetic_rejected == 0 and 'synthetic +' in procs.log('learner')
+    during = [abs(x.period_ms - 100.0) for x in pstats[n_before:] if x.period_ms > 0]
+    assert len(during) >= 20 and np.percentile(during, 90) < 20.0          # control keeps its 10 Hz
+
+    # malformed synthetic transitions are refused by name; training goes on
+    bad = ros_node.create_publisher(Transition, '/worldsample/synthetic_transitions', SYNTHETIC_QOS)
+    stamp = ros_node.get_clock().now().to_msg()
+    img = array_to_image(np.zeros((128, 128, 3), np.uint8), stamp, 'w')
+    pose = [0.33, 0.0, 0.17, 0.0, 0.0, 0.0, 0.01]
+
+    def synthetic_msg(step=0, wrist=img, origin=Transition.ORIGIN_SYNTHETIC):
+        return Transition(origin=origin, episode=4242, step=step, wrist=wrist, side=img, next_wrist=img,
+                          next_side=img, proprio=pose, next_proprio=pose, action=[0.0] * 7)
+    rejected, version = lstats[-1].synthetic_rejected, lstats[-1].version
+    small = array_to_image(np.zeros((64, 64, 3), np.uint8), stamp, 'w')
+    for msg in (synthetic_msg(step=3), synthetic_msg(wrist=small), synthetic_msg(origin=Transition.ORIGIN_REAL)):
+        bad.publish(msg)
+        ros_node.spin_for(2.2)      # the learner logs refusals at most every 2 s
+    assert ros_node.spin_until(lambda: lstats[-1].synthetic_rejected == rejected + 3, 20), procs.log('learner')[-2000:]
+    log = procs.log('learner')
+    assert 'step 3 of trajectory 4242 out of order (expected 0)' in log
+    assert 'image is 64x64, expected 128x128' in log and 'origin 0 on the synthetic stream' in log
+    assert ros_node.spin_until(lambda: lstats[-1].version > version, 10) and learner.poll() is None
+
     # kill the worker: control and learning go on untouched
-    assert ros_node.spin_until(lambda: lstats and lstats[-1].version > 0, 120), procs.log('learner')[-2000:]
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
     n, m = len(pstats), len(lstats)

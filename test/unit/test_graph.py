@@ -28,7 +28,8 @@ def test_sac_actor_brings_a_learner_that_is_not_required():
     learner = graph[4]
     assert not learner.required and all(n.required for n in graph if n is not learner)
     assert learner.parameters == {'task': 'insertion', 'run_dir': 'runs/x', 'demos': 'runs/demos/demos.npz',
-                                  'seed': 4}
+                                  'seed': 4, 'ppl_mode': ''}
+    assert build_graph({'actor': 'sac', 'ppl': 'no_q_selection'})[4].parameters['ppl_mode'] == 'no_q_selection'
     assert 'learner' not in [n.name for n in build_graph({'actor': 'sac', 'learner': 'false'})]
     assert 'learner' not in [n.name for n in build_graph({'actor': 'expert'})]
 
@@ -50,7 +51,8 @@ def test_world_model_workers_and_post_training():
 
 @pytest.mark.parametrize('args, why', [
     ({'backend': 'gazebo'}, 'backend'), ({'record': 'maybe'}, 'true or false'),
-    ({'episodes': 'x'}, 'integer'), ({'actor': 'sac9'}, 'actor'), ({'speed': '1'}, 'unknown launch argument')])
+    ({'episodes': 'x'}, 'integer'), ({'actor': 'sac9'}, 'actor'), ({'speed': '1'}, 'unknown launch argument'),
+    ({'ppl': 'half'}, 'ppl')])
 def test_bad_arguments(args, why):
     with pytest.raises(GraphError, match=why):
         build_graph(args)

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from .core.actors import ACTORS
+from .core.config import PPL_MODES
 
 POLICY_ACTORS = (*ACTORS, 'sac')   # sac: the learner's actor, parameters over /learner/actor_params
 
@@ -32,6 +33,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     'world_model_size': ('default', 'size the world model weights were trained at: default or tiny'),
     'world_model_workers': ('1', 'generation workers running side by side'),
     'post_train': ('true', 'with world_model, keep training it on the rollouts in the background'),
+    'ppl': ('', f'Policy-Paced Learning variant of the learner: {", ".join(PPL_MODES)} (empty: the task YAML\'s)'),
 }
 BACKENDS = ('sim', 'real')
 
@@ -97,10 +99,12 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
                                                     'seed': seed, 'use_reward_model': bool(a['reward_model'])},
                           exit_ends_graph=episodes > 0))
+    if a['ppl'] and a['ppl'] not in PPL_MODES:
+        raise GraphError(f"argument ppl:={a['ppl']!r} must be one of {PPL_MODES}")
     if a['actor'] == 'sac' and _bool('learner', a['learner']):
         # not required: the policy keeps acting on its last parameters if the learner dies
         nodes.append(NodeSpec('learner', 'learner', {**task, 'run_dir': a['run_dir'], 'demos': a['demos'],
-                                                     'seed': seed}, required=False))
+                                                     'seed': seed, 'ppl_mode': a['ppl']}, required=False))
     if a['world_model']:
         if not a['reward_model']:
             raise GraphError('world_model:=... needs reward_model:=<folder>: synthetic frames are labelled by it')

@@ -23,8 +23,12 @@ COMMAND_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
 STATE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 # Transitions must not be dropped on the way to the learner/recorder.
 TRANSITION_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# Synthetic trajectories come in bursts (a generation batch is K x segments x T steps): a deeper
+# history keeps a briefly busy learner from losing steps (a gap drops the whole trajectory).
+SYNTHETIC_QOS = QoSProfile(depth=512, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 SENSOR_QOS = qos_profile_sensor_data
 PARAMS_TOPIC = '/learner/actor_params'   # versioned actor parameters, learner -> policy
+SYNTHETIC_TOPIC = '/worldsample/synthetic_transitions'   # labelled counterfactuals, world_model -> learner
 # Latest-value topics (actor parameters): a subscriber that joins late still gets the last one.
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -3,6 +3,10 @@
 - consumes ``/worldsample/transitions``: images are checked against the camera config and
   embedded once on arrival; intervened steps are also copied to the demo buffer (HIL-SERL);
   a malformed transition is refused with a message naming the problem and training goes on;
+- consumes ``/worldsample/synthetic_transitions`` (world-model workers) the same way: each
+  trajectory is assembled from its steps (core.rl.synthetic) and stored whole in the positive
+  or negative synthetic buffer; Policy-Paced Learning (``ppl.mode``, core.rl.ppl) decides how
+  many synthetic rows each critic batch gets;
 - trains in a background thread as fast as the data allows (core.rl.learner.Learner);
 - broadcasts versioned actor parameters + the frozen encoder on ``/learner/actor_params``
   (transient-local: a late policy gets the latest at once) every ``publish_every_s``;
@@ -17,6 +21,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import threading
 import time
@@ -31,11 +37,13 @@ from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
 from ..core.recording.dataset import load_dataset
 from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
-from .common import (LATCHED_QOS, PARAMS_TOPIC, STATE_QOS, TRANSITION_QOS, declare_config, spin_node,
-                     transition_images)
+from ..core.rl.synthetic import SyntheticAssembler
+from .common import (LATCHED_QOS, PARAMS_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS,
+                     declare_config, spin_node, transition_images)
 
 STATS_TOPIC = '/learner/stats'
 STAT_FIELDS = ('critic_loss', 'actor_loss', 'q_mean', 'entropy', 'temperature')
+PPL_FIELDS = ('entropy_ema', 'rho', 'positive_share', 'w_q', 'q_real', 'q_positive', 'q_negative')
 LOG_EVERY_S = 10.0
 
 
@@ -46,6 +54,9 @@ class LearnerNode(Node):
         # from here on, e.g. XLA's, inherit it). 0 keeps the default priority.
         os.nice(int(self.declare_parameter('nice', 10).value))
         self.cfg = declare_config(self)
+        mode = self.declare_parameter('ppl_mode', '').value
+        if mode:   # a run's variant without editing the task YAML
+            self.cfg = dataclasses.replace(self.cfg, ppl=dataclasses.replace(self.cfg.ppl, mode=mode))
         run_dir = Path(self.declare_parameter('run_dir', 'runs/learner').value)
         demos = self.declare_parameter('demos', '').value
         seed = int(self.declare_parameter('seed', 0).value)
@@ -57,6 +68,8 @@ class LearnerNode(Node):
         self.encoder_bytes = self.learner.feat.encoder.to_bytes()
         self.lock = threading.Lock()     # buffers + sampling rng: transition callbacks vs training thread
         self.rejected = 0
+        self.assembler = SyntheticAssembler()
+        self.synthetic = {'trajectories': 0, 'rejected': 0}
         self.checkpointed = self.learner.received
         self.info: dict[str, float] = {}
         self.published = -1
@@ -67,6 +80,7 @@ class LearnerNode(Node):
         self.pub_params = self.create_publisher(ActorParams, PARAMS_TOPIC, LATCHED_QOS)
         self.pub_stats = self.create_publisher(LearnerStats, STATS_TOPIC, STATE_QOS)
         self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
+        self.create_subscription(Transition, SYNTHETIC_TOPIC, self.on_synthetic, SYNTHETIC_QOS)
         self.publish_params()
         self.create_timer(publish_every, self.publish_params)
         self.create_timer(stats_every, self.publish_stats)
@@ -93,8 +107,9 @@ class LearnerNode(Node):
     # -- data ----------------------------------------------------------------------------
     def on_transition(self, msg: Transition) -> None:
         if msg.origin != Transition.ORIGIN_REAL:
-            self.get_logger().warning('synthetic transitions are not used by this learner; ignored',
-                                      throttle_duration_sec=10.0)
+            self.rejected += 1
+            self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: origin '
+                                    f'{msg.origin} on the real stream', throttle_duration_sec=2.0)
             return
         try:
             obs, nxt = transition_images(msg, self.cfg)
@@ -104,6 +119,23 @@ class LearnerNode(Node):
         except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError: the message says which
             self.rejected += 1
             self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: {e}',
+                                    throttle_duration_sec=2.0)
+
+    def on_synthetic(self, msg: Transition) -> None:
+        try:
+            if msg.origin != Transition.ORIGIN_SYNTHETIC:
+                raise ValueError(f'origin {msg.origin} on the synthetic stream')
+            obs, nxt = transition_images(msg, self.cfg)
+            f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
+            done = self.assembler.add(msg.episode, msg.step, f, msg.action, msg.reward, f_next, msg.terminated,
+                                      msg.truncated, msg.intervened)
+            if done is not None:
+                with self.lock:
+                    self.learner.store_synthetic(*done)
+                self.synthetic['trajectories'] += 1
+        except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError, SyntheticError
+            self.synthetic['rejected'] += 1
+            self.get_logger().error(f'synthetic transition (trajectory {msg.episode}, step {msg.step}) refused: {e}',
                                     throttle_duration_sec=2.0)
 
     # -- training (background thread) ---------------------------------------------------
@@ -148,19 +180,32 @@ class LearnerNode(Node):
                            critic_updates_per_s=steps_per_s * self.cfg.agent.cta_ratio,
                            online_size=len(self.learner.online), demo_size=len(self.learner.demo),
                            received=self.learner.received, rejected=self.rejected, checkpointed=self.checkpointed,
-                           **{k: float(self.info.get(k, 0.0)) for k in STAT_FIELDS})
+                           syn_positive_size=len(self.learner.syn_positive),
+                           syn_negative_size=len(self.learner.syn_negative),
+                           synthetic_used=self.learner.ppl.synthetic_used,
+                           synthetic_trajectories=self.synthetic['trajectories'],
+                           synthetic_rejected=self.synthetic['rejected'],
+                           synthetic_per_update=float(self.info.get('synthetic_rows', 0.0)),
+                           **{k: float(self.info.get(k, 0.0)) for k in STAT_FIELDS},
+                           **{k: float(self.info.get(k, float('nan'))) for k in PPL_FIELDS})
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub_stats.publish(msg)
         for name in ('steps_per_s', 'critic_updates_per_s', *STAT_FIELDS):
             self.tb.add_scalar(f'train/{name}', getattr(msg, name), version)
-        for name in ('online_size', 'demo_size', 'received', 'rejected'):
+        for name in ('online_size', 'demo_size', 'received', 'rejected', 'syn_positive_size', 'syn_negative_size',
+                     'synthetic_used', 'synthetic_trajectories', 'synthetic_rejected'):
             self.tb.add_scalar(f'data/{name}', getattr(msg, name), version)
+        for name in (*PPL_FIELDS, 'synthetic_per_update'):
+            if math.isfinite(getattr(msg, name)):     # NaN: not measured yet (e.g. no selection so far)
+                self.tb.add_scalar(f'ppl/{name}', getattr(msg, name), version)
         if now - self.last_log >= LOG_EVERY_S:
             self.last_log = now
             self.get_logger().info(
                 f'v{version}: {steps_per_s:.0f} steps/s, online {msg.online_size}, demo {msg.demo_size}, '
                 f'received {msg.received} (refused {msg.rejected}), critic loss {msg.critic_loss:.4f}, '
-                f'Q {msg.q_mean:.3f}, alpha {msg.temperature:.4f}')
+                f'Q {msg.q_mean:.3f}, alpha {msg.temperature:.4f}; synthetic +{msg.syn_positive_size}/'
+                f'-{msg.syn_negative_size} (refused {msg.synthetic_rejected}), rho {msg.rho:.3f}, '
+                f'pi {msg.positive_share:.2f}, {msg.synthetic_used} synthetic rows used')
 
     def close(self) -> None:
         """Stop training and write a final checkpoint (runs on Ctrl-C too)."""

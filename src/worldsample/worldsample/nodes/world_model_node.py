@@ -33,9 +33,8 @@ from worldsample_msgs.srv import ScoreFrames
 from ..core.observation import CAMERAS
 from ..core.worldmodel.generator import Generator, SegmentCutter, SyntheticTrajectory
 from ..core.worldmodel.model import WorldModel, sized
-from .common import TRANSITION_QOS, array_to_image, declare_config, real_step, spin_node
+from .common import SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, real_step, spin_node
 
-SYNTHETIC_TOPIC = '/worldsample/synthetic_transitions'
 
 
 class GenerationError(RuntimeError):
@@ -72,7 +71,7 @@ class WorldModelNode(Node):
         self.stop = threading.Event()
         self.finished = Future()             # fails if the worker dies (spin_node exits 1)
         self.client = self.create_client(ScoreFrames, '/reward_model/score')
-        self.pub = self.create_publisher(Transition, SYNTHETIC_TOPIC, TRANSITION_QOS)
+        self.pub = self.create_publisher(Transition, SYNTHETIC_TOPIC, SYNTHETIC_QOS)
         self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
         self.thread = threading.Thread(target=self._work, name='generate', daemon=True)
         self.thread.start()
