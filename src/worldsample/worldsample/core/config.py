@@ -185,7 +185,7 @@ PPL_MODES = ('full', 'no_scheduling', 'no_q_selection', 'no_ppl', 'baseline')
 
 @dataclass(frozen=True)
 class PPLConfig:
-    """Policy-Paced Learning (WorldSample Eq. 4-8, appendix B.4); the decisions are in docs/ppl.md."""
+    """Policy-Paced Learning (WorldSample Eq. 4-8, appendix B.4); the decisions are in README, section Policy-Paced Learning."""
     mode: str                      # full | no_scheduling (rho = rho_max) | no_q_selection (uniform) | no_ppl | baseline
     rho_max: float                 # largest synthetic share of the critic batch (0.30)
     kappa: float                   # rho = rho_max / (1 + kappa * H~^p)   (Eq. 8)

@@ -1,6 +1,6 @@
 """Policy-Paced Learning (WorldSample §3.3, Eq. 4-8, appendix B.4), ROS-free and JAX-free.
 
-Two decisions per critic batch of B rows (docs/ppl.md has the reasoning):
+Two decisions per critic batch of B rows (README, section Policy-Paced Learning has the reasoning):
 
 * **How many synthetic rows** (uncertainty-guided scheduling, Eq. 8). H_t (Eq. 6) is the actor
   entropy on real states, smoothed by an EMA over update steps. SAC's entropy can be negative,
