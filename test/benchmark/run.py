@@ -325,7 +325,7 @@ def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, 
         obs, _ = env.reset(seed=seed + ep)
         sigma = noise_max * (ep % 4) / 3.0
         for t in range(cfg.task.max_episode_steps):
-            a = np.clip(expert.act(obs['proprio']) + rng.normal(0.0, sigma, 7), -1, 1) * np.asarray(cfg.task.action.active)
+            a = np.clip(expert.act(obs['proprio'], env.hole) + rng.normal(0.0, sigma, 7), -1, 1) * np.asarray(cfg.task.action.active)
             nxt, r, term, trunc, _ = env.step(a)
             rows.append({**{f: obs[c] for c, f in IMAGE_FIELDS.items()},
                          **{'next_' + f: nxt[c] for c, f in IMAGE_FIELDS.items()},

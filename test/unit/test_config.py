@@ -47,3 +47,24 @@ def test_wrong_type_and_bad_box(tmp_path):
 def test_missing_file():
     with pytest.raises(ConfigError, match='not found'):
         load_config('no_such_task')
+
+
+def test_a_task_extends_another_and_changes_only_what_it_names(tmp_path, cfg):
+    base = (load_config.__globals__['config_dir']() / 'insertion.yaml').read_text()
+    _write(tmp_path, base, 'base.yaml')
+    path = _write(tmp_path, 'extends: base.yaml\ntask:\n  name: moved\n  scene:\n    hole_yaw_noise: 0.2\n', 'moved.yaml')
+    moved = load_config(path)
+    assert moved.task.name == 'moved' and moved.task.scene.hole_yaw_noise == 0.2
+    assert moved.task.scene.hole_size == cfg.task.scene.hole_size and moved.agent == cfg.agent
+    (tmp_path / 'loop.yaml').write_text('extends: loop.yaml\n')
+    with pytest.raises(ConfigError, match='extends itself'):
+        load_config(tmp_path / 'loop.yaml')
+    with pytest.raises(ConfigError, match='not found'):
+        load_config(_write(tmp_path, 'extends: nothing.yaml\n', 'orphan.yaml'))
+
+
+def test_the_benchmark_task_moves_and_turns_the_board_and_uses_rz():
+    vision = load_config('insertion_vision')
+    assert vision.task.scene.hole_xy_noise == (0.03, 0.03) and vision.task.scene.hole_yaw_noise == 0.25
+    assert vision.task.action.active == (True, True, True, False, False, True, False)
+    assert vision.task.scene.hole_size - vision.task.scene.peg_size == pytest.approx(0.0035)

@@ -85,3 +85,60 @@ def test_human_with_zero_aggressiveness_never_intervenes(cfg):
     from dataclasses import replace
     human = SimulatedHuman(replace(cfg, human=replace(cfg.human, aggressiveness=0.0)))
     assert all(human.step(np.array([0.5, 0.5, 0.5, 0, 0, 0, 0])) is None for _ in range(50))
+
+
+@pytest.fixture(scope='module')
+def vision_cfg():
+    from worldsample.core.config import load_config
+    return load_config('insertion_vision')
+
+
+def test_the_board_moves_and_turns_per_seeded_episode(vision_cfg, cfg):
+    env = InsertionEnv(vision_cfg)
+    s = vision_cfg.task.scene
+    holes = []
+    for seed in range(12):
+        obs, info = env.reset(seed=seed)
+        holes.append(info['hole'])
+        assert np.all(np.abs(info['hole'][:2] - s.hole_xy) <= s.hole_xy_noise) and abs(info['hole'][2]) <= s.hole_yaw_noise
+    holes = np.array(holes)
+    assert holes[:, :2].std(0).min() > 0.01 and holes[:, 2].std() > 0.08
+    a = env.reset(seed=3)
+    np.testing.assert_array_equal(a[1]['hole'], holes[3])                # seeded: the same board again
+    b = env.reset(seed=4)
+    assert np.abs(a[0]['side_camera'].astype(int) - b[0]['side_camera']).mean() > 1.0   # the cameras see it move
+    env.close()
+    fixed = InsertionEnv(cfg, render_cameras=False)
+    assert fixed.reset(seed=5)[1]['hole'].tolist() == [*cfg.task.scene.hole_xy, 0.0]
+
+
+def test_success_is_judged_in_the_turned_hole(vision_cfg):
+    env = InsertionEnv(vision_cfg, render_cameras=False)
+    env.reset(seed=0)
+    cell, s = env.cell, vision_cfg.task.scene
+    cell.place_board(0.33, 0.0, np.pi / 4)
+    depth = s.board_size[2] - s.insert_depth - 0.002
+    corner = 0.9 * s.hole_size / 2                                   # inside the square's corner along its own axes
+    c = np.cos(np.pi / 4)
+    cell.peg_tip = lambda: np.array([0.33 + corner * c - corner * c, corner * c + corner * c, depth])
+    assert cell.success()                                            # (corner, corner) in the hole frame
+    cell.peg_tip = lambda: np.array([0.33 + corner, corner, depth])  # the same offset in the base frame: outside
+    assert not cell.success()
+
+
+def test_expert_inserts_into_the_moved_and_turned_hole(vision_cfg):
+    from worldsample.core.expert import yaw_error
+    assert yaw_error(0.1, 0.0) == pytest.approx(0.1) and yaw_error(np.pi / 2 + 0.1, 0.0) == pytest.approx(0.1)
+    assert yaw_error(-0.1, 0.0) == pytest.approx(-0.1) and abs(yaw_error(np.pi / 4 + 0.01, 0.0)) <= np.pi / 4
+    env = InsertionEnv(vision_cfg, render_cameras=False)
+    expert = InsertionExpert(vision_cfg)
+
+    def run(seed):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(vision_cfg.task.max_episode_steps):
+            obs, _, term, trunc, info = env.step(expert.act(obs['proprio'], env.hole))
+            if term or trunc:
+                return info['success'], obs['proprio'][5]
+    results = [run(seed) for seed in range(20)]
+    assert np.mean([ok for ok, _ in results]) >= 0.95
+    assert np.std([yaw for _, yaw in results]) > 0.05                     # it had to turn the peg (rz)

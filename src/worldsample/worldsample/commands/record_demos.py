@@ -50,7 +50,7 @@ def record(task: str, episodes: int, out: Path, seed: int, keep_failures: bool) 
         attempts += 1
         steps = []
         for step in range(cfg.task.max_episode_steps):
-            action = expert.act(obs['proprio']).astype(np.float32)
+            action = expert.act(obs['proprio'], env.hole).astype(np.float32)
             nxt, reward, term, trunc, info = env.step(action)
             steps.append((step, obs, action, reward, term, trunc, info['success'], nxt))
             obs = nxt

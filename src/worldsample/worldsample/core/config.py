@@ -94,6 +94,8 @@ class SceneConfig:
     peg_length: float
     peg_protrusion: float            # how far the peg tip sticks out past the TCP
     insert_depth: float              # success: peg tip this far below the board top, inside the hole
+    hole_xy_noise: tuple[float, float]   # the board moves by U(-n, n) per axis every episode (0: fixed board)
+    hole_yaw_noise: float            # ... and turns by U(-n, n) rad about z (the square peg must follow with rz)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class ExpertConfig:
     gain: float                      # fraction of the remaining position error corrected per step
     align_tolerance_m: float         # xy error below which the expert descends
     hover_m: float                   # peg-tip height above the board while aligning
+    align_tolerance_rad: float       # yaw error (peg vs hole) below which the expert descends
 
 
 @dataclass(frozen=True)
@@ -313,15 +316,40 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_task(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A task YAML; ``extends: <other task YAML>`` (relative to it) takes that one and changes
+    only the keys given here."""
+    if path.resolve() in seen:
+        raise ConfigError(f'{path}: extends itself (through {[str(p) for p in seen]})')
+    data = dict(_read_yaml(path))
+    for key in ('robot', 'cameras'):      # relative to the YAML that names them
+        if isinstance(data.get(key), str):
+            data[key] = str(path.parent / data[key])
+    base = data.pop('extends', None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f'{path}: extends must name a task YAML, got {base!r}')
+    return _merge(_read_task(path.parent / base, (*seen, path.resolve())), data)
+
+
 def load_config(task: str | os.PathLike = 'insertion') -> CellConfig:
     """Load a task by name (``config/<task>.yaml``) or by path, with its robot and camera YAMLs."""
     path = Path(task)
     if path.suffix not in ('.yaml', '.yml'):
         path = config_dir() / f'{task}.yaml'
-    data = dict(_read_yaml(path))
+    data = _read_task(path)
     for key, section in (('robot', 'robot'), ('cameras', 'cameras')):
         if key not in data:
             raise ConfigError(f'{path}: missing key {key!r} (name of the {section} YAML)')
-        ref = path.parent / data.pop(key)
+        ref = Path(data.pop(key))
         data[key] = _read_yaml(ref)[section]
     return _build(CellConfig, data, path.name)

@@ -20,12 +20,16 @@ class SimulatedHuman:
     def __init__(self, cfg: CellConfig):
         self.cfg = cfg.human
         self.expert = InsertionExpert(cfg)
-        s = cfg.task.scene
-        # TCP position at which the peg tip reaches the success depth in the hole
-        self.goal = np.array([*s.hole_xy, s.board_size[2] - s.insert_depth + s.peg_protrusion])
+        self.scene = cfg.task.scene
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, hole: np.ndarray | None = None) -> None:
+        """A new episode; ``hole`` = (x, y, yaw) where the task moves the board (None: fixed board)."""
+        s = self.scene
+        self.hole = None if hole is None else np.asarray(hole, np.float64)
+        xy = s.hole_xy if hole is None else self.hole[:2]
+        # TCP position at which the peg tip reaches the success depth in the hole
+        self.goal = np.array([*xy, s.board_size[2] - s.insert_depth + s.peg_protrusion])
         self.best = np.inf
         self.since_progress = 0
         self.remaining = 0
@@ -49,5 +53,5 @@ class SimulatedHuman:
                 self.since_progress = 0
         if self.remaining > 0:
             self.remaining -= 1
-            return self.expert.act(proprio_vec)
+            return self.expert.act(proprio_vec, self.hole)
         return None

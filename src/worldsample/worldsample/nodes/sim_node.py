@@ -43,6 +43,12 @@ class SimNode(Node):
     def __init__(self):
         super().__init__('sim')
         self.cfg = declare_config(self)
+        scene = self.cfg.task.scene
+        if any(scene.hole_xy_noise) or scene.hole_yaw_noise:
+            raise ValueError(f'task {self.cfg.task.name!r} moves the board every episode (scene.hole_xy_noise / '
+                             'hole_yaw_noise); the sim node serves a fixed board and the ROS graph has no way yet to '
+                             'tell the simulated human where the hole is: run it with train_sim / the learning '
+                             'benchmark, or give the node a fixed-board task')
         self.cell = InsertionCell(self.cfg, render=True)
         start = sample_reset_pose(self.cfg.task, np.random.default_rng(0))
         self.cell.teleport_to_pose(start)

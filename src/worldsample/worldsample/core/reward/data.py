@@ -34,7 +34,7 @@ def collect_labelled_frames(env: InsertionEnv, episodes: int, seed: int, noise_m
         sigma = noise_max * (ep % 4) / 3.0
         keep(obs, info['success'], ep)
         for _ in range(env.cfg.task.max_episode_steps):
-            action = expert.act(obs['proprio']) + rng.normal(0.0, sigma, 7)
+            action = expert.act(obs['proprio'], env.hole) + rng.normal(0.0, sigma, 7)
             obs, _, term, trunc, info = env.step(action)
             keep(obs, info['success'], ep)
             if term or trunc:

@@ -45,7 +45,7 @@ def collect_demos(env: InsertionEnv, n: int, seed: int) -> list[list[tuple]]:
         attempt += 1
         steps = []
         for _ in range(env.cfg.task.max_episode_steps):
-            a = expert.act(obs['proprio'])
+            a = expert.act(obs['proprio'], env.hole)
             nxt, r, term, trunc, _ = env.step(a)
             steps.append((obs, a, r, nxt, term))
             obs = nxt
@@ -79,7 +79,7 @@ def evaluate(env: InsertionEnv, state: sac.SACState, feat: Featurizer, episodes:
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         if human is not None:
-            human.reset()
+            human.reset(env.hole)
         n_int = 0
         for t in range(env.cfg.task.max_episode_steps):
             override = human.step(obs['proprio']) if human is not None else None
@@ -115,7 +115,7 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
 
     hist = History()
     obs, _ = env.reset(seed=seed * 100_000)
-    human.reset()
+    human.reset(env.hole)
     episode, ep_interventions, ep_steps = 0, 0, 0
     window = {'success': [], 'interventions': []}
     for step in range(1, total + 1):
@@ -137,7 +137,7 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
             window['interventions'].append(ep_interventions / ep_steps)
             episode += 1
             obs, _ = env.reset(seed=seed * 100_000 + episode)
-            human.reset()
+            human.reset(env.hole)
             ep_interventions, ep_steps = 0, 0
         if learner.ready():
             for _ in range(tc.updates_per_step):

@@ -29,6 +29,8 @@ class InsertionCell:
         self._tcp = m.site('tcp').id
         self._peg_tip = m.site('peg_tip').id
         self.q_target = kinematics.READY_SEED.copy()
+        self._board = m.body('board').mocapid[0]
+        self.hole = np.array([*cfg.task.scene.hole_xy, 0.0])    # hole centre x, y (m) and yaw (rad)
         self._renderer = None
         if render:
             cams = [cfg.camera(n) for n in CAMERAS]
@@ -67,9 +69,20 @@ class InsertionCell:
     def step(self, n: int | None = None) -> None:
         mujoco.mj_step(self.model, self.data, nstep=n or 1)
 
+    def place_board(self, x: float, y: float, yaw: float) -> None:
+        """Move the board so that the hole centre is at (x, y), turned by yaw about z (reset only)."""
+        self.hole = np.array([x, y, yaw], np.float64)
+        self._apply_board()
+        mujoco.mj_forward(self.model, self.data)
+
+    def _apply_board(self) -> None:
+        self.data.mocap_pos[self._board] = [self.hole[0], self.hole[1], 0.0]
+        self.data.mocap_quat[self._board] = [np.cos(self.hole[2] / 2), 0.0, 0.0, np.sin(self.hole[2] / 2)]
+
     def teleport(self, q: np.ndarray, gripper: float = 0.0) -> None:
-        """Place the arm at joint angles q at rest (simulation reset only)."""
+        """Place the arm at joint angles q at rest (simulation reset only; the board stays)."""
         mujoco.mj_resetData(self.model, self.data)
+        self._apply_board()
         self.data.qpos[self._qadr] = q
         self.data.qpos[self._finger_qadr] = gripper
         self.set_joint_targets(q)
@@ -91,7 +104,10 @@ class InsertionCell:
     def success(self) -> bool:
         s = self.cfg.task.scene
         tip = self.peg_tip()
-        inside = np.all(np.abs(tip[:2] - np.asarray(s.hole_xy)) < s.hole_size / 2)
+        c, sn = np.cos(self.hole[2]), np.sin(self.hole[2])
+        dx, dy = tip[0] - self.hole[0], tip[1] - self.hole[1]
+        local = (c * dx + sn * dy, -sn * dx + c * dy)            # tip in the hole's frame
+        inside = np.all(np.abs(local) < s.hole_size / 2)
         return bool(inside and tip[2] < s.board_size[2] - s.insert_depth)
 
     # -- cameras --------------------------------------------------------------------------

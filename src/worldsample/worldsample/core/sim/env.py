@@ -41,15 +41,27 @@ class InsertionEnv(gym.Env):
                 obs[name] = self.cell.render(name)
         return obs
 
+    @property
+    def hole(self) -> np.ndarray:
+        """Ground truth of this episode's hole: centre x, y (m) and yaw (rad); for the scripted
+        expert and the simulated human, never an input of the policy."""
+        return self.cell.hole.copy()
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         start = sample_reset_pose(self.cfg.task, self.np_random)
+        s = self.cfg.task.scene
+        xy, yaw = np.asarray(s.hole_xy, np.float64), 0.0
+        if any(s.hole_xy_noise) or s.hole_yaw_noise:      # fixed-board tasks draw nothing more
+            xy = xy + self.np_random.uniform(-np.asarray(s.hole_xy_noise), s.hole_xy_noise)
+            yaw = float(self.np_random.uniform(-s.hole_yaw_noise, s.hole_yaw_noise))
+        self.cell.place_board(xy[0], xy[1], yaw)
         self.cell.teleport_to_pose(start)
         self.cell.step(self.cfg.sim.substeps)   # settle
         self.controller = DeltaEEController(self.cfg.task, self.cfg.controller)
         self.controller.sync(self.cell.tcp_pose())
         self._steps, self._time = 0, 0.0
-        return self._obs(), {'success': self.cell.success()}
+        return self._obs(), {'success': self.cell.success(), 'hole': self.hole}
 
     def step(self, action):
         self._time += 1.0 / self.cfg.task.control_hz

@@ -76,22 +76,23 @@ def _arm(cfg: CellConfig) -> str:
 
 
 def _board(cfg: CellConfig) -> str:
-    """A board with a square through-hole, built from four boxes around the hole."""
+    """A board with a square through-hole, built from four boxes around the hole, in a mocap
+    body whose origin is the hole centre on the table: ``InsertionCell.place_board`` moves and
+    turns it every episode where the task randomises it."""
     s = cfg.task.scene
     bx, by, bz = (v / 2 for v in s.board_size)
     h = s.hole_size / 2
-    cx, cy = s.hole_xy
     parts = [  # (centre x, centre y, half x, half y) of the four slabs around the hole
-        (cx, cy + (h + by) / 2, bx, (by - h) / 2),
-        (cx, cy - (h + by) / 2, bx, (by - h) / 2),
-        (cx + (h + bx) / 2, cy, (bx - h) / 2, h),
-        (cx - (h + bx) / 2, cy, (bx - h) / 2, h),
+        (0.0, (h + by) / 2, bx, (by - h) / 2),
+        (0.0, -(h + by) / 2, bx, (by - h) / 2),
+        ((h + bx) / 2, 0.0, (bx - h) / 2, h),
+        (-(h + bx) / 2, 0.0, (bx - h) / 2, h),
     ]
     geoms = ''.join(
         f'<geom type="box" pos="{x} {y} {bz}" size="{hx} {hy} {bz}" rgba="0.55 0.38 0.22 1" '
         f'contype="1" conaffinity="1" friction="0.4 0.005 0.0001"/>' for x, y, hx, hy in parts)
-    marker = f'<geom type="box" pos="{cx} {cy} 0.0005" size="{h} {h} 0.0005" rgba="0.1 0.1 0.1 1" contype="0" conaffinity="0"/>'
-    return f'<body name="board">{geoms}{marker}</body>'
+    marker = f'<geom type="box" pos="0 0 0.0005" size="{h} {h} 0.0005" rgba="0.1 0.1 0.1 1" contype="0" conaffinity="0"/>'
+    return f'<body name="board" mocap="true" pos="{_vec((*s.hole_xy, 0.0))}">{geoms}{marker}</body>'
 
 
 def build_mjcf(cfg: CellConfig) -> str:
