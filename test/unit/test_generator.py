@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from worldsample.core.worldmodel.data import SegmentError
-from worldsample.core.worldmodel.generator import Generator, RealSegment, SegmentCutter
+from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment, SegmentCutter
 from worldsample.core.worldmodel.model import WorldModel, sized
 
 CAMS = ('wrist_camera', 'side_camera')
@@ -55,7 +55,7 @@ def test_generator_makes_k_labelled_counterfactuals_per_segment(small_cfg):
         return scores.ravel(), scores.ravel() >= 0.7
 
     model = WorldModel(cfg.world_model, seed=0, device='cpu')
-    out = Generator(cfg, model, scorer, np.random.default_rng(1)).generate(segs)
+    out = Generator(cfg, ModelPredictor(cfg, model), scorer, np.random.default_rng(1)).generate(segs)
     assert calls == [{c: (24, 128, 128, 3) for c in CAMS}]          # one batched scoring call, camera resolution
     assert len(out) == 6 and [t.source for t in out] == [(0, 0)] * 3 + [(1, 4)] * 3
     assert [t.positive for t in out] == [False, True, False, False, False, False]
@@ -75,7 +75,8 @@ def test_generator_makes_k_labelled_counterfactuals_per_segment(small_cfg):
     bad = RealSegment(9, 0, {c: np.zeros((4, 128, 128, 3), np.uint8) for c in CAMS}, np.zeros((4, 7)),
                       np.zeros((5, 7)))
     with pytest.raises(SegmentError, match='episode 9, step 0'):
-        Generator(cfg, model, scorer, np.random.default_rng(1)).generate([bad])
+        Generator(cfg, ModelPredictor(cfg, model), scorer, np.random.default_rng(1)).generate([bad])
     with pytest.raises(ValueError, match='all cameras'):
-        Generator(replace(cfg, world_model=replace(cfg.world_model, views=('wrist_camera',))), model, scorer,
+        Generator(replace(cfg, world_model=replace(cfg.world_model, views=('wrist_camera',))), ModelPredictor(cfg, model),
+                  scorer,
                   np.random.default_rng(1))

@@ -148,6 +148,8 @@ class TrainConfig:
     eval_episodes: int
     encoder_size: int              # frozen encoder: downsampled side
     encoder_dim: int               # frozen encoder: embedding size per camera
+    post_train_every: int          # real-synthetic loop: env steps between world-model post-training bursts
+    post_train_steps: int          # ... and world-model updates per burst
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Each tick: take the latest observation (both cameras + the controller's proprio)
 action (actor), let a fresh intervention override it (the human always wins; the step is
 marked intervened), send it to the controller, and stream the completed transition
 (o_t, a_t, r_t, o_{t+1}) to ``/worldsample/transitions``. Episodes start with the controller's
-``reset`` service (seed = base seed + episode) and end on success or the step limit.
+``reset`` service (seed = base seed + episode) and end on success or the step limit. These
+rules are core.episode.EpisodeLoop, the same object the single-process trainer drives.
 Success comes from the reward model service (``use_reward_model``: the step completes when it
 answers) or, in simulation without one, from ``/sim/success`` (ground truth).
 
@@ -31,7 +32,7 @@ from worldsample_msgs.msg import ActorParams, ArmState, DeltaCommand, PolicyStat
 from worldsample_msgs.srv import Reset, ScoreFrames
 
 from ..core.actors import make_actor
-from ..core.controller import project_action
+from ..core.episode import EpisodeLoop
 from ..core.observation import CAMERAS
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
 from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageError,
@@ -78,9 +79,7 @@ class PolicyNode(Node):
         self.reward_client = (self.create_client(ScoreFrames, '/reward_model/score')
                               if self.declare_parameter('use_reward_model', False).value else None)
         self.scoring, self.scoring_since, self.scoring_id, self.scoring_obs = False, 0.0, 0, None
-        self.episode = 0
-        self.step = 0
-        self.interventions = 0
+        self.loop = EpisodeLoop(self.cfg.task, self.seed)
         self.pending = None       # (obs msgs, action, intervened) awaiting o_{t+1}
         self.reset_future = None
         self.needs_reset = True
@@ -197,16 +196,17 @@ class PolicyNode(Node):
 
     def _act(self, obs) -> None:
         now = time.monotonic()
-        intervened = self.intervention is not None and now - self.intervention[0] < INTERVENTION_FRESH_S
-        if intervened:
-            action = project_action(self.intervention[1], self.cfg.task.action)
-            self.interventions += 1
+        fresh = self.intervention is not None and now - self.intervention[0] < INTERVENTION_FRESH_S
+        policy = None
+        if fresh:
+            pass                  # the human wins: the actor is not even asked
         elif self.learned:
             self.n_sampled += 1
-            action = self.loaded.act({**obs['arrays'], 'proprio': np.asarray(obs['proprio'])}, self.key,
+            policy = self.loaded.act({**obs['arrays'], 'proprio': np.asarray(obs['proprio'])}, self.key,
                                      self.n_sampled)
         else:
-            action = self.actor({'proprio': np.asarray(obs['proprio'])})
+            policy = self.actor({'proprio': np.asarray(obs['proprio'])})
+        action, intervened = self.loop.decide(policy, self.intervention[1] if fresh else None)
         cmd = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION if intervened else DeltaCommand.SOURCE_POLICY,
                            action=[float(a) for a in action])
         cmd.header.stamp = self.get_clock().now().to_msg()
@@ -214,7 +214,7 @@ class PolicyNode(Node):
         self.pending = (obs, action, intervened)
         stats = PolicyStats(params_version=self.loaded.version if self.loaded else 0,
                             act_ms=1e3 * (time.monotonic() - obs['t']), period_ms=1e3 * self.period,
-                            episode=self.episode, step=self.step, intervened=intervened)
+                            episode=self.loop.episode, step=self.loop.step, intervened=intervened)
         stats.header.stamp = cmd.header.stamp
         self.pub_stats.publish(stats)
 
@@ -222,29 +222,27 @@ class PolicyNode(Node):
         """Publish the transition (o_t, a_t, r_t, o_{t+1}); True when the episode ended."""
         obs, action, intervened = self.pending
         self.pending = None
-        self.step += 1
-        truncated = self.step >= self.cfg.task.max_episode_steps and not success
-        tr = Transition(origin=Transition.ORIGIN_REAL, episode=self.episode, step=self.step - 1,
+        rec = self.loop.record(action, intervened, success)
+        tr = Transition(origin=Transition.ORIGIN_REAL, episode=rec.episode, step=rec.step,
                         wrist=obs['images']['wrist_camera'], side=obs['images']['side_camera'],
-                        proprio=obs['proprio'], action=[float(a) for a in action], intervened=intervened,
-                        reward=float(success), terminated=success, truncated=truncated, success=success,
+                        proprio=obs['proprio'], action=[float(a) for a in rec.action], intervened=rec.intervened,
+                        reward=rec.reward, terminated=rec.terminated, truncated=rec.truncated, success=rec.success,
                         next_wrist=next_obs['images']['wrist_camera'], next_side=next_obs['images']['side_camera'],
                         next_proprio=next_obs['proprio'])
         tr.header.stamp = self.get_clock().now().to_msg()
         self.pub_tr.publish(tr)
-        if success or truncated:
-            self._end_episode(success)
+        if rec.done:
+            self._end_episode()
             return True
         return False
 
-    def _end_episode(self, success: bool) -> None:
-        summary = {'episode': self.episode, 'success': success, 'steps': self.step,
-                   'interventions': self.interventions}
-        self.get_logger().info(f'episode {self.episode}: {"SUCCESS" if success else "failure"} '
-                               f'after {self.step} steps ({self.interventions} intervened)')
+    def _end_episode(self) -> None:
+        ep = self.loop.finished[-1]
+        summary = {'episode': ep.episode, 'success': ep.success, 'steps': ep.steps, 'interventions': ep.interventions}
+        self.get_logger().info(f'episode {ep.episode}: {"SUCCESS" if ep.success else "failure"} '
+                               f'after {ep.steps} steps ({ep.interventions} intervened)')
         self.pub_summary.publish(String(data=json.dumps(summary)))
-        self.episode += 1
-        if self.episodes and self.episode >= self.episodes:
+        if self.episodes and self.loop.episode >= self.episodes:
             self.get_logger().info(f'finished {self.episodes} episodes')
             self.finished.set_result(True)
             return
@@ -255,11 +253,12 @@ class PolicyNode(Node):
             if client is not None and not client.service_is_ready():
                 self.get_logger().info(f'waiting for {client.srv_name}', throttle_duration_sec=5.0)
                 return
-        self.step, self.interventions, self.pending = 0, 0, None
+        self.loop.begin()
+        self.pending = None
         self.needs_reset = False
         self.reset_seen = False
         self.reset_stamp = self.state.header.stamp if self.state else None
-        self.reset_future = self.reset_client.call_async(Reset.Request(seed=self.seed + self.episode))
+        self.reset_future = self.reset_client.call_async(Reset.Request(seed=self.loop.reset_seed))
 
     def _poll_reset(self) -> None:
         """Wait for the reset request to be accepted, then for the controller to leave RESETTING."""
@@ -284,7 +283,7 @@ class PolicyNode(Node):
             self.needs_reset = True
             return
         self.success = False   # the next /sim/success message reflects the new episode
-        self.get_logger().info(f'episode {self.episode} start ({result.message})')
+        self.get_logger().info(f'episode {self.loop.episode} start ({result.message})')
 
 
 def main(args=None):

@@ -31,7 +31,7 @@ from worldsample_msgs.msg import Transition
 from worldsample_msgs.srv import ScoreFrames
 
 from ..core.observation import CAMERAS
-from ..core.worldmodel.generator import Generator, SegmentCutter, SyntheticTrajectory
+from ..core.worldmodel.generator import Generator, ModelPredictor, SegmentCutter, SyntheticTrajectory
 from ..core.worldmodel.model import WorldModel, sized
 from .common import SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, real_step, spin_node
 
@@ -60,7 +60,8 @@ class WorldModelNode(Node):
         self.wm_cfg = sized(self.cfg.world_model, self.size)
         self.model = WorldModel.load(self.weights, self.wm_cfg, device)
         self.mtime = self.weights.stat().st_mtime_ns
-        self.generator = Generator(self.cfg, self.model, self._score, np.random.default_rng(seed))
+        self.generator = Generator(self.cfg, ModelPredictor(self.cfg, self.model), self._score,
+                                   np.random.default_rng(seed))
         self.cutter = SegmentCutter(self.wm_cfg.segment_length)
         self.pending: deque = deque(maxlen=int(self.declare_parameter('max_pending_segments', 32).value))
         self.positive: deque[SyntheticTrajectory] = deque(maxlen=queue)
@@ -155,7 +156,7 @@ class WorldModelNode(Node):
             self.get_logger().error(f'new weights not loaded, keeping the current ones: {e}', throttle_duration_sec=30.0)
             return
         self.mtime, self.model = mtime, model
-        self.generator.model = model
+        self.generator.predictor.model = model
         self.get_logger().info(f'loaded new world model weights ({model.steps} training steps)')
 
     def _publish_queued(self) -> None:

@@ -1,11 +1,13 @@
 """Single-process HIL-SERL-style training on the sim env (no DDS): benchmarks and experiments.
 
 The same core as the ROS graph (core.rl.learner.Learner: frozen encoder, SAC/RLPD agent,
-replay buffers) and the simulated human. Per environment step: featurise the observation, sample the actor, let the simulated
-human override it (the step is then marked intervened and also copied into the demo buffer,
-as in HIL-SERL), store the transition, then run ``updates_per_step`` learner steps on
-RLPD batches (half demo+intervention, half online). Rewards are the env's sparse success
-(ground truth, simulation only).
+replay buffers, PPL; core.episode.EpisodeLoop: the policy node's episode rules) and the
+simulated human. Per environment step: featurise the observation, sample the actor, let the
+simulated human override it (the step is then marked intervened and also copied into the demo
+buffer, as in HIL-SERL), store the transition, feed the real-synthetic loop when one is given
+(core.rl.synthetic_loop), then run ``updates_per_step`` learner steps. Rewards are the env's
+sparse success (ground truth, simulation only); synthetic labels come from the reward model.
+The history records wall time split into environment, learner, generation and post-training.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import jax
 import numpy as np
 
 from ..config import CellConfig
+from ..episode import EpisodeLoop
 from ..expert import InsertionExpert
 from ..observation import CAMERAS
 from ..sim.env import InsertionEnv
@@ -25,6 +28,7 @@ from ..sim_human import SimulatedHuman
 from . import sac
 from .features import Featurizer
 from .learner import Learner
+from .synthetic_loop import SyntheticLoop
 
 
 @dataclass
@@ -35,6 +39,9 @@ class History:
     intervention_rate: list[float] = field(default_factory=list)
     episode_length: list[float] = field(default_factory=list)
     wall_s: list[float] = field(default_factory=list)
+    wall_split: list[dict] = field(default_factory=list)   # cumulative s: env, learner, generation, post_training
+    ppl: list[dict] = field(default_factory=list)          # Learner.ppl_stats() at each evaluation
+    synthetic: list[dict] = field(default_factory=list)    # SyntheticLoop.counts at each evaluation
 
 
 def collect_demos(env: InsertionEnv, n: int, seed: int) -> list[list[tuple]]:
@@ -97,8 +104,11 @@ def evaluate(env: InsertionEnv, state: sac.SACState, feat: Featurizer, episodes:
             'intervention_rate': float(np.mean(intervened)), 'episode_length': float(np.mean(lengths))}
 
 
-def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
-          env_steps: int | None = None) -> tuple[sac.SACState, Featurizer, History]:
+def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, env_steps: int | None = None,
+          synthetic: Callable[[Learner, list[list[tuple]]], SyntheticLoop] | None = None
+          ) -> tuple[sac.SACState, Featurizer, History]:
+    """HIL-SERL in one process; with ``synthetic`` (learner, demo episodes -> SyntheticLoop) every
+    real step also feeds the real-synthetic loop (world model or oracle + reward model + PPL)."""
     tc = cfg.train
     total = env_steps if env_steps is not None else tc.env_steps
     key = jax.random.PRNGKey(seed)
@@ -110,38 +120,48 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
     demos = collect_demos(env, tc.demo_episodes, seed=10_000 + 1000 * seed)
     learner = Learner.from_dataset(cfg, demos_to_dataset(demos), seed=seed)
     feat = learner.feat
+    loop = synthetic(learner, demos) if synthetic is not None else None
     log(f'{len(demos)} demos ({len(learner.demo)} transitions), encoder {feat.encoder.out_dim}-d, '
-        f'features {feat.dim}-d, {time.perf_counter() - t0:.0f} s')
+        f'features {feat.dim}-d, ppl {cfg.ppl.mode}{", real-synthetic loop" if loop else ""}, '
+        f'{time.perf_counter() - t0:.0f} s')
 
     hist = History()
-    obs, _ = env.reset(seed=seed * 100_000)
+    wall = {'env': 0.0, 'learner': 0.0}
+    episodes = EpisodeLoop(cfg.task, seed=seed * 100_000)
+    obs, _ = env.reset(seed=episodes.reset_seed)
     human.reset(env.hole)
-    episode, ep_interventions, ep_steps = 0, 0, 0
     window = {'success': [], 'interventions': []}
     for step in range(1, total + 1):
+        tick = time.perf_counter()
         key, k_act = jax.random.split(key)
         override = human.step(obs['proprio'])
-        if override is None:
-            action = np.asarray(sac.sample_actions(learner.state, feat(obs)[None], k_act))[0]
-        else:
-            action = np.asarray(override, np.float32)
-        nxt, reward, term, trunc, info = env.step(action)
+        policy = (None if override is not None
+                  else np.asarray(sac.sample_actions(learner.state, feat(obs)[None], k_act))[0])
+        action, intervened = episodes.decide(policy, override)
+        snapshot = env.snapshot() if loop is not None and loop.generator.needs_state else None
+        nxt, _, _, _, info = env.step(action)
+        rec = episodes.record(action, intervened, info['success'])
+        wall['env'] += time.perf_counter() - tick
         # HIL-SERL: intervened steps also go to the demo buffer (Learner.add_transition)
-        learner.add_transition(_images(obs), obs['proprio'], action, reward, term, _images(nxt), nxt['proprio'],
-                               intervened=override is not None)
-        ep_interventions += override is not None
-        ep_steps += 1
+        learner.add_transition(_images(obs), obs['proprio'], rec.action, rec.reward, rec.terminated, _images(nxt),
+                               nxt['proprio'], intervened=intervened)
+        if loop is not None:
+            loop.observe(rec, obs, nxt, step, snapshot)
         obs = nxt
-        if term or trunc:
-            window['success'].append(info['success'])
-            window['interventions'].append(ep_interventions / ep_steps)
-            episode += 1
-            obs, _ = env.reset(seed=seed * 100_000 + episode)
+        if rec.done:
+            ep = episodes.finished[-1]
+            window['success'].append(ep.success)
+            window['interventions'].append(ep.interventions / ep.steps)
+            tick = time.perf_counter()
+            obs, _ = env.reset(seed=episodes.reset_seed)
             human.reset(env.hole)
-            ep_interventions, ep_steps = 0, 0
+            episodes.begin()
+            wall['env'] += time.perf_counter() - tick
+        tick = time.perf_counter()
         if learner.ready():
             for _ in range(tc.updates_per_step):
                 learner.step()
+        wall['learner'] += time.perf_counter() - tick
         if step % tc.eval_every == 0 or step == total:
             key, k_eval = jax.random.split(key)
             ev = evaluate(eval_env, learner.state, feat, tc.eval_episodes, seed=777_000, key=k_eval)
@@ -151,9 +171,14 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print,
             hist.train_success_rate.append(float(np.mean(window['success'])) if window['success'] else 0.0)
             hist.intervention_rate.append(float(np.mean(window['interventions'])) if window['interventions'] else 0.0)
             hist.wall_s.append(time.perf_counter() - t0)
+            hist.wall_split.append(wall | (loop.wall if loop else {'generation': 0.0, 'post_training': 0.0}))
+            hist.ppl.append(learner.ppl_stats())
+            hist.synthetic.append(dict(loop.counts) if loop else {})
             log(f'step {step}: eval success {ev["success_rate"]:.2f} (len {ev["episode_length"]:.0f}), '
                 f'train success {hist.train_success_rate[-1]:.2f}, interventions {hist.intervention_rate[-1]:.2f}, '
-                f'{episode} episodes, {hist.wall_s[-1]:.0f} s')
+                f'{episodes.episode} episodes, {hist.wall_s[-1]:.0f} s'
+                + (f'; synthetic {loop.counts["trajectories"]} trajectories ({loop.counts["positive"]} positive), '
+                   f'rho {hist.ppl[-1]["rho"]:.3f}, {learner.ppl.synthetic_used} rows used' if loop else ''))
             window = {'success': [], 'interventions': []}
     env.close()
     eval_env.close()

@@ -7,13 +7,30 @@ learning on the robot uses the reward model).
 """
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from ..config import CellConfig, load_config
 from ..controller import DeltaEEController, sample_reset_pose
 from ..observation import CAMERAS, PROPRIO_DIM, proprio
 from .cell import InsertionCell
+
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION   # everything mj_step depends on (incl. ctrl, mocap, warm start)
+
+
+@dataclass(frozen=True)
+class SimSnapshot:
+    state: np.ndarray
+    hole: np.ndarray
+    q_target: np.ndarray
+    controller: DeltaEEController
+    steps: int
+    time: float
 
 
 class InsertionEnv(gym.Env):
@@ -62,6 +79,25 @@ class InsertionEnv(gym.Env):
         self.controller.sync(self.cell.tcp_pose())
         self._steps, self._time = 0, 0.0
         return self._obs(), {'success': self.cell.success(), 'hole': self.hole}
+
+    def snapshot(self) -> SimSnapshot:
+        """The complete state of this episode now (physics, board, controller, step count): what the
+        oracle world model replays counterfactual actions from."""
+        m, d = self.cell.model, self.cell.data
+        state = np.empty(mujoco.mj_stateSize(m, STATE_SPEC))
+        mujoco.mj_getState(m, d, state, STATE_SPEC)
+        return SimSnapshot(state, self.cell.hole.copy(), self.cell.q_target.copy(), copy.deepcopy(self.controller),
+                           self._steps, self._time)
+
+    def restore(self, snap: SimSnapshot) -> dict:
+        """Continue from a :meth:`snapshot` (of an env of the same task); returns the observation."""
+        self.cell.place_board(*snap.hole)
+        mujoco.mj_setState(self.cell.model, self.cell.data, snap.state, STATE_SPEC)
+        mujoco.mj_forward(self.cell.model, self.cell.data)
+        self.cell.q_target = snap.q_target.copy()
+        self.controller = copy.deepcopy(snap.controller)
+        self._steps, self._time = snap.steps, snap.time
+        return self._obs()
 
     def step(self, action):
         self._time += 1.0 / self.cfg.task.control_hz

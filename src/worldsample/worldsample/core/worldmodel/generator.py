@@ -4,17 +4,19 @@
   consecutive steps of one episode, (o_0, A_{0:T-1}, O_{1:T}) with proprio; a gap or an
   episode end starts over.
 - :class:`Generator` turns a batch of segments into K counterfactuals each: perturbed actions
-  (counterfactual.perturb_actions), frames predicted by the world model from the real o_0 in
-  one batched rollout and resized to the cameras' resolution, proprio from the controller
-  integration (counterfactual.synthetic_proprio), then every predicted frame pair is scored by
-  the reward model: y_hat_t = 1[R_hat(o'_t) >= delta_R]. A trajectory ends at its first
-  success (terminated, reward 1) or runs the whole segment (truncated); it is positive when it
-  ends in success, negative otherwise.
+  (counterfactual.perturb_actions), frames and proprio predicted by a :class:`Predictor`, then
+  every predicted frame pair is scored by the reward model: y_hat_t = 1[R_hat(o'_t) >= delta_R].
+  A trajectory ends at its first success (terminated, reward 1) or runs the whole segment
+  (truncated); it is positive when it ends in success, negative otherwise.
+- :class:`ModelPredictor`: the video world model predicts the frames from the real o_0 in one
+  batched rollout, resized to the cameras' resolution; proprio from the controller integration
+  (counterfactual.synthetic_proprio). The simulator's oracle (core.sim.oracle) is the other
+  predictor: it replays the actions from the segment's saved physics state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import cv2
 import numpy as np
@@ -36,6 +38,7 @@ class RealSegment:
     images: dict[str, np.ndarray]       # camera -> (T+1, H, W, 3) uint8: o_0 .. o_T
     actions: np.ndarray                 # (T, 7)
     proprio: np.ndarray                 # (T+1, 7)
+    state: Any = None                   # simulation only: the saved state at o_0 (the oracle replays from it)
 
 
 @dataclass
@@ -71,12 +74,43 @@ class SegmentCutter:
         return segment
 
 
+class Predictor(Protocol):
+    def __call__(self, segments: list[RealSegment], actions: np.ndarray, k: int
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Counterfactual ``actions`` (S*K, T, 7), K per segment in order -> frames {camera:
+        (S*K, T, H, W, 3) uint8} at the cameras' resolution for o'_1..o'_T and proprio (S*K, T+1, 7)."""
+
+
+class ModelPredictor:
+    needs_state = False            # predicts from the real o_0 alone
+
+    def __init__(self, cfg: CellConfig, model: VideoWorldModel):
+        self.cfg, self.model = cfg, model
+
+    def __call__(self, segments, actions, k):
+        anchors = {c: np.stack([s.images[c][0] for s in segments for _ in range(k)]) for c in CAMERAS}
+        predicted = self.model.predict(anchors, actions)        # {view: (S*K, T, s, s, 3)}
+        frames = {}
+        for c in CAMERAS:
+            cam = self.cfg.camera(c)
+            frames[c] = np.stack([[cv2.resize(f, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
+                                   for f in traj] for traj in predicted[c]])
+        proprio = np.stack([synthetic_proprio(segments[i // k].proprio, segments[i // k].actions, a, self.cfg.task,
+                                              self.cfg.controller) for i, a in enumerate(actions)])
+        return frames, proprio
+
+
 class Generator:
-    def __init__(self, cfg: CellConfig, model: VideoWorldModel, scorer: Scorer, rng: np.random.Generator):
+    def __init__(self, cfg: CellConfig, predictor: Predictor, scorer: Scorer, rng: np.random.Generator):
         if set(cfg.world_model.views) != set(CAMERAS):
             raise ValueError(f'generation needs a model of all cameras {CAMERAS}, configured views '
                              f'{cfg.world_model.views}')
-        self.cfg, self.model, self.scorer, self.rng = cfg, model, scorer, rng
+        self.cfg, self.predictor, self.scorer, self.rng = cfg, predictor, scorer, rng
+
+    @property
+    def needs_state(self) -> bool:
+        """Whether segments must carry the saved sim state at o_0 (the oracle)."""
+        return bool(getattr(self.predictor, 'needs_state', False))
 
     def generate(self, segments: list[RealSegment]) -> list[SyntheticTrajectory]:
         wm, k = self.cfg.world_model, self.cfg.world_model.counterfactuals
@@ -89,25 +123,19 @@ class Generator:
                                    f'proprio {s.proprio.shape}, frames {[s.images[c].shape for c in CAMERAS]}')
         if len({len(s.actions) for s in segments}) > 1:
             raise SegmentError('segments of one batch must have the same length')
-        cf = [perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
-              for s in segments for _ in range(k)]
-        anchors = {c: np.stack([s.images[c][0] for s in segments for _ in range(k)]) for c in CAMERAS}
-        predicted = self.model.predict(anchors, np.stack(cf))        # {view: (S*K, T, s, s, 3)}
+        cf = np.stack([perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
+                       for s in segments for _ in range(k)])
+        frames, proprio = self.predictor(segments, cf, k)
         n, T = len(cf), len(segments[0].actions)
-        frames = {}
-        for c in CAMERAS:
-            cam = self.cfg.camera(c)
-            frames[c] = np.stack([[cv2.resize(f, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
-                                   for f in traj] for traj in predicted[c]])
         scores, success = self.scorer({c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS})
         scores, success = np.asarray(scores).reshape(n, T), np.asarray(success, bool).reshape(n, T)
         out = []
         for i, actions in enumerate(cf):
             seg = segments[i // k]
             end = int(np.argmax(success[i])) + 1 if success[i].any() else T
-            proprio = synthetic_proprio(seg.proprio, seg.actions, actions, self.cfg.task, self.cfg.controller)
             out.append(SyntheticTrajectory(
                 (seg.episode, seg.start),
                 {c: np.concatenate([seg.images[c][:1], frames[c][i, :end]]) for c in CAMERAS},
-                actions[:end].astype(np.float32), proprio[:end + 1], scores[i, :end], success[i, :end]))
+                actions[:end].astype(np.float32), proprio[i, :end + 1].astype(np.float32), scores[i, :end],
+                success[i, :end]))
         return out

@@ -1,0 +1,82 @@
+"""The real-synthetic loop of the single-process trainer (WorldSample §3.1-3.2), ROS-free.
+
+Fed every executed real step in stream order, it cuts T-step segments (core SegmentCutter, the
+same cutter the world_model node uses); each completed segment becomes K counterfactual
+trajectories through a :class:`Generator` (the learned world model, or the simulator's oracle),
+labelled by the reward model and embedded into the learner's positive or negative synthetic
+buffer. A :class:`PostTrainer` keeps training the learned world model on the accumulating
+rollouts (mixed with the demos, recency-weighted) in bursts of ``train.post_train_steps``
+updates every ``train.post_train_every`` environment steps: on a CPU a burst costs about as
+much as the environment steps between two bursts, so generation and post-training share the
+cores with acting and learning in a fixed, recorded ratio.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..config import CellConfig
+from ..episode import StepRecord
+from ..observation import CAMERAS
+from ..worldmodel.data import Episode, EpisodeAssembler
+from ..worldmodel.generator import Generator, SegmentCutter
+from ..worldmodel.model import WorldModel
+from ..worldmodel.training import mix, train as train_world_model
+from .learner import Learner
+
+
+class PostTrainer:
+    def __init__(self, model: WorldModel, demos: list[Episode], every: int, steps: int, rng: np.random.Generator):
+        self.model, self.demos, self.every, self.steps, self.rng = model, demos, every, steps, rng
+        self.assembler = EpisodeAssembler(model.cfg)
+        self.rollouts: list[Episode] = []
+
+    def observe(self, rec: StepRecord, obs: dict, next_obs: dict) -> None:
+        self.rollouts += self.assembler.add(rec.episode, rec.step, obs, obs['proprio'], rec.action, next_obs,
+                                            next_obs['proprio'], rec.done)
+
+    def maybe_train(self, env_step: int) -> bool:
+        if env_step % self.every or not (self.demos or self.rollouts):
+            return False
+        episodes, weights = mix(self.demos, self.rollouts, self.model.cfg)
+        train_world_model(self.model, episodes, weights, self.steps, self.rng)
+        return True
+
+
+class SyntheticLoop:
+    def __init__(self, cfg: CellConfig, generator: Generator, learner: Learner, post_trainer: PostTrainer | None = None):
+        self.generator, self.learner, self.post_trainer = generator, learner, post_trainer
+        self.cutter = SegmentCutter(cfg.world_model.segment_length)
+        self.snapshots: dict[tuple[int, int], object] = {}
+        self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
+                       'post_train_bursts': 0}
+        self.wall = {'generation': 0.0, 'post_training': 0.0}
+
+    def observe(self, rec: StepRecord, obs: dict, next_obs: dict, env_step: int, snapshot=None) -> None:
+        """One executed real step (``snapshot``: the sim state at o_t, for the oracle)."""
+        if snapshot is not None:
+            self.snapshots[(rec.episode, rec.step)] = snapshot
+        if self.post_trainer is not None:
+            self.post_trainer.observe(rec, obs, next_obs)
+        images = {c: obs[c] for c in CAMERAS}
+        next_images = {c: next_obs[c] for c in CAMERAS}
+        segment = self.cutter.add(rec.episode, rec.step, images, obs['proprio'], rec.action, next_images,
+                                  next_obs['proprio'], rec.done)
+        if segment is not None:
+            segment.state = self.snapshots.get((segment.episode, segment.start))
+            t0 = time.perf_counter()
+            for traj in self.generator.generate([segment]):
+                positive = self.learner.add_synthetic(traj.images, traj.proprio, traj.actions, traj.success)
+                self.counts['trajectories'] += 1
+                self.counts['positive'] += positive
+                self.counts['synthetic_transitions'] += len(traj.actions)
+            self.counts['segments'] += 1
+            self.wall['generation'] += time.perf_counter() - t0
+        if segment is not None or rec.done:     # snapshots before the next segment's start are not needed
+            self.snapshots = {k: v for k, v in self.snapshots.items() if k[0] == rec.episode and k[1] > rec.step}
+        if self.post_trainer is not None:
+            t0 = time.perf_counter()
+            if self.post_trainer.maybe_train(env_step):
+                self.counts['post_train_bursts'] += 1
+                self.wall['post_training'] += time.perf_counter() - t0

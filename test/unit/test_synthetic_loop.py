@@ -1,0 +1,110 @@
+"""The real-synthetic loop of the single-process trainer: the oracle world model, segments to
+synthetic buffers, post-training bursts, and a short training run through all of it."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from worldsample.core.config import load_config
+from worldsample.core.episode import EpisodeLoop
+from worldsample.core.expert import InsertionExpert
+from worldsample.core.rl.learner import Learner
+from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop
+from worldsample.core.rl.trainer import train
+from worldsample.core.sim.env import InsertionEnv
+from worldsample.core.sim.oracle import OraclePredictor
+from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
+from worldsample.core.worldmodel.data import EpisodeAssembler
+from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment
+from worldsample.core.worldmodel.model import WorldModel, sized
+
+CAMS = ('wrist_camera', 'side_camera')
+
+
+@pytest.fixture(scope='module')
+def vision():
+    cfg = load_config('insertion_vision')
+    return replace(cfg, agent=replace(cfg.agent, hidden=(32, 32), batch_size=32),
+                   world_model=replace(sized(cfg.world_model, 'tiny'), segment_length=4, counterfactuals=2),
+                   train=replace(cfg.train, learning_starts=10, demo_episodes=2, eval_every=40, eval_episodes=1,
+                                 post_train_every=20, post_train_steps=2),
+                   ppl=replace(cfg.ppl, synthetic_capacity=500, select_samples=16))
+
+
+def _expert_run(cfg, steps, seed=3):
+    """Expert steps with the sim state saved before each one: (observations, actions, snapshots)."""
+    env, expert = InsertionEnv(cfg), InsertionExpert(cfg)
+    obs, _ = env.reset(seed=seed)
+    observations, actions, snaps = [obs], [], []
+    for _ in range(steps):
+        snaps.append(env.snapshot())
+        a = expert.act(obs['proprio'], env.hole) * np.asarray(cfg.task.action.active)
+        obs = env.step(a)[0]
+        observations.append(obs)
+        actions.append(a)
+    env.close()
+    return observations, np.array(actions, np.float32), snaps
+
+
+def test_oracle_replaying_a_segments_own_actions_reproduces_its_recorded_frames(vision):
+    obs, actions, snaps = _expert_run(vision, 7)
+    seg = RealSegment(0, 2, {c: np.stack([o[c] for o in obs[2:7]]) for c in CAMS}, actions[2:6],
+                      np.stack([o['proprio'] for o in obs[2:7]]), state=snaps[2])
+    oracle = OraclePredictor(vision)
+    frames, proprio = oracle([seg], seg.actions[None], 1)
+    for c in CAMS:
+        np.testing.assert_array_equal(frames[c][0], seg.images[c][1:])          # o_1..o_T, pixel for pixel
+    np.testing.assert_allclose(proprio[0], seg.proprio, atol=1e-6)
+    other, _ = oracle([seg], (seg.actions * 0.0)[None], 1)                       # other actions, other frames
+    assert np.abs(other['wrist_camera'][0, -1].astype(int) - seg.images['wrist_camera'][-1]).mean() > 1.0
+    with pytest.raises(ValueError, match='no saved sim state'):
+        oracle([replace(seg, state=None)], seg.actions[None], 1)
+    oracle.close()
+
+
+def test_segments_become_labelled_synthetic_buffers_and_the_model_post_trains(vision):
+    obs, actions, snaps = _expert_run(vision, 9)
+    rng = np.random.default_rng(0)
+    encoder = PCAEncoder.fit({c: np.stack([o[c] for o in obs]) for c in CAMS}, EncoderConfig(8, 4))
+    learner = Learner(vision, encoder)
+    calls = []
+
+    def scorer(frames):          # stands in for the reward model: accepts the 2nd frame of odd trajectories
+        n = len(frames['wrist_camera'])
+        calls.append(n)
+        scores = np.zeros((n // 4, 4))
+        scores[1::2, 1] = 1.0
+        return scores.ravel(), scores.ravel() >= 0.5
+    model = WorldModel(vision.world_model, seed=0, device='cpu')
+    demo = EpisodeAssembler(vision.world_model)
+    demos = [e for t in range(9) for e in demo.add(7, t, obs[t], obs[t]['proprio'], actions[t], obs[t + 1],
+                                                    obs[t + 1]['proprio'], t == 8)]
+    post = PostTrainer(model, demos, every=4, steps=1, rng=rng)
+    loop = SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, rng), learner, post)
+    assert loop.generator.needs_state and not Generator(vision, ModelPredictor(vision, model), scorer, rng).needs_state
+    episodes = EpisodeLoop(vision.task)
+    for t in range(9):
+        rec = episodes.record(actions[t], False, success=False)
+        loop.observe(rec, obs[t], obs[t + 1], env_step=t + 1, snapshot=snaps[t])
+    assert loop.counts['segments'] == 2 and calls == [8, 8]                 # steps 0-3 and 4-7, K = 2 each
+    assert loop.counts['trajectories'] == 4 and loop.counts['positive'] == 2
+    assert len(learner.syn_positive) == 2 * 2 and len(learner.syn_negative) == 2 * 4
+    assert loop.counts['post_train_bursts'] == 2 and model.steps == 2      # at env steps 4 and 8
+    assert loop.wall['generation'] > 0 and loop.wall['post_training'] > 0
+    assert set(loop.snapshots) <= {(0, 8)}                                  # old states are let go
+    assert post.rollouts == []                                              # no real episode has ended yet
+    loop.observe(episodes.record(actions[0], False, success=True), obs[9], obs[1], env_step=10)
+    assert len(post.rollouts) == 1 and len(post.rollouts[0].actions) == 10
+
+
+def test_a_short_training_run_puts_oracle_synthetic_samples_into_critic_updates(vision):
+    def oracle_loop(learner, demos):
+        scorer = lambda frames: (np.zeros(len(frames['wrist_camera'])), np.zeros(len(frames['wrist_camera']), bool))
+        return SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, np.random.default_rng(1)),
+                             learner)
+    _, _, hist = train(vision, seed=0, log=lambda m: None, env_steps=40, synthetic=oracle_loop)
+    assert hist.env_steps == [40]
+    assert hist.synthetic[-1]['segments'] >= 5 and hist.synthetic[-1]['trajectories'] == 2 * hist.synthetic[-1]['segments']
+    assert hist.ppl[-1]['synthetic_used'] > 0 and hist.ppl[-1]['syn_negative_size'] > 0
+    assert set(hist.wall_split[-1]) == {'env', 'learner', 'generation', 'post_training'}
+    assert hist.wall_split[-1]['generation'] > 0 and hist.wall_split[-1]['env'] > 0
