@@ -22,6 +22,8 @@ CONSOLE_SCRIPTS = [
     'evaluate_sim = worldsample.commands.evaluate_sim:main',
     'train_world_model = worldsample.commands.train_world_model:main',
     'evaluate_world_model = worldsample.commands.evaluate_world_model:main',
+    'worldsample_report = worldsample.commands.report:main',
+    'prepare_run = worldsample.commands.prepare_run:main',
     'launch_runner = worldsample.launch_runner:main',
 ]
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .worldsample_learning import VARIANTS, bench_worldsample
+
 RESULTS = Path(__file__).resolve().parent / 'results'
 
 
@@ -498,7 +500,8 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
 
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
            'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
-           'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput}
+           'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
+           'worldsample': bench_worldsample}
 
 
 def main(argv=None) -> int:
@@ -511,8 +514,19 @@ def main(argv=None) -> int:
     p.add_argument('--wm-steps', type=int, default=1500, help='world_model_fidelity: training steps per variant')
     p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
                    help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
+    p.add_argument('--variant', action='append', default=[], metavar='NAME',
+                   help=f'worldsample: run only this variant (repeatable; default: all of {", ".join(VARIANTS)})')
+    p.add_argument('--seed', action='append', type=int, default=[], metavar='K',
+                   help='worldsample: run only this seed (repeatable; default: 0 1 2)')
+    p.add_argument('--env-steps', type=int, default=None, help='worldsample: default train.env_steps of the task')
+    p.add_argument('--task', default='insertion_vision', help='worldsample: the benchmark task')
+    p.add_argument('--wm-pretrain-steps', type=int, default=1000,
+                   help='worldsample: world-model training steps on the demos before a run')
     args = p.parse_args(argv)
-    options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps, 'only': tuple(args.wm_variant)}}
+    options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps, 'only': tuple(args.wm_variant)},
+               'worldsample': {'variants': tuple(args.variant), 'seeds': tuple(args.seed) or (0, 1, 2),
+                               'env_steps': args.env_steps, 'task': args.task,
+                               'wm_pretrain_steps': args.wm_pretrain_steps}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)

@@ -90,10 +90,12 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
                           next_side=img, proprio=pose, next_proprio=pose, action=[0.0] * 7)
     rejected, version = lstats[-1].synthetic_rejected, lstats[-1].version
     small = array_to_image(np.zeros((64, 64, 3), np.uint8), stamp, 'w')
-    for msg in (synthetic_msg(step=3), synthetic_msg(wrist=small), synthetic_msg(origin=Transition.ORIGIN_REAL)):
+    bad_msgs = (synthetic_msg(step=3), synthetic_msg(wrist=small), synthetic_msg(origin=Transition.ORIGIN_REAL))
+    for i, msg in enumerate(bad_msgs):
         bad.publish(msg)
+        assert ros_node.spin_until(lambda: lstats[-1].synthetic_rejected == rejected + i + 1, 20), (
+            procs.log('learner')[-2000:])
         ros_node.spin_for(2.2)      # the learner logs refusals at most every 2 s
-    assert ros_node.spin_until(lambda: lstats[-1].synthetic_rejected == rejected + 3, 20), procs.log('learner')[-2000:]
     log = procs.log('learner')
     assert 'step 3 of trajectory 4242 out of order (expected 0)' in log
     assert 'image is 64x64, expected 128x128' in log and 'origin 0 on the synthetic stream' in log
@@ -123,3 +125,27 @@ def test_missing_and_corrupt_weights_are_named(procs, tmp_path, tiny_weights):
     proc = procs.start('world_model', 'world_model3', weights=str(tiny_weights))      # default size: mismatch
     assert proc.wait(timeout=60) == 1
     assert 'different architecture' in procs.log('world_model3')
+
+
+def test_generation_service_predicts_frames_and_names_bad_requests(procs, ros_node, tiny_weights):
+    from worldsample_msgs.srv import PredictFrames
+    worker = procs.start('world_model', 'world_model', weights=str(tiny_weights), size='tiny', threads=1)
+    client = ros_node.create_client(PredictFrames, '/world_model/predict')
+    assert ros_node.spin_until(client.service_is_ready, 60), procs.log('world_model')[-2000:]
+    stamp = ros_node.get_clock().now().to_msg()
+    rng = np.random.default_rng(0)
+    frame = array_to_image(rng.integers(0, 255, (128, 128, 3), np.uint8), stamp, 'w')
+
+    def ask(wrist=frame, actions=(0.5, 0.0, -0.5, 0.0, 0.0, 0.0, 0.0) * 3):
+        future = client.call_async(PredictFrames.Request(wrist=wrist, side=frame, actions=list(actions)))
+        assert ros_node.spin_until(future.done, 60), procs.log('world_model')[-2000:]
+        return future.result()
+    ok = ask()
+    assert ok.ok and len(ok.wrist) == len(ok.side) == 3
+    assert all((m.height, m.width, m.encoding) == (128, 128, 'rgb8') for m in ok.wrist + ok.side)
+    for kwargs, why in (({'actions': [0.0] * 13}, 'T x 7'), ({'actions': []}, 'T x 7'),
+                        ({'actions': [float('nan')] * 7}, 'NaN'), ({'actions': [0.0] * 7 * 65}, 'at most 64'),
+                        ({'wrist': array_to_image(np.zeros((64, 64, 3), np.uint8), stamp, 'w')}, 'image is 64x64')):
+        bad = ask(**kwargs)
+        assert not bad.ok and why in bad.message and not bad.wrist, (why, bad.message)
+    assert ask().ok and worker.poll() is None                     # still serving after the refusals

@@ -80,7 +80,7 @@ def test_segments_become_labelled_synthetic_buffers_and_the_model_post_trains(vi
     demos = [e for t in range(9) for e in demo.add(7, t, obs[t], obs[t]['proprio'], actions[t], obs[t + 1],
                                                     obs[t + 1]['proprio'], t == 8)]
     post = PostTrainer(model, demos, every=4, steps=1, rng=rng)
-    loop = SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, rng), learner, post)
+    loop = SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, rng), learner, post, batch_segments=1)
     assert loop.generator.needs_state and not Generator(vision, ModelPredictor(vision, model), scorer, rng).needs_state
     episodes = EpisodeLoop(vision.task)
     for t in range(9):
@@ -101,10 +101,11 @@ def test_a_short_training_run_puts_oracle_synthetic_samples_into_critic_updates(
     def oracle_loop(learner, demos):
         scorer = lambda frames: (np.zeros(len(frames['wrist_camera'])), np.zeros(len(frames['wrist_camera']), bool))
         return SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, np.random.default_rng(1)),
-                             learner)
+                             learner, batch_segments=2)
     _, _, hist = train(vision, seed=0, log=lambda m: None, env_steps=40, synthetic=oracle_loop)
     assert hist.env_steps == [40]
-    assert hist.synthetic[-1]['segments'] >= 5 and hist.synthetic[-1]['trajectories'] == 2 * hist.synthetic[-1]['segments']
+    counts = hist.synthetic[-1]
+    assert counts['segments'] >= 5 and counts['trajectories'] == 2 * 2 * (counts['segments'] // 2)   # K=2, pairs
     assert hist.ppl[-1]['synthetic_used'] > 0 and hist.ppl[-1]['syn_negative_size'] > 0
     assert set(hist.wall_split[-1]) == {'env', 'learner', 'generation', 'post_training'}
     assert hist.wall_split[-1]['generation'] > 0 and hist.wall_split[-1]['env'] > 0

@@ -12,7 +12,10 @@
   listens: each trajectory contiguously, its last step ``terminated`` (positive) or
   ``truncated`` (negative);
 - watches the weights file and loads new weights between batches (asynchronous post-training
-  writes it atomically), without a restart.
+  writes it atomically), without a restart;
+- answers ``~/predict`` (PredictFrames): an anchor frame pair and an action sequence in, the
+  predicted frames of both cameras out, so a user or another node can ask the model what an
+  action sequence would do; bad shapes, encodings or values are refused by name.
 The worker runs at CPU niceness ``nice`` (10) so the control loop is scheduled first.
 """
 from __future__ import annotations
@@ -28,12 +31,15 @@ import torch
 from rclpy.node import Node
 from rclpy.task import Future
 from worldsample_msgs.msg import Transition
-from worldsample_msgs.srv import ScoreFrames
+from worldsample_msgs.srv import PredictFrames, ScoreFrames
 
+from ..core.controller import project_action
+from ..core.images import ImageError
 from ..core.observation import CAMERAS
 from ..core.worldmodel.generator import Generator, ModelPredictor, SegmentCutter, SyntheticTrajectory
 from ..core.worldmodel.model import WorldModel, sized
-from .common import SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, real_step, spin_node
+from .common import (SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, image_to_array,
+                     real_step, spin_node)
 
 
 
@@ -73,6 +79,9 @@ class WorldModelNode(Node):
         self.finished = Future()             # fails if the worker dies (spin_node exits 1)
         self.client = self.create_client(ScoreFrames, '/reward_model/score')
         self.pub = self.create_publisher(Transition, SYNTHETIC_TOPIC, SYNTHETIC_QOS)
+        self.max_predict_steps = int(self.declare_parameter('max_predict_steps', 64).value)
+        self.model_lock = threading.Lock()    # one prediction at a time: generation batches vs ~/predict
+        self.create_service(PredictFrames, '~/predict', self.on_predict)
         self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
         self.thread = threading.Thread(target=self._work, name='generate', daemon=True)
         self.thread.start()
@@ -92,6 +101,36 @@ class WorldModelNode(Node):
             self.pending.append(segment)
             self.counts['segments'] += 1
             self.wake.set()
+
+    # -- generation service --------------------------------------------------------------
+    def on_predict(self, request: PredictFrames.Request, response: PredictFrames.Response) -> PredictFrames.Response:
+        try:
+            anchor = {}
+            for name, msg in (('wrist_camera', request.wrist), ('side_camera', request.side)):
+                cam = self.cfg.camera(name)
+                try:
+                    anchor[name] = image_to_array(msg, (cam.height, cam.width))[None]
+                except ImageError as e:
+                    raise ValueError(f'{name}: {e}') from None
+            actions = np.asarray(request.actions, np.float64)
+            if len(actions) == 0 or len(actions) % 7:
+                raise ValueError(f'actions must be T x 7 values (T >= 1), got {len(actions)}')
+            if len(actions) // 7 > self.max_predict_steps:
+                raise ValueError(f'at most {self.max_predict_steps} steps per request, got {len(actions) // 7}')
+            if not np.all(np.isfinite(actions)):
+                raise ValueError('actions contain NaN or inf')
+            actions = project_action(actions.reshape(-1, 7), self.cfg.task.action)[None]
+        except ValueError as e:
+            response.ok, response.message = False, str(e)
+            self.get_logger().warning(f'predict request refused: {e}', throttle_duration_sec=2.0)
+            return response
+        with self.model_lock:
+            frames = self.generator.predictor.frames(anchor, actions)
+        stamp = self.get_clock().now().to_msg()
+        response.wrist = [array_to_image(f, stamp, 'wrist_camera') for f in frames['wrist_camera'][0]]
+        response.side = [array_to_image(f, stamp, 'side_camera') for f in frames['side_camera'][0]]
+        response.ok, response.message = True, ''
+        return response
 
     # -- worker --------------------------------------------------------------------------
     def _score(self, frames: dict[str, np.ndarray]):
@@ -133,7 +172,8 @@ class WorldModelNode(Node):
             batch = [self.pending.popleft() for _ in range(min(self.batch_segments, len(self.pending)))]
             t0 = time.perf_counter()
             try:
-                trajectories = self.generator.generate(batch)
+                with self.model_lock:
+                    trajectories = self.generator.generate(batch)
             except GenerationError as e:
                 self.get_logger().error(f'{len(batch)} segment(s) not used: {e}', throttle_duration_sec=5.0)
                 continue
@@ -141,9 +181,11 @@ class WorldModelNode(Node):
                 (self.positive if t.positive else self.negative).append(t)
                 self.counts['positive' if t.positive else 'negative'] += 1
             frames = sum(len(t.actions) for t in trajectories)
+            timing = self.generator.last_timing
             self.get_logger().info(
                 f'{len(trajectories)} counterfactuals ({sum(t.positive for t in trajectories)} positive) from '
-                f'{len(batch)} segment(s), {frames} frames in {time.perf_counter() - t0:.2f} s; totals {self.counts}',
+                f'{len(batch)} segment(s), {frames} frames in {time.perf_counter() - t0:.2f} s (predict '
+                f'{timing["predict_s"]:.2f} s, reward model {timing["label_s"]:.2f} s); totals {self.counts}',
                 throttle_duration_sec=10.0)
 
     def _maybe_reload(self) -> None:

@@ -1,10 +1,10 @@
 """The real-synthetic loop of the single-process trainer (WorldSample §3.1-3.2), ROS-free.
 
 Fed every executed real step in stream order, it cuts T-step segments (core SegmentCutter, the
-same cutter the world_model node uses); each completed segment becomes K counterfactual
-trajectories through a :class:`Generator` (the learned world model, or the simulator's oracle),
-labelled by the reward model and embedded into the learner's positive or negative synthetic
-buffer. A :class:`PostTrainer` keeps training the learned world model on the accumulating
+same cutter the world_model node uses); every ``batch_segments`` completed segments become K
+counterfactual trajectories each, in one batched call of a :class:`Generator` (the learned world
+model, or the simulator's oracle), labelled by the reward model and embedded into the learner's
+positive or negative synthetic buffer. A :class:`PostTrainer` keeps training the learned world model on the accumulating
 rollouts (mixed with the demos, recency-weighted) in bursts of ``train.post_train_steps``
 updates every ``train.post_train_every`` environment steps: on a CPU a burst costs about as
 much as the environment steps between two bursts, so generation and post-training share the
@@ -45,9 +45,12 @@ class PostTrainer:
 
 
 class SyntheticLoop:
-    def __init__(self, cfg: CellConfig, generator: Generator, learner: Learner, post_trainer: PostTrainer | None = None):
+    def __init__(self, cfg: CellConfig, generator: Generator, learner: Learner, post_trainer: PostTrainer | None = None,
+                 batch_segments: int = 4):
         self.generator, self.learner, self.post_trainer = generator, learner, post_trainer
         self.cutter = SegmentCutter(cfg.world_model.segment_length)
+        self.batch_segments = batch_segments    # segments per generation call (batched rollouts amortise on a CPU)
+        self.pending: list = []
         self.snapshots: dict[tuple[int, int], object] = {}
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
                        'post_train_bursts': 0}
@@ -65,13 +68,16 @@ class SyntheticLoop:
                                   next_obs['proprio'], rec.done)
         if segment is not None:
             segment.state = self.snapshots.get((segment.episode, segment.start))
+            self.pending.append(segment)
+            self.counts['segments'] += 1
+        if len(self.pending) >= self.batch_segments:
             t0 = time.perf_counter()
-            for traj in self.generator.generate([segment]):
+            for traj in self.generator.generate(self.pending):
                 positive = self.learner.add_synthetic(traj.images, traj.proprio, traj.actions, traj.success)
                 self.counts['trajectories'] += 1
                 self.counts['positive'] += positive
                 self.counts['synthetic_transitions'] += len(traj.actions)
-            self.counts['segments'] += 1
+            self.pending = []
             self.wall['generation'] += time.perf_counter() - t0
         if segment is not None or rec.done:     # snapshots before the next segment's start are not needed
             self.snapshots = {k: v for k, v in self.snapshots.items() if k[0] == rec.episode and k[1] > rec.step}

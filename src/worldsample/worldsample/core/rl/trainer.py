@@ -73,6 +73,9 @@ def demos_to_dataset(demos: list[list[tuple]]) -> dict[str, np.ndarray]:
     data['action'] = np.stack([s[1] for s in steps]).astype(np.float32)
     data['reward'] = np.array([s[2] for s in steps], np.float32)
     data['terminated'] = np.array([s[4] for s in steps])
+    data['truncated'] = np.zeros(len(steps), bool)             # demos are successful episodes
+    data['episode'] = np.concatenate([np.full(len(ep), i) for i, ep in enumerate(demos)])
+    data['step'] = np.concatenate([np.arange(len(ep)) for ep in demos])
     return data
 
 

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -87,14 +88,19 @@ class ModelPredictor:
     def __init__(self, cfg: CellConfig, model: VideoWorldModel):
         self.cfg, self.model = cfg, model
 
-    def __call__(self, segments, actions, k):
-        anchors = {c: np.stack([s.images[c][0] for s in segments for _ in range(k)]) for c in CAMERAS}
-        predicted = self.model.predict(anchors, actions)        # {view: (S*K, T, s, s, 3)}
+    def frames(self, anchors: dict[str, np.ndarray], actions: np.ndarray) -> dict[str, np.ndarray]:
+        """Anchors {camera: (N, H, W, 3)}, actions (N, T, 7) -> {camera: (N, T, H, W, 3)} at camera resolution."""
+        predicted = self.model.predict(anchors, actions)        # {view: (N, T, s, s, 3)}
         frames = {}
         for c in CAMERAS:
             cam = self.cfg.camera(c)
             frames[c] = np.stack([[cv2.resize(f, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
                                    for f in traj] for traj in predicted[c]])
+        return frames
+
+    def __call__(self, segments, actions, k):
+        anchors = {c: np.stack([s.images[c][0] for s in segments for _ in range(k)]) for c in CAMERAS}
+        frames = self.frames(anchors, actions)
         proprio = np.stack([synthetic_proprio(segments[i // k].proprio, segments[i // k].actions, a, self.cfg.task,
                                               self.cfg.controller) for i, a in enumerate(actions)])
         return frames, proprio
@@ -106,6 +112,7 @@ class Generator:
             raise ValueError(f'generation needs a model of all cameras {CAMERAS}, configured views '
                              f'{cfg.world_model.views}')
         self.cfg, self.predictor, self.scorer, self.rng = cfg, predictor, scorer, rng
+        self.last_timing = {'predict_s': 0.0, 'label_s': 0.0}     # of the last generate() call
 
     @property
     def needs_state(self) -> bool:
@@ -125,9 +132,12 @@ class Generator:
             raise SegmentError('segments of one batch must have the same length')
         cf = np.stack([perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
                        for s in segments for _ in range(k)])
+        t0 = time.perf_counter()
         frames, proprio = self.predictor(segments, cf, k)
+        t1 = time.perf_counter()
         n, T = len(cf), len(segments[0].actions)
         scores, success = self.scorer({c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS})
+        self.last_timing = {'predict_s': t1 - t0, 'label_s': time.perf_counter() - t1}
         scores, success = np.asarray(scores).reshape(n, T), np.asarray(success, bool).reshape(n, T)
         out = []
         for i, actions in enumerate(cf):

@@ -1,0 +1,200 @@
+"""Report of a WorldSample benchmark: result folders in, PNG plots and a Markdown table out.
+
+    ./ws run worldsample_report test/benchmark/results/worldsample/insertion_vision [--out DIR]
+
+Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and writes to ``--out``
+(default: the folder itself):
+
+- ``success.png``, ``interventions.png``: evaluation success and training intervention rate
+  against environment steps, per variant, one thin line per seed, the mean and a 95% bootstrap
+  confidence band over seeds (paper Figs. 3, 5);
+- ``entropy_rho.png``: H_t and rho over training for the PPL variants (Fig. 8);
+- ``q_values.png``: mean Q on real, synthetic-positive and synthetic-negative samples, with and
+  without PPL (Fig. 9);
+- ``report.md``: the table in the layout of Tables 1 and 2b: final success, intervention rate,
+  environment steps to reach the baseline's final success (per seed; ``>N`` marks a seed that
+  never reached it, counted as N, the run length), synthetic samples used in critic updates, wall
+  time, and the world model's fidelity at the start and end of the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BASELINE = 'hil-serl'
+ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'worldsample-oracle')
+
+
+def load_results(folder: Path) -> dict[str, list[dict]]:
+    """variant -> results (sorted by seed); a missing folder or one without results is an error."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f'no result folder {folder}')
+    out: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob('*/seed*.json')):
+        try:
+            data = json.loads(path.read_text())
+            data['history']['success_rate']
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f'{path}: not a benchmark result ({type(e).__name__}: {e})') from None
+        out.setdefault(path.parent.name, []).append(data)
+    if not out:
+        raise FileNotFoundError(f'no <variant>/seed<k>.json results in {folder}')
+    for runs in out.values():
+        runs.sort(key=lambda r: r['seed'])
+    return {v: out[v] for v in sorted(out, key=lambda v: (ORDER.index(v) if v in ORDER else len(ORDER), v))}
+
+
+def bootstrap_ci(values: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """95% percentile-bootstrap band of the mean over seeds (axis 0)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), (n, len(values)))
+    means = values[idx].mean(axis=1)
+    return np.percentile(means, 2.5, axis=0), np.percentile(means, 97.5, axis=0)
+
+
+def steps_to(run: dict, threshold: float) -> tuple[int, bool]:
+    """First evaluation step with success >= threshold; (run length, True) when never reached (censored)."""
+    h = run['history']
+    for step, success in zip(h['env_steps'], h['success_rate']):
+        if success >= threshold:
+            return step, False
+    return h['env_steps'][-1], True
+
+
+def table(results: dict[str, list[dict]]) -> tuple[list[str], float | None]:
+    base = results.get(BASELINE)
+    threshold = float(np.mean([r['history']['success_rate'][-1] for r in base])) if base else None
+    rows = ['| variant | seeds | final success (per seed) | interventions, last window | steps to baseline final '
+            f'success{f" ({threshold:.2f})" if threshold is not None else ""} (per seed; > censored) | '
+            'synthetic samples in critic updates | world model PSNR / moving / SSIM, start → end | wall min |',
+            '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    for variant, runs in results.items():
+        final = [r['history']['success_rate'][-1] for r in runs]
+        interv = [r['history']['intervention_rate'][-1] for r in runs]
+        if threshold is None:
+            reach = 'no baseline'
+        else:
+            hits = [steps_to(r, threshold) for r in runs]
+            reach = f'{np.mean([s for s, _ in hits]):.0f} (' + ', '.join(
+                f'{">" if c else ""}{s}' for s, c in hits) + ')'
+        used = [r['history']['ppl'][-1].get('synthetic_used', 0) if r['history'].get('ppl') else 0 for r in runs]
+        fid = '—'
+        starts = [r['fidelity'] for r in runs if r.get('fidelity', {}).get('end')]
+        if starts:
+            def f(k):
+                m = [x[k]['both'] for x in starts]
+                return (f'{np.mean([x["psnr"] for x in m]):.1f} / {np.mean([x["psnr_moving"] for x in m]):.1f} / '
+                        f'{np.mean([x["ssim"] for x in m]):.3f}')
+            fid = f'{f("start")} → {f("end")}'
+        rows.append(f'| {variant} | {len(runs)} | {np.mean(final):.2f} ({", ".join(f"{x:.2f}" for x in final)}) | '
+                    f'{np.mean(interv):.2f} | {reach} | {np.mean(used):.3g} | {fid} | '
+                    f'{np.mean([r["wall_s"] for r in runs]) / 60:.0f} |')
+    return rows, threshold
+
+
+def _curves(ax, results, key, ylabel):
+    for i, (variant, runs) in enumerate(results.items()):
+        color = f'C{i}'
+        n = min(len(r['history']['env_steps']) for r in runs)
+        x = np.asarray(runs[0]['history']['env_steps'][:n])
+        y = np.array([r['history'][key][:n] for r in runs], np.float64)
+        for row in y:
+            ax.plot(x, row, color=color, alpha=0.25, lw=0.8)
+        ax.plot(x, y.mean(0), color=color, lw=2, label=f'{variant} ({len(runs)} seeds)')
+        if len(runs) > 1:
+            lo, hi = bootstrap_ci(y)
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15)
+    ax.set_xlabel('environment steps')
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def plots(results: dict[str, list[dict]], out: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    written = []
+    for key, label, name in (('success_rate', 'evaluation success', 'success.png'),
+                             ('intervention_rate', 'intervention rate (training)', 'interventions.png')):
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        _curves(ax, results, key, label)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        written.append(out / name)
+    ppl_runs = {v: rs for v, rs in results.items() if any(r['history'].get('ppl') for r in rs) and v != BASELINE}
+    if ppl_runs:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        for i, (variant, runs) in enumerate(ppl_runs.items()):
+            for j, r in enumerate(runs):
+                x, p = r['history']['env_steps'], r['history']['ppl']
+                axes[0].plot(x, [s['entropy_ema'] for s in p], color=f'C{i}', alpha=0.7,
+                             label=variant if j == 0 else None)
+                axes[1].plot(x, [s['rho'] for s in p], color=f'C{i}', alpha=0.7, label=variant if j == 0 else None)
+        axes[0].set_ylabel('H_t (actor entropy on real states, EMA)')
+        axes[1].set_ylabel('rho (synthetic share of the critic batch)')
+        for ax in axes:
+            ax.set_xlabel('environment steps')
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / 'entropy_rho.png', dpi=120)
+        plt.close(fig)
+        written.append(out / 'entropy_rho.png')
+        fig, axes = plt.subplots(1, len(ppl_runs), figsize=(4.2 * len(ppl_runs), 3.6), squeeze=False)
+        for ax, (variant, runs) in zip(axes[0], ppl_runs.items()):
+            for key, color in (('q_real', 'k'), ('q_positive', 'C2'), ('q_negative', 'C3')):
+                for j, r in enumerate(runs):
+                    ax.plot(r['history']['env_steps'], [s[key] for s in r['history']['ppl']], color=color, alpha=0.7,
+                            label=key.replace('q_', 'Q ') if j == 0 else None)
+            ax.set_title(variant, fontsize=9)
+            ax.set_xlabel('environment steps')
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        axes[0][0].set_ylabel('mean Q (current critic)')
+        fig.tight_layout()
+        fig.savefig(out / 'q_values.png', dpi=120)
+        plt.close(fig)
+        written.append(out / 'q_values.png')
+    return written
+
+
+def write_report(folder: Path, out: Path | None = None) -> Path:
+    results = load_results(folder)
+    out = out or folder
+    out.mkdir(parents=True, exist_ok=True)
+    rows, threshold = table(results)
+    pngs = plots(results, out)
+    machines = sorted({f'{r["machine"]["cpu"]}, {r["machine"]["cores"]} cores' for rs in results.values() for r in rs})
+    text = [f'# WorldSample benchmark: {folder.name}', '',
+            f'Machines: {"; ".join(machines)}. Final success: the last evaluation (20 held-out episodes, '
+            'deterministic actor, no interventions).'
+            + (f' Threshold for "steps to": the HIL-SERL mean final success, {threshold:.2f}.' if threshold is not None
+               else ' No HIL-SERL result yet: steps-to-threshold needs it.'), '', *rows, '',
+            *[f'![{p.stem}]({p.name})' for p in pngs]]
+    path = out / 'report.md'
+    path.write_text('\n'.join(text) + '\n')
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('folder', type=Path, help='results folder: <variant>/seed<k>.json')
+    p.add_argument('--out', type=Path, default=None, help='where plots and report.md go (default: the folder)')
+    a = p.parse_args(argv)
+    try:
+        path = write_report(a.folder, a.out)
+    except (FileNotFoundError, ValueError) as e:
+        print(f'worldsample_report: {e}', file=sys.stderr)
+        return 2
+    print(path.read_text())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

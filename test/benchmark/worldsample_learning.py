@@ -1,0 +1,176 @@
+"""WorldSample against HIL-SERL on the benchmark task (paper Table 2b, Figs. 3, 5, 8, 9), resumable.
+
+    ./ws bench worldsample [--variant NAME ...] [--seed K ...] [--env-steps N] [--task insertion_vision]
+
+Every variant x seed runs the single-process trainer (core.rl.trainer: the same learner, PPL and
+episode loop as the ROS graph) and writes ``results/worldsample/<task>/<variant>/seed<k>.json``
+when it finishes; a rerun skips finished files, so the benchmark can span sessions and machines
+(run different seeds side by side as separate commands). Same seeds, demos (20 scripted, seeded
+per run seed), simulated human and evaluation (20 held-out episodes, deterministic actor, no
+interventions, every ``train.eval_every`` steps) for every variant.
+
+Shared preparation, cached under ``runs/bench_worldsample/<task>/``: the reward model (trained on
+noisy-expert frames labelled by simulator ground truth, as an operator labels them on the robot;
+its held-out precision/recall go into every result) and, per seed, the tiny world model trained
+on that seed's demos (``--wm-pretrain-steps``), which every learned-world-model variant of that
+seed starts from and post-trains during its run. World-model fidelity (PSNR, SSIM,
+moving-region PSNR) is measured on held-out segments of the task at the start and at the end of
+each run that uses the learned model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
+PREP = Path('runs/bench_worldsample')
+# variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle')
+VARIANTS = {
+    'hil-serl': ('baseline', None),
+    'worldsample': ('full', 'model'),
+    'no-scheduling': ('no_scheduling', 'model'),
+    'no-q-selection': ('no_q_selection', 'model'),
+    'no-ppl': ('no_ppl', 'model'),
+    'worldsample-oracle': ('full', 'oracle'),
+}
+WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
+HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
+
+
+def result_path(task: str, variant: str, seed: int) -> Path:
+    return RESULTS / task / variant / f'seed{seed}.json'
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix('.json.tmp')
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def reward_model(task: str, log) -> tuple[object, dict]:
+    """The task's reward model, trained once and cached (train_reward's recipe: 60 episodes, delta_R 0.7)."""
+    from worldsample.commands.train_reward import build
+    from worldsample.core.reward.classifier import RewardModel
+    folder = PREP / task / 'reward_model'
+    report_file = folder / 'report.json'
+    if report_file.is_file():
+        return RewardModel.load(folder), json.loads(report_file.read_text())
+    log(f'training the reward model of {task} (once)')
+    model, report = build(task, episodes=60, seed=0, threshold=0.7, steps=300)
+    model.save(folder)
+    report_file.write_text(json.dumps(report))
+    return model, report
+
+
+def held_out_episodes(cfg, wm_cfg):
+    """Noisy-expert episodes of the task that no run trains on: the fidelity test set."""
+    from worldsample.core.worldmodel.data import episodes_from_dataset
+    from .run import _sim_episodes
+    data = _sim_episodes(cfg, HELD_OUT['episodes'], HELD_OUT['seed'], HELD_OUT['noise_max'])
+    return episodes_from_dataset(data, wm_cfg)
+
+
+def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log):
+    """The tiny world model trained on this seed's demos (cached per seed)."""
+    from worldsample.core.worldmodel.model import WorldModel
+    from worldsample.core.worldmodel.training import mix, train
+    path = PREP / cfg.task.name / f'world_model_demos_seed{seed}_{steps}.safetensors'
+    if path.is_file():
+        return WorldModel.load(path, wm_cfg, 'cpu')
+    log(f'training the world model on the seed-{seed} demos, {steps} steps (once per seed)')
+    model = WorldModel(wm_cfg, seed=seed, device='cpu')
+    episodes, weights = mix(demo_episodes, [], wm_cfg)
+    train(model, episodes, weights, steps, np.random.default_rng(seed))
+    model.save(path)
+    return model
+
+
+def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretrain_steps: int, log) -> dict:
+    from worldsample.core.config import load_config
+    from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop
+    from worldsample.core.rl.trainer import demos_to_dataset, train
+    from worldsample.core.sim.oracle import OraclePredictor
+    from worldsample.core.worldmodel.data import episodes_from_dataset
+    from worldsample.core.worldmodel.generator import Generator, ModelPredictor
+    from worldsample.core.worldmodel.model import sized
+    from worldsample.core.worldmodel.training import evaluate
+    from .run import machine
+
+    mode, source = VARIANTS[variant]
+    cfg = load_config(task)
+    cfg = replace(cfg, ppl=replace(cfg.ppl, mode=mode))
+    wm_cfg = sized(cfg.world_model, WM_SIZE)
+    cfg = replace(cfg, world_model=wm_cfg)
+    extra: dict = {'ppl': asdict(cfg.ppl)}
+    factory, fidelity, t_prep = None, {}, 0.0
+    if source is not None:
+        rm, rm_report = reward_model(task, log)
+        extra['reward_model'] = rm_report
+        extra['generation_budget'] = {
+            'source': source, 'world_model_size': WM_SIZE if source == 'model' else None,
+            'counterfactuals_per_segment': wm_cfg.counterfactuals, 'segment_length': wm_cfg.segment_length,
+            'synthetic_steps_per_real_step_max': wm_cfg.counterfactuals,
+            'post_train_every_env_steps': cfg.train.post_train_every if source == 'model' else None,
+            'post_train_steps': cfg.train.post_train_steps if source == 'model' else None,
+            'world_model_pretrain_steps_on_demos': wm_pretrain_steps if source == 'model' else None}
+
+        def scorer(frames):
+            scores = rm.score(frames)
+            return scores, scores >= rm.threshold
+
+        def factory(learner, demos):
+            nonlocal t_prep
+            rng = np.random.default_rng(seed)
+            if source == 'oracle':
+                return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner)
+            t = time.perf_counter()
+            demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
+            model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
+            held = held_out_episodes(cfg, wm_cfg)
+            fidelity['held_out'] = dict(HELD_OUT)
+            fidelity['copy_last_frame'] = evaluate(None, held, wm_cfg, HELD_OUT['segments'])['metrics']
+            fidelity['start'] = evaluate(model, held, wm_cfg, HELD_OUT['segments'])['metrics']
+            fidelity['_model'], fidelity['_held'] = model, held
+            t_prep = time.perf_counter() - t
+            post = PostTrainer(model, demo_eps, cfg.train.post_train_every, cfg.train.post_train_steps, rng)
+            return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post)
+
+    t0 = time.perf_counter()
+    _, _, hist = train(cfg, seed=seed, log=log, env_steps=env_steps, synthetic=factory)
+    if '_model' in fidelity:
+        model, held = fidelity.pop('_model'), fidelity.pop('_held')
+        fidelity['end'] = evaluate(model, held, wm_cfg, HELD_OUT['segments'])['metrics']
+        fidelity['world_model_steps_end'] = model.steps
+    return {'machine': machine(), 'task': task, 'variant': variant, 'seed': seed,
+            'env_steps': hist.env_steps[-1], 'eval_episodes': cfg.train.eval_episodes,
+            'wall_s': time.perf_counter() - t0, 'preparation_s': t_prep, 'history': asdict(hist),
+            'fidelity': fidelity, **extra}
+
+
+def bench_worldsample(variants: tuple[str, ...] = (), seeds: tuple[int, ...] = (0, 1, 2),
+                      env_steps: int | None = None, task: str = 'insertion_vision',
+                      wm_pretrain_steps: int = 1000) -> list[str]:
+    variants = variants or tuple(VARIANTS)
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f'unknown variant(s) {unknown}; choose from {list(VARIANTS)}')
+    for variant in variants:
+        for seed in seeds:
+            path = result_path(task, variant, seed)
+            if path.is_file():
+                print(f'[{variant} seed {seed}] done before: {path}', flush=True)
+                continue
+            print(f'[{variant} seed {seed}] running', flush=True)
+            data = run_one(task, variant, seed, env_steps, wm_pretrain_steps,
+                           log=lambda m, v=variant, s=seed: print(f'[{v} seed {s}] {m}', flush=True))
+            _write(path, data)
+            print(f'[{variant} seed {seed}] final eval success {data["history"]["success_rate"][-1]:.2f}, '
+                  f'{data["wall_s"] / 60:.1f} min; {path}', flush=True)
+    from .worldsample_report import summary_rows
+    return summary_rows(RESULTS / task)

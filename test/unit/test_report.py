@@ -1,0 +1,38 @@
+"""The benchmark report: result files in, plots and a Table 2b-style Markdown table out."""
+import json
+
+import pytest
+
+from worldsample.commands.report import load_results, main, steps_to, write_report
+
+
+def _result(variant, seed, success, ppl=True):
+    steps = [1000 * (i + 1) for i in range(len(success))]
+    hist = {'env_steps': steps, 'success_rate': success, 'intervention_rate': [0.3 - 0.01 * i for i in range(len(success))],
+            'ppl': [{'entropy_ema': -1.0 - 0.1 * i, 'rho': 0.03 + 0.01 * i, 'q_real': 0.5, 'q_positive': 0.8,
+                     'q_negative': 0.2, 'synthetic_used': 1000.0 * (i + 1)} for i in range(len(success))] if ppl else []}
+    return {'machine': {'cpu': 'test cpu', 'cores': 2}, 'variant': variant, 'seed': seed, 'wall_s': 600.0,
+            'history': hist, 'fidelity': {}}
+
+
+def test_report_marks_censored_seeds_and_writes_plots(tmp_path, capsys):
+    runs = {'hil-serl': [[0.0, 0.5, 0.6], [0.1, 0.4, 0.6]], 'worldsample': [[0.2, 0.7, 0.9], [0.0, 0.1, 0.3]]}
+    for variant, curves in runs.items():
+        for seed, curve in enumerate(curves):
+            path = tmp_path / variant / f'seed{seed}.json'
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(_result(variant, seed, curve, ppl=variant != 'hil-serl')))
+    results = load_results(tmp_path)
+    assert list(results) == ['hil-serl', 'worldsample']
+    assert steps_to(results['worldsample'][0], 0.6) == (2000, False)
+    assert steps_to(results['worldsample'][1], 0.6) == (3000, True)           # never reached: censored at the run length
+    report = write_report(tmp_path).read_text()
+    assert 'HIL-SERL mean final success, 0.60' in report
+    row = next(line for line in report.splitlines() if line.startswith('| worldsample |'))
+    assert '0.60 (0.90, 0.30)' in row and '2500 (2000, >3000)' in row and '3e+03' in row
+    for png in ('success.png', 'interventions.png', 'entropy_rho.png', 'q_values.png'):
+        assert (tmp_path / png).stat().st_size > 5000
+    assert main([str(tmp_path / 'nothing')]) == 2 and 'no result folder' in capsys.readouterr().err
+    (tmp_path / 'hil-serl' / 'seed0.json').write_text('{"history": ')
+    with pytest.raises(ValueError, match='not a benchmark result'):
+        load_results(tmp_path)
