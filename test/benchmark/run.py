@@ -315,6 +315,75 @@ def bench_generation_load(seconds: float = 60.0) -> list[str]:
     return _loop_rows('scripted actor, 10 Hz in the sim cell', phases)
 
 
+def bench_closed_loop_generation(seconds: float = 100.0) -> list[str]:
+    """Generation throughput in the running graph, as a new user runs it: sim, controller,
+    simulated human, policy with the SAC actor, learner with PPL training, reward model, one tiny
+    world_model worker and post-training, all on this machine. After the first generation batch,
+    ``seconds`` of episodes: real segments arrived vs generated (and dropped), synthetic
+    transitions the learner stored per real transition, synthetic rows in critic updates, and
+    where a generation batch's time goes (world-model sampling vs the reward-model round trip)."""
+    import re
+
+    from worldsample_msgs.msg import LearnerStats
+
+    from worldsample.commands.record_demos import record
+    from worldsample.commands.train_reward import build
+    from worldsample.core.config import load_config
+    from worldsample.core.worldmodel.model import WorldModel, sized
+    tmp = Path(tempfile.mkdtemp())
+    t_start = time.monotonic()
+    record('insertion', episodes=10, out=tmp / 'demos', seed=0, keep_failures=False)
+    model, _ = build('insertion', episodes=15, seed=1, threshold=0.7, steps=150)
+    model.save(tmp / 'rm')
+    tiny = sized(load_config('insertion').world_model, 'tiny')
+    weights = WorldModel(tiny, device='cpu').save(tmp / 'wm.safetensors')
+    demos = str(tmp / 'demos' / 'demos.npz')
+    wm = {'weights': str(weights), 'size': 'tiny'}
+    cell = _Cell([('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('sim_human', 'sim_human', {}),
+                  ('policy_node', 'policy', {'actor': 'sac'}),
+                  ('learner', 'learner', {'run_dir': str(tmp / 'run'), 'demos': demos}),
+                  ('reward_model', 'reward_model', {'model_dir': str(tmp / 'rm')}),
+                  ('world_model', 'world_model_0', wm),
+                  ('world_model_trainer', 'world_model_trainer', {**wm, 'demos': demos})],
+                 tmp, {'/learner/stats': LearnerStats})
+    lstats, log = cell.got['/learner/stats'], tmp / 'world_model_0.log'
+    prep_s = time.monotonic() - t_start
+    try:
+        t0 = time.monotonic()
+        if not cell.spin(lambda: 'counterfactuals (' in log.read_text(), 300):
+            raise RuntimeError(f'no generation within 300 s; see {log}')
+        first_batch_s = time.monotonic() - t0
+        cell.spin(lambda: bool(lstats), 30)
+        before = lstats[-1]
+        loop = cell.measure(seconds)
+        after = lstats[-1]
+    finally:
+        cell.close()
+    lines = [ln for ln in log.read_text().splitlines() if 'counterfactuals (' in ln or 'stopped' in ln]
+    totals = [json.loads(re.sub(r"'", '"', m.group(1))) for m in (re.search(r"(\{.*\})", ln) for ln in lines) if m]
+    pattern = r'in ([0-9.]+) s \(predict ([0-9.]+) s, reward model ([0-9.]+) s'
+    timing = [tuple(float(x) for x in re.findall(pattern, ln)[0]) for ln in lines if 'predict' in ln]
+    end = totals[-1] if totals else {}
+    k = load_config('insertion').world_model.counterfactuals
+    generated = (end.get('positive', 0) + end.get('negative', 0)) / k
+    real = after.received - before.received
+    synthetic = after.synthetic_trajectories - before.synthetic_trajectories
+    data = {'seconds': seconds, 'preparation_s': prep_s, 'first_batch_after_start_s': first_batch_s,
+            'worker_totals': end, 'segments_generated': generated, 'batch_timing_s': timing,
+            'real_transitions_in_window': real, 'synthetic_trajectories_in_window': synthetic,
+            'synthetic_rows_used_in_window': after.synthetic_used - before.synthetic_used,
+            'learner_steps_per_s': after.steps_per_s, 'worker_log': lines, **loop}
+    save('closed_loop_generation', data)
+    batch = np.array(timing) if timing else np.zeros((1, 3))
+    jitter = np.abs(np.array(loop['period_ms']) - 100.0)
+    return [f'| closed loop (sim, SAC policy, learner + PPL, reward model, tiny world_model worker, post-training), '
+            f'{seconds:.0f} s | segments: {end.get("segments", 0)} arrived, {generated:.0f} generated, '
+            f'{end.get("dropped_segments", 0)} dropped; first batch {first_batch_s:.0f} s after start; batch median '
+            f'{np.median(batch[:, 0]):.2f} s (sampling {np.median(batch[:, 1]):.2f} s, reward model '
+            f'{np.median(batch[:, 2]):.2f} s); learner stored {synthetic} synthetic trajectories per {real} real '
+            f'transitions in the window; period jitter p99 {np.percentile(jitter, 99):.2f} ms | — |']
+
+
 def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, np.ndarray]:
     """Scripted-expert episodes with per-episode action noise (sigma cycles 0 .. noise_max) as a
     dataset: noise 0 gives demos, noise > 0 policy-like rollouts with misses and corrections."""
@@ -501,7 +570,7 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
            'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
-           'worldsample': bench_worldsample}
+           'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample}
 
 
 def main(argv=None) -> int:
