@@ -315,39 +315,60 @@ def bench_generation_load(seconds: float = 60.0) -> list[str]:
     return _loop_rows('scripted actor, 10 Hz in the sim cell', phases)
 
 
-def bench_closed_loop_generation(seconds: float = 100.0) -> list[str]:
+def bench_closed_loop_generation(seconds: float = 100.0, threads: tuple[int, ...] = (0, 1)) -> list[str]:
     """Generation throughput in the running graph, as a new user runs it: sim, controller,
     simulated human, policy with the SAC actor, learner with PPL training, reward model, one tiny
     world_model worker and post-training, all on this machine. After the first generation batch,
     ``seconds`` of episodes: real segments arrived vs generated (and dropped), synthetic
     transitions the learner stored per real transition, synthetic rows in critic updates, and
-    where a generation batch's time goes (world-model sampling vs the reward-model round trip)."""
-    import re
-
-    from worldsample_msgs.msg import LearnerStats
-
+    where a generation batch's time goes (world-model sampling vs the reward-model round trip).
+    Once per torch thread setting of the two world-model nodes (0: torch's default, all cores)."""
     from worldsample.commands.record_demos import record
     from worldsample.commands.train_reward import build
     from worldsample.core.config import load_config
     from worldsample.core.worldmodel.model import WorldModel, sized
     tmp = Path(tempfile.mkdtemp())
-    t_start = time.monotonic()
     record('insertion', episodes=10, out=tmp / 'demos', seed=0, keep_failures=False)
     model, _ = build('insertion', episodes=15, seed=1, threshold=0.7, steps=150)
     model.save(tmp / 'rm')
     tiny = sized(load_config('insertion').world_model, 'tiny')
     weights = WorldModel(tiny, device='cpu').save(tmp / 'wm.safetensors')
-    demos = str(tmp / 'demos' / 'demos.npz')
-    wm = {'weights': str(weights), 'size': 'tiny'}
+    runs, rows = {}, []
+    for n in threads:
+        runs[f'threads_{n}'] = data = _closed_loop(tmp / f'threads_{n}', tmp, weights, n, seconds,
+                                                   load_config('insertion').world_model.counterfactuals)
+        batch = np.array(data['batch_timing_s']) if data['batch_timing_s'] else np.zeros((1, 3))
+        jitter = np.abs(np.array(data['period_ms']) - 100.0)
+        end = data['worker_totals']
+        rows.append(
+            f'| closed loop (sim, SAC policy, learner + PPL, reward model, tiny world_model worker, post-training), '
+            f'{seconds:.0f} s, torch threads {n or "default"} | segments: {end.get("segments", 0)} arrived, '
+            f'{data["segments_generated"]:.0f} generated, {end.get("dropped_segments", 0)} dropped; first batch '
+            f'{data["first_batch_after_start_s"]:.0f} s after start; batch median {np.median(batch[:, 0]):.2f} s '
+            f'(sampling {np.median(batch[:, 1]):.2f} s, reward model {np.median(batch[:, 2]):.2f} s); learner stored '
+            f'{data["synthetic_trajectories_in_window"]} synthetic trajectories per '
+            f'{data["real_transitions_in_window"]} real transitions in the window; period jitter p99 '
+            f'{np.percentile(jitter, 99):.2f} ms | — |')
+    save('closed_loop_generation', {'seconds': seconds, **runs})
+    return rows
+
+
+def _closed_loop(tmp: Path, shared: Path, weights: Path, threads: int, seconds: float, k: int) -> dict:
+    import re
+
+    from worldsample_msgs.msg import LearnerStats
+    tmp.mkdir()
+    demos = str(shared / 'demos' / 'demos.npz')
+    wm = {'weights': str(weights), 'size': 'tiny', 'threads': threads}
     cell = _Cell([('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('sim_human', 'sim_human', {}),
                   ('policy_node', 'policy', {'actor': 'sac'}),
                   ('learner', 'learner', {'run_dir': str(tmp / 'run'), 'demos': demos}),
-                  ('reward_model', 'reward_model', {'model_dir': str(tmp / 'rm')}),
+                  ('reward_model', 'reward_model', {'model_dir': str(shared / 'rm')}),
                   ('world_model', 'world_model_0', wm),
-                  ('world_model_trainer', 'world_model_trainer', {**wm, 'demos': demos})],
+                  ('world_model_trainer', 'world_model_trainer', {**wm, 'demos': demos,
+                                                                  'weights': str(tmp / 'post.safetensors')})],
                  tmp, {'/learner/stats': LearnerStats})
     lstats, log = cell.got['/learner/stats'], tmp / 'world_model_0.log'
-    prep_s = time.monotonic() - t_start
     try:
         t0 = time.monotonic()
         if not cell.spin(lambda: 'counterfactuals (' in log.read_text(), 300):
@@ -360,28 +381,16 @@ def bench_closed_loop_generation(seconds: float = 100.0) -> list[str]:
     finally:
         cell.close()
     lines = [ln for ln in log.read_text().splitlines() if 'counterfactuals (' in ln or 'stopped' in ln]
-    totals = [json.loads(re.sub(r"'", '"', m.group(1))) for m in (re.search(r"(\{.*\})", ln) for ln in lines) if m]
+    totals = [json.loads(m.group(1).replace("'", '"')) for m in (re.search(r'(\{.*\})', ln) for ln in lines) if m]
     pattern = r'in ([0-9.]+) s \(predict ([0-9.]+) s, reward model ([0-9.]+) s'
     timing = [tuple(float(x) for x in re.findall(pattern, ln)[0]) for ln in lines if 'predict' in ln]
     end = totals[-1] if totals else {}
-    k = load_config('insertion').world_model.counterfactuals
-    generated = (end.get('positive', 0) + end.get('negative', 0)) / k
-    real = after.received - before.received
-    synthetic = after.synthetic_trajectories - before.synthetic_trajectories
-    data = {'seconds': seconds, 'preparation_s': prep_s, 'first_batch_after_start_s': first_batch_s,
-            'worker_totals': end, 'segments_generated': generated, 'batch_timing_s': timing,
-            'real_transitions_in_window': real, 'synthetic_trajectories_in_window': synthetic,
+    return {'threads': threads, 'first_batch_after_start_s': first_batch_s, 'worker_totals': end,
+            'segments_generated': (end.get('positive', 0) + end.get('negative', 0)) / k, 'batch_timing_s': timing,
+            'real_transitions_in_window': after.received - before.received,
+            'synthetic_trajectories_in_window': after.synthetic_trajectories - before.synthetic_trajectories,
             'synthetic_rows_used_in_window': after.synthetic_used - before.synthetic_used,
             'learner_steps_per_s': after.steps_per_s, 'worker_log': lines, **loop}
-    save('closed_loop_generation', data)
-    batch = np.array(timing) if timing else np.zeros((1, 3))
-    jitter = np.abs(np.array(loop['period_ms']) - 100.0)
-    return [f'| closed loop (sim, SAC policy, learner + PPL, reward model, tiny world_model worker, post-training), '
-            f'{seconds:.0f} s | segments: {end.get("segments", 0)} arrived, {generated:.0f} generated, '
-            f'{end.get("dropped_segments", 0)} dropped; first batch {first_batch_s:.0f} s after start; batch median '
-            f'{np.median(batch[:, 0]):.2f} s (sampling {np.median(batch[:, 1]):.2f} s, reward model '
-            f'{np.median(batch[:, 2]):.2f} s); learner stored {synthetic} synthetic trajectories per {real} real '
-            f'transitions in the window; period jitter p99 {np.percentile(jitter, 99):.2f} ms | — |']
 
 
 def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, np.ndarray]:

@@ -56,7 +56,7 @@ class WorldModelNode(Node):
         self.size = self.declare_parameter('size', 'default').value
         device = self.declare_parameter('device', '').value or None
         seed = int(self.declare_parameter('seed', 0).value)
-        threads = int(self.declare_parameter('threads', 0).value)
+        threads = int(self.declare_parameter('threads', 1).value)   # torch threads; 0 = torch's default (all cores)
         self.batch_segments = int(self.declare_parameter('batch_segments', 4).value)
         self.score_timeout = float(self.declare_parameter('score_timeout_s', 10.0).value)
         self.reload_every = float(self.declare_parameter('reload_every_s', 5.0).value)

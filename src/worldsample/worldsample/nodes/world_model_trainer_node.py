@@ -39,7 +39,7 @@ class WorldModelTrainerNode(Node):
         demos = self.declare_parameter('demos', '').value
         device = self.declare_parameter('device', '').value or None
         seed = int(self.declare_parameter('seed', 0).value)
-        threads = int(self.declare_parameter('threads', 0).value)
+        threads = int(self.declare_parameter('threads', 1).value)   # torch threads; 0 = torch's default (all cores)
         self.save_every = float(self.declare_parameter('save_every_s', 60.0).value)
         max_episodes = int(self.declare_parameter('max_rollout_episodes', 2000).value)
         if threads:
