@@ -93,11 +93,9 @@ def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log):
 
 def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretrain_steps: int, log) -> dict:
     from worldsample.core.config import load_config
-    from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop
+    from worldsample.core.rl.synthetic_loop import build_loop, reward_scorer
     from worldsample.core.rl.trainer import demos_to_dataset, train
-    from worldsample.core.sim.oracle import OraclePredictor
     from worldsample.core.worldmodel.data import episodes_from_dataset
-    from worldsample.core.worldmodel.generator import Generator, ModelPredictor
     from worldsample.core.worldmodel.model import sized
     from worldsample.core.worldmodel.training import evaluate
     from .run import machine
@@ -120,15 +118,12 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
             'post_train_steps': cfg.train.post_train_steps if source == 'model' else None,
             'world_model_pretrain_steps_on_demos': wm_pretrain_steps if source == 'model' else None}
 
-        def scorer(frames):
-            scores = rm.score(frames)
-            return scores, scores >= rm.threshold
+        scorer = reward_scorer(rm)
 
         def factory(learner, demos):
             nonlocal t_prep
-            rng = np.random.default_rng(seed)
             if source == 'oracle':
-                return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner)
+                return build_loop(cfg, learner, 'oracle', scorer, seed)
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
             model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
@@ -138,8 +133,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
             fidelity['start'] = evaluate(model, held, wm_cfg, HELD_OUT['segments'])['metrics']
             fidelity['_model'], fidelity['_held'] = model, held
             t_prep = time.perf_counter() - t
-            post = PostTrainer(model, demo_eps, cfg.train.post_train_every, cfg.train.post_train_steps, rng)
-            return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post)
+            return build_loop(cfg, learner, 'model', scorer, seed, model, demo_eps)
 
     t0 = time.perf_counter()
     _, _, hist = train(cfg, seed=seed, log=log, env_steps=env_steps, synthetic=factory)

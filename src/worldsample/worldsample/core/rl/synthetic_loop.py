@@ -13,6 +13,7 @@ cores with acting and learning in a fixed, recorded ratio.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from ..config import CellConfig
 from ..episode import StepRecord
 from ..observation import CAMERAS
 from ..worldmodel.data import Episode, EpisodeAssembler
-from ..worldmodel.generator import Generator, SegmentCutter
+from ..worldmodel.generator import Generator, ModelPredictor, SegmentCutter
 from ..worldmodel.model import WorldModel
 from ..worldmodel.training import mix, train as train_world_model
 from .learner import Learner
@@ -86,3 +87,26 @@ class SyntheticLoop:
             if self.post_trainer.maybe_train(env_step):
                 self.counts['post_train_bursts'] += 1
                 self.wall['post_training'] += time.perf_counter() - t0
+
+
+def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    """A reward model (core.reward.classifier.RewardModel) as the generator's labeller: R_hat and
+    y_hat = 1[R_hat >= delta_R] of every frame pair."""
+    def score(frames):
+        r = model.score(frames)
+        return r, r >= model.threshold
+    return score
+
+
+def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int, model: WorldModel | None = None,
+               demo_episodes: list[Episode] = ()) -> SyntheticLoop:
+    """The loop for ``source`` 'model' (the learned world model, post-trained on the rollouts mixed
+    with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only)."""
+    rng = np.random.default_rng(seed)
+    if source == 'oracle':
+        from ..sim.oracle import OraclePredictor
+        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner)
+    if source != 'model' or model is None:
+        raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
+    post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng)
+    return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post)
