@@ -600,11 +600,14 @@ def main(argv=None) -> int:
     p.add_argument('--task', default='insertion_vision', help='worldsample: the benchmark task')
     p.add_argument('--wm-pretrain-steps', type=int, default=1000,
                    help='worldsample: world-model training steps on the demos before a run')
+    p.add_argument('--threads', type=int, default=None,
+                   help='worldsample: torch threads in this process (world-model training and sampling; '
+                        'use 1 when running seeds side by side on two cores; default: torch\'s own)')
     args = p.parse_args(argv)
     options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps, 'only': tuple(args.wm_variant)},
                'worldsample': {'variants': tuple(args.variant), 'seeds': tuple(args.seed) or (0, 1, 2),
                                'env_steps': args.env_steps, 'task': args.task,
-                               'wm_pretrain_steps': args.wm_pretrain_steps}}
+                               'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)

@@ -86,7 +86,12 @@ def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log):
     log(f'training the world model on the seed-{seed} demos, {steps} steps (once per seed)')
     model = WorldModel(wm_cfg, seed=seed, device='cpu')
     episodes, weights = mix(demo_episodes, [], wm_cfg)
-    train(model, episodes, weights, steps, np.random.default_rng(seed))
+    t0 = time.perf_counter()
+
+    def progress(step: int, loss: float) -> None:
+        if step % 100 == 0 or step == steps:
+            log(f'  world model step {step}/{steps}: loss {loss:.4f}, {time.perf_counter() - t0:.0f} s')
+    train(model, episodes, weights, steps, np.random.default_rng(seed), progress)
     model.save(path)
     return model
 
@@ -127,6 +132,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
             model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
+            log(f'recording {HELD_OUT["episodes"]} held-out episodes and scoring the world model on them')
             held = held_out_episodes(cfg, wm_cfg)
             fidelity['held_out'] = dict(HELD_OUT)
             fidelity['copy_last_frame'] = evaluate(None, held, wm_cfg, HELD_OUT['segments'])['metrics']
@@ -141,7 +147,8 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
         model, held = fidelity.pop('_model'), fidelity.pop('_held')
         fidelity['end'] = evaluate(model, held, wm_cfg, HELD_OUT['segments'])['metrics']
         fidelity['world_model_steps_end'] = model.steps
-    return {'machine': machine(), 'task': task, 'variant': variant, 'seed': seed,
+    import torch
+    return {'machine': {**machine(), 'torch_threads': torch.get_num_threads()}, 'task': task, 'variant': variant, 'seed': seed,
             'env_steps': hist.env_steps[-1], 'eval_episodes': cfg.train.eval_episodes,
             'wall_s': time.perf_counter() - t0, 'preparation_s': t_prep, 'history': asdict(hist),
             'fidelity': fidelity, **extra}
@@ -149,7 +156,10 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
 
 def bench_worldsample(variants: tuple[str, ...] = (), seeds: tuple[int, ...] = (0, 1, 2),
                       env_steps: int | None = None, task: str = 'insertion_vision',
-                      wm_pretrain_steps: int = 1000) -> list[str]:
+                      wm_pretrain_steps: int = 1000, threads: int | None = None) -> list[str]:
+    import torch
+    if threads is not None:
+        torch.set_num_threads(threads)
     variants = variants or tuple(VARIANTS)
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
