@@ -111,15 +111,16 @@ def test_vendor_semantics_and_hostile_feedback(arm, ros_node, cfg, procs):
     targets, grips = [], []
     ros_node.create_subscription(PoseStamped, cfg.robot.topics.target_pose[1], targets.append, COMMAND_QOS)
     ros_node.create_subscription(JointState, cfg.robot.topics.target_gripper, grips.append, COMMAND_QOS)
-    _send(pub, [0, 0, 0, 0, 0, 0, -1.0])                 # open
+    assert ros_node.spin_until(lambda: targets and grips, 10), 'no target on the second spelling of the pose topic'
+    _send(pub, [0, 0.2, 0, 0, 0, 0, 0])
     ros_node.spin_for(0.5)
-    assert targets and grips, 'no target on the second spelling of the pose topic'
     tcp_target = msg_to_pose(states[-1].target_pose)
     expected = gripper_link_from_tcp(tcp_target, cfg.robot.tool)
     np.testing.assert_allclose(_pos(targets[-1].pose), expected.pos, atol=1e-6)
-    assert grips[-1].position[0] == pytest.approx(2000 * cfg.controller.gripper_open_m)   # 90: open
-    ros_node.spin_for(1.0)
-    assert states[-1].gripper_opening > 0.03, 'the simulated driver did not open the gripper'
+    # "closed" (0.010 m per finger) is stroke 20; the simulated driver closes on the 20 mm peg and
+    # reports it back as a stroke, which the controller turns into metres again
+    assert grips[-1].position[0] == pytest.approx(2000 * cfg.controller.gripper_closed_m)
+    assert states[-1].gripper_opening == pytest.approx(cfg.controller.gripper_closed_m, abs=0.002)
 
     bad = ros_node.create_publisher(JointState, cfg.robot.topics.feedback_arm, COMMAND_QOS)
     names = list(cfg.robot.joint_names)
