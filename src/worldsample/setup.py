@@ -11,6 +11,7 @@ CONSOLE_SCRIPTS = [
     'a1x_controller = worldsample.nodes.controller_node:main',
     'policy_node = worldsample.nodes.policy_node:main',
     'sim_human = worldsample.nodes.sim_human_node:main',
+    'teleop = worldsample.nodes.teleop_node:main',
     'recorder = worldsample.nodes.recorder_node:main',
     'reward_model = worldsample.nodes.reward_model_node:main',
     'learner = worldsample.nodes.learner_node:main',

@@ -97,3 +97,39 @@ def test_estop_rejects_commands(arm, ros_node, cfg):
     assert states[-1].mode == ArmState.MODE_ESTOP
     assert states[-1].commands_rejected >= rejected + 5
     np.testing.assert_allclose(_pos(states[-1].target_pose), before, atol=1e-9)
+
+
+def test_vendor_semantics_and_hostile_feedback(arm, ros_node, cfg, procs):
+    """The driver sees gripper_link targets and a 0-100 stroke; feedback that once crashed the
+    controller (fewer positions than names), NaN and short arrays are dropped, the node lives on."""
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import JointState
+
+    from worldsample.core.driver import gripper_link_from_tcp
+    from worldsample.nodes.common import msg_to_pose
+    ctl, states, pub = arm
+    targets, grips = [], []
+    ros_node.create_subscription(PoseStamped, cfg.robot.topics.target_pose[1], targets.append, COMMAND_QOS)
+    ros_node.create_subscription(JointState, cfg.robot.topics.target_gripper, grips.append, COMMAND_QOS)
+    assert ros_node.spin_until(lambda: targets and grips, 10), 'no target on the second spelling of the pose topic'
+    _send(pub, [0, 0.2, 0, 0, 0, 0, 0])
+    ros_node.spin_for(0.5)
+    tcp_target = msg_to_pose(states[-1].target_pose)
+    expected = gripper_link_from_tcp(tcp_target, cfg.robot.tool)
+    np.testing.assert_allclose(_pos(targets[-1].pose), expected.pos, atol=1e-6)
+    # "closed" (0.010 m per finger) is stroke 20; the simulated driver closes on the 20 mm peg and
+    # reports it back as a stroke, which the controller turns into metres again
+    assert grips[-1].position[0] == pytest.approx(2000 * cfg.controller.gripper_closed_m)
+    assert states[-1].gripper_opening == pytest.approx(cfg.controller.gripper_closed_m, abs=0.002)
+
+    bad = ros_node.create_publisher(JointState, cfg.robot.topics.feedback_arm, COMMAND_QOS)
+    names = list(cfg.robot.joint_names)
+    for _ in range(20):
+        bad.publish(JointState(name=names, position=[0.1, 0.2]))                # the IndexError crash
+        bad.publish(JointState(name=names, position=[0.1, 0.2, float('nan'), 0.4, 0.5, 0.6]))
+        bad.publish(JointState(position=[0.1, 0.2, 0.3]))
+        ros_node.spin_for(0.02)
+    ros_node.spin_for(0.5)
+    assert ctl.poll() is None, procs.log('a1x_controller')[-2000:]
+    assert 'arm feedback dropped' in procs.log('a1x_controller')
+    assert np.all(np.isfinite(_pos(states[-1].measured_pose)))

@@ -16,7 +16,8 @@ def test_insertion_config_loads(cfg):
     assert cfg.task.name == 'insertion'
     assert cfg.task.action.active == (True, True, True, False, False, False, False)
     assert [c.name for c in cfg.cameras] == ['wrist_camera', 'side_camera']
-    assert cfg.robot.topics.target_pose == '/motion_target/target_pose_arm'
+    # both spellings of the driver's pose target (ROS 2 release first: the sim serves that one)
+    assert cfg.robot.topics.target_pose == ('/motion_target/target_pose_arm', '/motion_target/pose_ee_arm')
     assert cfg.sim.timestep * cfg.sim.substeps == pytest.approx(1.0 / cfg.task.control_hz)
 
 
@@ -68,3 +69,20 @@ def test_the_benchmark_task_moves_and_turns_the_board_and_uses_rz():
     assert vision.task.scene.hole_xy_noise == (0.03, 0.03) and vision.task.scene.hole_yaw_noise == 0.25
     assert vision.task.action.active == (True, True, True, False, False, True, False)
     assert vision.task.scene.hole_size - vision.task.scene.peg_size == pytest.approx(0.0025)
+
+
+def test_robot_yaml_extends_and_tool_checks(tmp_path):
+    vision = load_config('insertion_vision')
+    assert vision.robot.tool.tcp_offset_m == pytest.approx(0.03735)       # the short-finger gripper
+    assert vision.robot.topics == load_config('insertion').robot.topics     # the rest from robot_a1x.yaml
+    src = load_config.__globals__['config_dir']()
+    task = (src / 'insertion.yaml').read_text().replace('robot: robot_a1x.yaml', 'robot: robot_bad.yaml')
+    path = _write(tmp_path, task)
+    (tmp_path / 'robot_bad.yaml').write_text(
+        'extends: robot_a1x.yaml\nrobot:\n  tool:\n    tcp_offset_m: 0.01\n    finger_root_m: 0.03\n')
+    with pytest.raises(ConfigError, match='finger_root_m < tcp_offset_m'):
+        load_config(path)
+    (tmp_path / 'robot_bad.yaml').write_text(
+        'extends: robot_a1x.yaml\nrobot:\n  joint_names: [a, b, c, d, e, e]\n')
+    with pytest.raises(ConfigError, match='6 distinct joints'):
+        load_config(path)

@@ -11,10 +11,21 @@ def test_default_sim_graph():
 
 def test_real_backend_has_no_sim_nodes_and_needs_a_reward_model():
     graph = build_graph({'backend': 'real', 'record': 'false', 'reward_model': 'runs/rm'})
-    assert [n.name for n in graph] == ['a1x_controller', 'reward_model', 'policy']
+    assert [n.name for n in graph] == ['a1x_controller', 'teleop', 'reward_model', 'policy']
     assert graph[-1].parameters['use_reward_model'] is True
+    assert graph[1].parameters['joy_topic'] == '/spacenav/joy'
     with pytest.raises(GraphError, match='needs reward_model'):
         build_graph({'backend': 'real'})
+
+
+def test_teleop_runs_on_the_real_cell_and_on_request_in_sim():
+    assert 'teleop' not in [n.name for n in build_graph({})]
+    names = [n.name for n in build_graph({'teleop': 'true', 'human': 'false', 'joy_topic': '/joy'})]
+    assert names == ['sim', 'a1x_controller', 'teleop', 'policy', 'recorder']
+    real = build_graph({'backend': 'real', 'reward_model': 'rm', 'teleop': 'false'})
+    assert 'teleop' not in [n.name for n in real]
+    with pytest.raises(GraphError, match='true or false'):
+        build_graph({'teleop': 'sometimes'})
 
 
 def test_episodes_end_the_graph():

@@ -190,7 +190,7 @@ def test_train_and_evaluate_commands(cfg, tmp_path, capsys):
     import json
 
     from worldsample.commands import evaluate_world_model, record_demos, train_world_model
-    record_demos.record('insertion', episodes=4, out=tmp_path / 'demos', seed=0, keep_failures=False)
+    record_demos.record('insertion', episodes=8, out=tmp_path / 'demos', seed=0, keep_failures=False)
     data = str(tmp_path / 'demos' / 'demos.npz')
     out = tmp_path / 'wm'
     assert train_world_model.main(['--demos', data, '--rollouts', str(tmp_path / 'demos' / 'bag'), '--steps', '20',

@@ -23,6 +23,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     'actor': ('expert', f'action source of the policy node: {", ".join(POLICY_ACTORS)} (sac trains online)'),
     'human': ('true', 'run the simulated human (sim backend only)'),
     'aggressiveness': ('0.5', 'how readily the simulated human takes over (0 never .. 1)'),
+    'teleop': ('auto', 'SpaceMouse teleop node reading the spacenav node\'s Joy: auto (real backend only), true, false'),
+    'joy_topic': ('/spacenav/joy', 'sensor_msgs/Joy topic the teleop node reads'),
     'episodes': ('0', 'stop the graph after this many episodes (0 = run until Ctrl-C)'),
     'reward_model': ('', 'reward model folder (train_reward); empty: success from simulator ground truth'),
     'seed': ('0', 'seed of the first episode; episode k uses seed + k'),
@@ -92,6 +94,8 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     nodes.append(NodeSpec('a1x_controller', 'a1x_controller', task))
     if sim and _bool('human', a['human']):
         nodes.append(NodeSpec('sim_human', 'sim_human', {**task, 'aggressiveness': aggressiveness}))
+    if (not sim) if a['teleop'] == 'auto' else _bool('teleop', a['teleop']):
+        nodes.append(NodeSpec('teleop', 'teleop', {**task, 'joy_topic': a['joy_topic']}))
     if not sim and not a['reward_model']:
         raise GraphError('backend:=real needs reward_model:=<folder>: there is no ground-truth success')
     if a['reward_model']:

@@ -70,10 +70,39 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class RobotTopics:
-    target_pose: str             # geometry_msgs/PoseStamped, controller -> driver
-    target_gripper: str          # sensor_msgs/JointState (position = finger opening, m)
-    feedback_arm: str            # sensor_msgs/JointState, driver -> controller
-    feedback_gripper: str        # sensor_msgs/JointState
+    target_pose: tuple[str, ...]     # geometry_msgs/PoseStamped of gripper_link, controller -> driver (each spelling)
+    target_gripper: str              # sensor_msgs/JointState, position[0] = stroke
+    feedback_arm: str                # sensor_msgs/JointState, driver -> controller
+    feedback_gripper: str            # sensor_msgs/JointState, position[0] = stroke
+    status: str                      # the driver's error report ('' = none)
+    status_type: str                 # its message type, e.g. hdas_msg/msg/FeedbackStatus
+
+    def __post_init__(self):
+        if not self.target_pose:
+            raise ConfigError('robot.topics.target_pose needs at least one topic')
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    tcp_offset_m: float              # TCP on gripper_link's x axis this far out; z_tcp = x_gripper_link
+    finger_root_m: float             # where the fingers start along that axis (simulated gripper)
+
+    def __post_init__(self):
+        if not 0.0 <= self.finger_root_m < self.tcp_offset_m:
+            raise ConfigError(f'robot.tool: need 0 <= finger_root_m < tcp_offset_m, got '
+                              f'{self.finger_root_m}, {self.tcp_offset_m}')
+
+
+@dataclass(frozen=True)
+class GripperConfig:
+    stroke_closed: float             # the driver's stroke for closed fingers (0)
+    stroke_open: float               # ... and for fully open ones (100)
+    opening_at_open_m: float         # per-finger opening (m) at stroke_open
+
+    def __post_init__(self):
+        if self.stroke_open == self.stroke_closed or self.opening_at_open_m <= 0:
+            raise ConfigError('robot.gripper: stroke_open must differ from stroke_closed, '
+                              'opening_at_open_m must be positive')
 
 
 @dataclass(frozen=True)
@@ -83,6 +112,12 @@ class RobotConfig:
     joint_names: tuple[str, ...]
     gripper_joint: str
     topics: RobotTopics
+    tool: ToolConfig
+    gripper: GripperConfig
+
+    def __post_init__(self):
+        if len(self.joint_names) != 6 or len(set(self.joint_names)) != 6:
+            raise ConfigError(f'robot.joint_names must name 6 distinct joints, got {list(self.joint_names)}')
 
 
 @dataclass(frozen=True)
@@ -217,6 +252,26 @@ class PPLConfig:
 
 
 @dataclass(frozen=True)
+class TeleopConfig:
+    deadzone: float                  # fraction of full deflection ignored per axis
+    translation_gain: float          # action units (x action scale) at full deflection
+    rotation_gain: float
+    frame: str                       # 'base': push forward = +x of the arm base; 'tool': in the TCP frame
+    axis_signs: tuple[float, float, float, float, float, float]   # device axes -> base/tool axes
+    hold_s: float                    # takeover lasts this long after the device comes to rest
+
+    def __post_init__(self):
+        if not 0.0 <= self.deadzone < 1.0:
+            raise ConfigError(f'teleop.deadzone must be in [0, 1), got {self.deadzone}')
+        if self.frame not in ('base', 'tool'):
+            raise ConfigError(f"teleop.frame must be 'base' or 'tool', got {self.frame!r}")
+        if any(s not in (-1.0, 1.0) for s in self.axis_signs):
+            raise ConfigError(f'teleop.axis_signs must be +1 or -1 each, got {self.axis_signs}')
+        if self.hold_s < 0:
+            raise ConfigError('teleop.hold_s must be >= 0')
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     name: str
     control_hz: float
@@ -239,6 +294,7 @@ class CellConfig:
     sim: SimConfig
     expert: ExpertConfig
     human: HumanConfig
+    teleop: TeleopConfig
     agent: AgentConfig
     train: TrainConfig
     world_model: WorldModelConfig
@@ -326,9 +382,9 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _read_task(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    """A task YAML; ``extends: <other task YAML>`` (relative to it) takes that one and changes
-    only the keys given here."""
+def _read_extending(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A task or robot YAML; ``extends: <other YAML>`` (relative to it) takes that one and
+    changes only the keys given here."""
     if path.resolve() in seen:
         raise ConfigError(f'{path}: extends itself (through {[str(p) for p in seen]})')
     data = dict(_read_yaml(path))
@@ -339,8 +395,8 @@ def _read_task(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if base is None:
         return data
     if not isinstance(base, str):
-        raise ConfigError(f'{path}: extends must name a task YAML, got {base!r}')
-    return _merge(_read_task(path.parent / base, (*seen, path.resolve())), data)
+        raise ConfigError(f'{path}: extends must name a YAML file, got {base!r}')
+    return _merge(_read_extending(path.parent / base, (*seen, path.resolve())), data)
 
 
 def load_config(task: str | os.PathLike = 'insertion') -> CellConfig:
@@ -348,10 +404,13 @@ def load_config(task: str | os.PathLike = 'insertion') -> CellConfig:
     path = Path(task)
     if path.suffix not in ('.yaml', '.yml'):
         path = config_dir() / f'{task}.yaml'
-    data = _read_task(path)
+    data = _read_extending(path)
     for key, section in (('robot', 'robot'), ('cameras', 'cameras')):
         if key not in data:
             raise ConfigError(f'{path}: missing key {key!r} (name of the {section} YAML)')
         ref = Path(data.pop(key))
-        data[key] = _read_yaml(ref)[section]
+        loaded = _read_extending(ref)
+        if section not in loaded:
+            raise ConfigError(f'{ref}: missing top-level key {section!r}')
+        data[key] = loaded[section]
     return _build(CellConfig, data, path.name)

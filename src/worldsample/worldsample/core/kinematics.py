@@ -1,9 +1,11 @@
-"""Galaxea A1X kinematics, from the public URDF (joint axes, offsets, limits).
+"""Galaxea A1X kinematics, from the vendor's public URDF (joint axes, exact offsets, limits).
 
-One implementation shared by the controller (forward kinematics from joint feedback), the
+One implementation shared by the driver adapter (forward kinematics from joint feedback), the
 simulated driver (inverse kinematics for pose targets), the MuJoCo model generator and the
-world model's proprioception integration. The tool centre point (TCP) frame has its z axis
-along the tool (out of the gripper) and sits between the fingertips.
+world model's proprioception integration. Everything here is about the vendor's frames:
+``forward``/``inverse`` work on ``gripper_link`` (x along the approach axis, y along the jaw),
+the frame the vendor's driver takes pose targets for. Our tool centre point (TCP, z along the
+tool) is a configured offset from it: ``core.driver``.
 
 Zero configuration is the folded rest pose: joint2 in [0, pi] raises the upper arm from
 pointing backwards through vertical to forwards, joint3 in [-3.32, 0] unfolds the forearm.
@@ -17,30 +19,42 @@ from scipy.spatial.transform import Rotation
 
 _AXES = {'x': np.array([1.0, 0, 0]), 'y': np.array([0, 1.0, 0]), 'z': np.array([0, 0, 1.0])}
 
+# The firmware stops each joint 2 degrees inside the URDF range (vendor hardware guide); our
+# limits stay inside by that margin so that no target asks for an angle the arm refuses.
+FIRMWARE_MARGIN = np.deg2rad(2.0)
+
 
 @dataclass(frozen=True)
 class Joint:
     name: str
-    origin: tuple[float, float, float]   # offset from the parent joint frame (m)
+    origin: tuple[float, float, float]   # offset from the parent joint frame (m), URDF exact
     axis: str
-    lower: float
-    upper: float
+    urdf_lower: float                    # URDF limits (rad)
+    urdf_upper: float
     effort: float                        # Nm
     velocity: float                      # rad/s
 
+    @property
+    def lower(self) -> float:
+        return self.urdf_lower + FIRMWARE_MARGIN
+
+    @property
+    def upper(self) -> float:
+        return self.urdf_upper - FIRMWARE_MARGIN
+
 
 A1X_JOINTS: tuple[Joint, ...] = (
-    Joint('arm_joint1', (0.0, 0.0, 0.086), 'z', -2.88, 2.88, 27.0, 10.5),
-    Joint('arm_joint2', (0.0, 0.031, 0.049), 'y', 0.0, 3.14, 50.0, 12.6),
-    Joint('arm_joint3', (-0.300, 0.0, 0.0), 'y', -3.32, 0.0, 27.0, 10.5),
-    Joint('arm_joint4', (0.175, 0.0, 0.075), 'y', -1.571, 1.571, 14.0, 33.0),
-    Joint('arm_joint5', (0.08, -0.031, 0.04), 'z', -1.571, 1.571, 14.0, 33.0),
-    Joint('arm_joint6', (0.0225, 0.0, -0.04), 'x', -2.88, 2.88, 14.0, 33.0),
+    Joint('arm_joint1', (0.0, 0.0, 0.08605), 'z', -2.8798, 2.8798, 27.0, 10.5),
+    Joint('arm_joint2', (0.0, 0.03075, 0.04925), 'y', 0.0, 3.1416, 50.0, 12.6),
+    Joint('arm_joint3', (-0.3, 0.00025004, 0.0), 'y', -3.3161, 0.0, 27.0, 10.5),
+    Joint('arm_joint4', (0.1747, 0.00049739, 0.075485), 'y', -1.5708, 1.5708, 14.0, 33.0),
+    Joint('arm_joint5', (0.08, -0.031498, 0.0405), 'z', -1.5708, 1.5708, 14.0, 33.0),
+    Joint('arm_joint6', (0.022503, 0.0, -0.0405), 'x', -2.8798, 2.8798, 14.0, 33.0),
 )
-GRIPPER_BASE = 0.082          # joint6 -> gripper base along the tool axis
-TCP_OFFSET = 0.082 + 0.037    # joint6 -> between the fingertips
-FINGER_TRAVEL = (0.0, 0.05)   # per finger, metres
-# TCP frame relative to the joint6 frame: z_tcp = x_joint6 (tool axis).
+GRIPPER_LINK = 0.08165            # arm_link6 -> gripper_link along x (URDF fixed joint, no rotation)
+FINGER_JOINT = 0.03689            # gripper_link -> the finger joints' origins along x (URDF)
+FINGER_TRAVEL = (0.0, 0.05)       # per finger, metres (URDF prismatic limits)
+# TCP frame relative to the gripper_link frame: z_tcp = x_gripper_link (the approach axis).
 TCP_ROTATION = np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # R_y(pi/2)
 
 LOWER = np.array([j.lower for j in A1X_JOINTS])
@@ -83,33 +97,32 @@ def joint_frames(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def forward(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """TCP position (3,) and rotation matrix (3, 3) for joint angles ``q`` (6,)."""
+    """gripper_link position (3,) and rotation matrix (3, 3) for joint angles ``q`` (6,)."""
     q = np.asarray(q, dtype=float)
     if q.shape != (6,):
         raise ValueError(f'expected 6 joint angles, got shape {q.shape}')
     positions, rotations = joint_frames(q)
-    tcp_pos = positions[-1] + rotations[-1] @ np.array([TCP_OFFSET, 0.0, 0.0])
-    return tcp_pos, rotations[-1] @ TCP_ROTATION
+    return positions[-1] + rotations[-1] @ _GRIPPER_IN_J6, rotations[-1]
 
 
 _AXIS_INDEX = np.array(['xyz'.index(j.axis) for j in A1X_JOINTS])
-_TCP_IN_J6 = np.array([TCP_OFFSET, 0.0, 0.0])
+_GRIPPER_IN_J6 = np.array([GRIPPER_LINK, 0.0, 0.0])
 
 
 def pose_and_jacobian(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TCP position, rotation and geometric Jacobian (6, 6; rows [linear; angular], base frame)."""
+    """gripper_link position, rotation and geometric Jacobian (6, 6; rows [linear; angular], base frame)."""
     positions, rotations = joint_frames(q)
-    tcp = positions[-1] + rotations[-1] @ _TCP_IN_J6
+    point = positions[-1] + rotations[-1] @ _GRIPPER_IN_J6
     axes = rotations[np.arange(6), :, _AXIS_INDEX]          # world axis of each joint
-    r = tcp - positions
+    r = point - positions
     linear = np.stack([axes[:, 1] * r[:, 2] - axes[:, 2] * r[:, 1],
                        axes[:, 2] * r[:, 0] - axes[:, 0] * r[:, 2],
-                       axes[:, 0] * r[:, 1] - axes[:, 1] * r[:, 0]])   # axis x (tcp - joint)
-    return tcp, rotations[-1] @ TCP_ROTATION, np.vstack([linear, axes.T])
+                       axes[:, 0] * r[:, 1] - axes[:, 1] * r[:, 0]])   # axis x (point - joint)
+    return point, rotations[-1], np.vstack([linear, axes.T])
 
 
 def jacobian(q: np.ndarray) -> np.ndarray:
-    """Geometric Jacobian (6, 6) of the TCP: rows [linear; angular] in the base frame."""
+    """Geometric Jacobian (6, 6) of gripper_link: rows [linear; angular] in the base frame."""
     return pose_and_jacobian(q)[2]
 
 
@@ -121,7 +134,7 @@ def pose_error(pos: np.ndarray, rot: np.ndarray, target_pos: np.ndarray, target_
 
 def inverse(target_pos: np.ndarray, target_rot: np.ndarray, seed: np.ndarray, iterations: int = 30,
             damping: float = 1e-3, tol: float = 1e-5) -> tuple[np.ndarray, float]:
-    """Damped-least-squares IK within joint limits, from ``seed``.
+    """Damped-least-squares IK of a gripper_link pose within joint limits, from ``seed``.
 
     Returns the joint angles and the remaining position error (m); callers decide whether an
     unreachable target (error above their tolerance) is acceptable.

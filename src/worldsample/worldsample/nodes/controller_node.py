@@ -1,13 +1,17 @@
 """a1x_controller node: the only node that commands the arm.
 
 Delta commands in (``/worldsample/command``), clipped pose and gripper targets out to the arm
-driver's topics (robot YAML). Invalid commands are rejected with a logged reason; no command
-for ``watchdog_timeout_s`` -> hold the measured pose. Services ``~/reset`` (seeded start pose,
-reached by a lift-then-move motion; returns at once, ``~/state`` mode shows progress) and ``~/estop`` (std_srvs/SetBool). It cannot tell a
+driver's topics (robot YAML) in the driver's own semantics (``core.driver``: gripper_link pose,
+gripper stroke, feedback by name or index). Invalid commands and driver messages are dropped
+with a logged reason; no command for ``watchdog_timeout_s`` -> hold the measured pose; an error
+on the driver's status topic -> e-stop (hold) until the operator releases it with the driver
+healthy. Services ``~/reset`` (seeded start pose, reached by a lift-then-move motion; returns at
+once, ``~/state`` mode shows progress) and ``~/estop`` (std_srvs/SetBool). It cannot tell a
 simulated arm from a real one: it only sees the driver topics.
 """
 from __future__ import annotations
 
+import importlib
 import time
 
 import numpy as np
@@ -18,8 +22,8 @@ from std_srvs.srv import SetBool
 from worldsample_msgs.msg import ArmState, DeltaCommand
 from worldsample_msgs.srv import Reset
 
-from ..core import kinematics
 from ..core.controller import CommandError, DeltaEEController, Mode, Pose, reset_waypoints, sample_reset_pose
+from ..core.driver import A1XAdapter, FeedbackError, status_errors
 from ..core.observation import proprio
 from .common import COMMAND_QOS, STATE_QOS, declare_config, pose_to_msg, spin_node
 
@@ -31,43 +35,76 @@ class ControllerNode(Node):
         super().__init__('a1x_controller')
         self.cfg = declare_config(self)
         self.ctl = DeltaEEController(self.cfg.task, self.cfg.controller)
+        self.adapter = A1XAdapter(self.cfg.robot)
         self.measured: Pose | None = None
         self.gripper = 0.0
         self.waypoints: list[Pose] = []
         self.reset_goal: Pose | None = None
         self.reset_deadline = 0.0
+        self.driver_errors: list[str] = []
+        self._by_name: bool | None = None
         topics = self.cfg.robot.topics
-        joint_names = list(self.cfg.robot.joint_names)
-        self._joint_index = None
-        self._joint_names = joint_names
-        self.pub_target = self.create_publisher(PoseStamped, topics.target_pose, COMMAND_QOS)
+        self.pub_targets = [self.create_publisher(PoseStamped, t, COMMAND_QOS) for t in topics.target_pose]
         self.pub_gripper = self.create_publisher(JointState, topics.target_gripper, COMMAND_QOS)
         self.pub_state = self.create_publisher(ArmState, '~/state', STATE_QOS)
         self.create_subscription(JointState, topics.feedback_arm, self.on_joints, STATE_QOS)
         self.create_subscription(JointState, topics.feedback_gripper, self.on_gripper, STATE_QOS)
         self.create_subscription(DeltaCommand, COMMAND_TOPIC, self.on_command, COMMAND_QOS)
+        self._subscribe_status(topics.status, topics.status_type)
         self.create_timer(1.0 / self.cfg.controller.rate_hz, self.on_tick)
         self.create_service(Reset, '~/reset', self.on_reset)
         self.create_service(SetBool, '~/estop', self.on_estop)
-        self.get_logger().info(f'a1x_controller up: commands on {COMMAND_TOPIC}, targets to {topics.target_pose}')
+        self.get_logger().info(f'a1x_controller up: commands on {COMMAND_TOPIC}, gripper_link targets to '
+                               f'{", ".join(topics.target_pose)}')
+
+    def _subscribe_status(self, topic: str, type_name: str) -> None:
+        """The driver's error report, if its message package is installed here."""
+        if not topic:
+            return
+        try:
+            package, _, name = type_name.split('/')
+            msg_type = getattr(importlib.import_module(f'{package}.msg'), name)
+        except (ValueError, ImportError, AttributeError):
+            self.get_logger().warning(
+                f'arm status type {type_name!r} is not installed here: driver errors on {topic} will not '
+                'hold the arm (build the vendor SDK\'s message package into this workspace)')
+            return
+        self.create_subscription(msg_type, topic, self.on_status, STATE_QOS)
 
     # -- feedback --------------------------------------------------------------------------
     def on_joints(self, msg: JointState) -> None:
-        if self._joint_index is None:
-            missing = [j for j in self._joint_names if j not in msg.name]
-            if missing:
-                self.get_logger().error(f'arm feedback lacks joints {missing}', throttle_duration_sec=5.0)
-                return
-            self._joint_index = [list(msg.name).index(j) for j in self._joint_names]
-        q = np.asarray([msg.position[i] for i in self._joint_index])
-        if not np.all(np.isfinite(q)):
-            self.get_logger().error('non-finite joint feedback ignored', throttle_duration_sec=5.0)
+        try:
+            q = self.adapter.joints(msg.name, msg.position)
+        except (FeedbackError, TypeError, ValueError) as e:
+            self.get_logger().error(f'arm feedback dropped: {e}', throttle_duration_sec=5.0)
             return
-        self.measured = Pose(*kinematics.forward(q))
+        if self.adapter.layout.by_name != self._by_name:
+            self._by_name = self.adapter.layout.by_name
+            how = 'by name' if self._by_name else (f'by the documented index order (J1..J6 first): its names '
+                                                    f'{list(msg.name)[:7]} are not {list(self.cfg.robot.joint_names)}')
+            self.get_logger().info(f'reading arm feedback {how}')
+        self.measured = self.adapter.tcp(q)
 
     def on_gripper(self, msg: JointState) -> None:
-        if msg.position and np.isfinite(msg.position[0]):
-            self.gripper = float(msg.position[0])
+        try:
+            self.gripper = self.adapter.gripper_opening(msg.position)
+        except (FeedbackError, TypeError, ValueError) as e:
+            self.get_logger().error(f'gripper feedback dropped: {e}', throttle_duration_sec=5.0)
+
+    def on_status(self, msg) -> None:
+        try:
+            errors = status_errors(msg)
+        except (TypeError, ValueError) as e:
+            self.get_logger().error(f'arm status dropped: {e}', throttle_duration_sec=5.0)
+            return
+        if errors and errors != self.driver_errors:
+            self.waypoints = []
+            self.ctl.estop(True, self.measured)
+            self.get_logger().error(f'the arm driver reports {errors}: holding (e-stop); release with '
+                                    '~/estop false once the driver is healthy again')
+        elif not errors and self.driver_errors:
+            self.get_logger().info('the arm driver reports no error any more')
+        self.driver_errors = errors
 
     # -- commands --------------------------------------------------------------------------
     def on_command(self, msg: DeltaCommand) -> None:
@@ -94,10 +131,11 @@ class ControllerNode(Node):
         if target is None:
             return
         stamp = self.get_clock().now().to_msg()
-        msg = PoseStamped(pose=pose_to_msg(target))
+        msg = PoseStamped(pose=pose_to_msg(self.adapter.target(target)))
         msg.header.stamp, msg.header.frame_id = stamp, self.cfg.robot.base_frame
-        self.pub_target.publish(msg)
-        g = JointState(name=[self.cfg.robot.gripper_joint], position=[grip])
+        for pub in self.pub_targets:
+            pub.publish(msg)
+        g = JointState(name=[self.cfg.robot.gripper_joint], position=[self.adapter.gripper_command(grip)])
         g.header.stamp = stamp
         self.pub_gripper.publish(g)
 
@@ -150,6 +188,11 @@ class ControllerNode(Node):
         return response
 
     def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        if not request.data and self.driver_errors:
+            response.success = False
+            response.message = f'e-stop kept: the arm driver still reports {self.driver_errors}'
+            self.get_logger().warning(response.message)
+            return response
         self.waypoints = []
         self.ctl.estop(request.data, self.measured)
         response.success = True

@@ -1,7 +1,9 @@
 """sim node: the MuJoCo A1X cell in real time, behind the same topics as the real hardware.
 
-Arm side (names from the robot YAML, Galaxea HDAS defaults): pose target and gripper target
-in, joint and gripper feedback out. Cameras exactly like realsense-ros:
+Arm side (names from the robot YAML, Galaxea HDAS defaults), with the vendor driver's
+semantics: a gripper_link pose target (the first ``target_pose`` spelling, the ROS 2 driver's)
+and a gripper stroke (0 closed .. 100 open) in; joint feedback (J1..J6, then the gripper stroke)
+and gripper feedback (stroke) out. No status topic: the vendor's message type is not public. Cameras exactly like realsense-ros:
 ``/<camera>/color/image_raw`` + ``camera_info``. Also ``/sim/success`` (ground truth, for
 evaluation) and the ``/sim/reset`` service (teleport to a seeded start pose).
 """
@@ -60,7 +62,7 @@ class SimNode(Node):
         for name in CAMERAS:
             self.pub_img[name] = self.create_publisher(Image, f'/{name}/color/image_raw', SENSOR_QOS)
             self.pub_info[name] = self.create_publisher(CameraInfo, f'/{name}/color/camera_info', SENSOR_QOS)
-        self.create_subscription(PoseStamped, topics.target_pose, self.on_target, COMMAND_QOS)
+        self.create_subscription(PoseStamped, topics.target_pose[0], self.on_target, COMMAND_QOS)
         self.create_subscription(JointState, topics.target_gripper, self.on_gripper, COMMAND_QOS)
         self.create_service(Reset, '/sim/reset', self.on_reset)
         self.sim_time = 0.0
@@ -83,7 +85,7 @@ class SimNode(Node):
 
     def on_gripper(self, msg: JointState) -> None:
         if len(msg.position) >= 1 and np.isfinite(msg.position[0]):
-            self.cell.set_gripper(float(msg.position[0]))
+            self.cell.set_gripper(float(msg.position[0]))   # a stroke; the driver clips it to its range
 
     def on_reset(self, request: Reset.Request, response: Reset.Response) -> Reset.Response:
         rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
@@ -101,13 +103,13 @@ class SimNode(Node):
             self.cell.step(self.substeps)
             self.sim_time += self.substeps * self.cfg.sim.timestep
         stamp = self.get_clock().now().to_msg()
-        names = list(self.cfg.robot.joint_names)
+        names = [*self.cfg.robot.joint_names, self.cfg.robot.gripper_joint]
+        stroke = self.cell.gripper_stroke()
         self.pub_arm.publish(JointState(header=_hdr(stamp, self.cfg.robot.base_frame), name=names,
-                                        position=self.cell.joint_positions().tolist(),
-                                        velocity=self.cell.joint_velocities().tolist()))
+                                        position=[*self.cell.joint_positions().tolist(), stroke],
+                                        velocity=[*self.cell.joint_velocities().tolist(), 0.0]))
         self.pub_gripper.publish(JointState(header=_hdr(stamp, self.cfg.robot.base_frame),
-                                            name=[self.cfg.robot.gripper_joint],
-                                            position=[self.cell.gripper_opening()]))
+                                            name=[self.cfg.robot.gripper_joint], position=[stroke]))
         if self.sim_time >= self.next_frame:
             self.next_frame = self.sim_time + self.frame_period
             for name in CAMERAS:

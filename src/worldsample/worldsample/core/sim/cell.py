@@ -1,8 +1,9 @@
 """The simulated A1X cell: MuJoCo physics, joint servos, the two cameras, ground-truth success.
 
 Shared by the gymnasium env (synchronous) and the ROS sim node (real time). The cell plays the
-part of the arm's vendor driver: it takes an end-effector pose target, solves IK with the
-shared kinematics, and servos the joints.
+part of the arm's vendor driver, with the vendor's semantics: it takes a pose target for
+``gripper_link`` (x = approach axis), solves IK with the shared kinematics and servos the
+joints; the gripper takes and reports the driver's 0 (closed) .. 100 (open) stroke.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from .. import kinematics
 from ..config import CellConfig
 from ..controller import Pose
+from ..driver import gripper_link_from_tcp, opening_from_stroke, stroke_from_opening
 from .model import build_mjcf
 
 CAMERAS = ('wrist_camera', 'side_camera')
@@ -51,17 +53,27 @@ class InsertionCell:
         return self.data.qvel[self._vadr].copy()
 
     def gripper_opening(self) -> float:
+        """Per-finger opening (m), ground truth."""
         return float(np.mean(self.data.qpos[self._finger_qadr]))
+
+    def gripper_stroke(self) -> float:
+        """Gripper feedback as the driver reports it (stroke)."""
+        return stroke_from_opening(self.gripper_opening(), self.cfg.robot.gripper)
 
     def set_joint_targets(self, q: np.ndarray) -> None:
         self.q_target = np.clip(q, kinematics.LOWER, kinematics.UPPER)
         self.data.ctrl[:6] = self.q_target
 
-    def set_gripper(self, opening: float) -> None:
+    def set_gripper(self, stroke: float) -> None:
+        """Gripper command as the driver takes it (stroke)."""
+        self._set_opening(opening_from_stroke(stroke, self.cfg.robot.gripper))
+
+    def _set_opening(self, opening: float) -> None:
         self.data.ctrl[6:8] = np.clip(opening, *kinematics.FINGER_TRAVEL)
 
     def set_pose_target(self, pose: Pose) -> float:
-        """IK from the current joint target; returns the residual position error (m)."""
+        """gripper_link pose target: IK from the current joint target; returns the residual
+        position error (m)."""
         q, err = kinematics.inverse(pose.pos, pose.rot, seed=self.q_target)
         self.set_joint_targets(q)
         return err
@@ -80,16 +92,19 @@ class InsertionCell:
         self.data.mocap_quat[self._board] = [np.cos(self.hole[2] / 2), 0.0, 0.0, np.sin(self.hole[2] / 2)]
 
     def teleport(self, q: np.ndarray, gripper: float = 0.0) -> None:
-        """Place the arm at joint angles q at rest (simulation reset only; the board stays)."""
+        """Place the arm at joint angles q at rest, fingers ``gripper`` (m) open (simulation reset
+        only; the board stays)."""
         mujoco.mj_resetData(self.model, self.data)
         self._apply_board()
         self.data.qpos[self._qadr] = q
         self.data.qpos[self._finger_qadr] = gripper
         self.set_joint_targets(q)
-        self.set_gripper(gripper)
+        self._set_opening(gripper)
         mujoco.mj_forward(self.model, self.data)
 
-    def teleport_to_pose(self, pose: Pose) -> float:
+    def teleport_to_pose(self, tcp: Pose) -> float:
+        """Place the arm at rest with its TCP at ``tcp``, gripper closed (simulation reset only)."""
+        pose = gripper_link_from_tcp(tcp, self.cfg.robot.tool)
         q, err = kinematics.inverse(pose.pos, pose.rot, seed=kinematics.READY_SEED, iterations=100)
         self.teleport(q, gripper=self.cfg.controller.gripper_closed_m)
         return err

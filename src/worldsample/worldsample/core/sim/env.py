@@ -16,6 +16,7 @@ import numpy as np
 
 from ..config import CellConfig, load_config
 from ..controller import DeltaEEController, sample_reset_pose
+from ..driver import A1XAdapter
 from ..observation import CAMERAS, PROPRIO_DIM, proprio
 from .cell import InsertionCell
 
@@ -41,6 +42,7 @@ class InsertionEnv(gym.Env):
         self.cell = InsertionCell(self.cfg, render=render_cameras)
         self.render_cameras = render_cameras
         self.controller = DeltaEEController(self.cfg.task, self.cfg.controller)
+        self.adapter = A1XAdapter(self.cfg.robot)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(7,), dtype=np.float32)
         spaces = {'proprio': gym.spaces.Box(-np.inf, np.inf, shape=(PROPRIO_DIM,), dtype=np.float32)}
         if render_cameras:
@@ -102,8 +104,9 @@ class InsertionEnv(gym.Env):
     def step(self, action):
         self._time += 1.0 / self.cfg.task.control_hz
         target = self.controller.apply(action, now=self._time, measured=self.cell.tcp_pose())
-        ik_error = self.cell.set_pose_target(target)
-        self.cell.set_gripper(self.controller.gripper_target())
+        # the simulated driver is commanded as the controller node commands the real one
+        ik_error = self.cell.set_pose_target(self.adapter.target(target))
+        self.cell.set_gripper(self.adapter.gripper_command(self.controller.gripper_target()))
         self.cell.step(self.cfg.sim.substeps)
         self._steps += 1
         success = self.cell.success()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import CellConfig
-from ..kinematics import A1X_JOINTS, FINGER_TRAVEL, GRIPPER_BASE, TCP_OFFSET
+from ..kinematics import A1X_JOINTS, FINGER_TRAVEL, GRIPPER_LINK
 
 # Joint servo gains (N m / rad and N m s / rad): four times the stiffness of the A1X driver's
 # example MIT-mode gains (kp 140/200/120/80/80/80), so the servo tracks 10 cm/s targets within
@@ -42,7 +42,7 @@ def _arm(cfg: CellConfig) -> str:
     scene = cfg.task.scene
     xml, close = [], []
     for i, joint in enumerate(A1X_JOINTS):
-        nxt = A1X_JOINTS[i + 1].origin if i + 1 < len(A1X_JOINTS) else (GRIPPER_BASE, 0.0, 0.0)
+        nxt = A1X_JOINTS[i + 1].origin if i + 1 < len(A1X_JOINTS) else (GRIPPER_LINK, 0.0, 0.0)
         rgba = '0.15 0.15 0.17 1' if i % 2 else '0.82 0.82 0.85 1'
         xml.append(
             f'<body name="link{i + 1}" pos="{_vec(joint.origin)}" gravcomp="1">'
@@ -52,24 +52,29 @@ def _arm(cfg: CellConfig) -> str:
             f'<geom type="capsule" size="0.028" fromto="0 0 0 {_vec(nxt)}" rgba="{rgba}" '
             f'contype="0" conaffinity="0" group="1"/>')
         close.append('</body>')
-    # Gripper on link6: palm, two fingers sliding along y, the held peg, TCP and wrist camera.
+    # Gripper on link6 (gripper_link GRIPPER_LINK out along x): palm, two fingers sliding along y
+    # from the robot YAML's finger root to the TCP, the held peg, TCP and wrist camera.
+    tool = cfg.robot.tool
+    tcp = GRIPPER_LINK + tool.tcp_offset_m
+    root = GRIPPER_LINK + tool.finger_root_m
     half_peg = scene.peg_size / 2
-    peg_centre = TCP_OFFSET + scene.peg_protrusion - scene.peg_length / 2
-    finger_len = TCP_OFFSET - GRIPPER_BASE
+    peg_centre = tcp + scene.peg_protrusion - scene.peg_length / 2
+    finger_len = tcp - root
     xml.append(
-        f'<geom name="palm" type="box" size="0.012 0.045 0.025" pos="{GRIPPER_BASE - 0.01} 0 0" '
+        f'<geom name="palm" type="box" size="0.012 0.045 0.025" pos="{GRIPPER_LINK - 0.01:.6g} 0 0" '
         f'rgba="0.15 0.15 0.17 1" contype="0" conaffinity="0"/>'
         f'<geom name="peg" type="box" size="{scene.peg_length / 2} {half_peg} {half_peg}" '
-        f'pos="{peg_centre} 0 0" rgba="0.85 0.2 0.15 1" contype="1" conaffinity="1" friction="0.4 0.005 0.0001"/>'
-        f'<site name="tcp" pos="{TCP_OFFSET} 0 0" quat="0.7071068 0 0.7071068 0" size="0.004"/>'
-        f'<site name="peg_tip" pos="{TCP_OFFSET + scene.peg_protrusion} 0 0" size="0.003"/>'
+        f'pos="{peg_centre:.6g} 0 0" rgba="0.85 0.2 0.15 1" contype="1" conaffinity="1" friction="0.4 0.005 0.0001"/>'
+        f'<site name="gripper_link" pos="{GRIPPER_LINK} 0 0" size="0.003"/>'
+        f'<site name="tcp" pos="{tcp:.6g} 0 0" quat="0.7071068 0 0.7071068 0" size="0.004"/>'
+        f'<site name="peg_tip" pos="{tcp + scene.peg_protrusion:.6g} 0 0" size="0.003"/>'
         f'<camera name="wrist_camera" pos="0.0 0 -0.075" xyaxes="0 1 0 0.35 0 -1" fovy="{cam.fovy_deg}"/>')
     for side, sign in (('left', 1.0), ('right', -1.0)):
         xml.append(
-            f'<body name="finger_{side}" pos="{GRIPPER_BASE} 0 0">'
-            f'<inertial pos="{finger_len / 2} 0 0" mass="0.05" diaginertia="1e-5 1e-5 1e-5"/>'
+            f'<body name="finger_{side}" pos="{root:.6g} 0 0">'
+            f'<inertial pos="{finger_len / 2:.6g} 0 0" mass="0.05" diaginertia="1e-5 1e-5 1e-5"/>'
             f'<joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="{_vec(FINGER_TRAVEL)}" damping="5"/>'
-            f'<geom type="box" size="{finger_len / 2} 0.005 0.012" pos="{finger_len / 2} {sign * (half_peg + 0.005)} 0" '
+            f'<geom type="box" size="{finger_len / 2:.6g} 0.005 0.012" pos="{finger_len / 2:.6g} {sign * (half_peg + 0.005)} 0" '
             f'rgba="0.3 0.3 0.33 1" contype="0" conaffinity="0"/>'
             f'</body>')
     return ''.join(xml + close[::-1])

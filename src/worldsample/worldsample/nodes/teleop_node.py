@@ -1,0 +1,82 @@
+"""teleop node: the operator's SpaceMouse -> interventions, on the same topic as the simulated human.
+
+Reads ``sensor_msgs/Joy`` from the ``spacenav`` node (``joy_topic``, default ``/spacenav/joy``:
+axes [x y z roll pitch yaw], buttons [left right]) and maps it with ``core.teleop`` (deadzone,
+gains, base or tool frame, the teleop section of the task YAML). While the operator has taken
+over it publishes ``/worldsample/intervention`` at the control rate; the policy node lets a fresh
+intervention override the actor and marks the step intervened. Readings older than
+``stale_s`` are not acted on (a device that stops reporting hands control back).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Joy
+from worldsample_msgs.msg import ArmState, DeltaCommand
+
+from ..core.teleop import SpaceMouseTeleop, TeleopInputError
+from .common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, declare_config, msg_to_pose, spin_node
+
+INTERVENTION_TOPIC = '/worldsample/intervention'
+
+
+class TeleopNode(Node):
+    def __init__(self):
+        super().__init__('teleop')
+        self.cfg = declare_config(self)
+        joy_topic = self.declare_parameter('joy_topic', '/spacenav/joy').value
+        self.stale_s = float(self.declare_parameter('stale_s', 0.5).value)
+        self.teleop = SpaceMouseTeleop(self.cfg.teleop)
+        self.reading: tuple[float, np.ndarray, list[int]] | None = None
+        self.pressed = [False, False]     # a press shorter than a control period still counts
+        self.tool_rot: np.ndarray | None = None
+        self.published = 0
+        self.create_subscription(Joy, joy_topic, self.on_joy, SENSOR_QOS)
+        self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
+        self.pub = self.create_publisher(DeltaCommand, INTERVENTION_TOPIC, COMMAND_QOS)
+        self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
+        self.get_logger().info(f'teleop up: {joy_topic} -> {INTERVENTION_TOPIC} ({self.cfg.teleop.frame} frame)')
+
+    def on_joy(self, msg: Joy) -> None:
+        axes, buttons = np.asarray(msg.axes, dtype=np.float64), list(msg.buttons)
+        if axes.shape != (6,) or len(buttons) < 2 or not np.all(np.isfinite(axes)):
+            self.get_logger().error(f'Joy message dropped: need 6 finite axes and 2 buttons, got '
+                                    f'{axes.tolist()} / {buttons}', throttle_duration_sec=2.0)
+            return
+        self.reading = (time.monotonic(), axes, buttons)
+        self.pressed = [p or bool(b) for p, b in zip(self.pressed, buttons[:2])]
+
+    def on_state(self, msg: ArmState) -> None:
+        rot = msg_to_pose(msg.measured_pose).rot
+        if np.all(np.isfinite(rot)):
+            self.tool_rot = rot
+
+    def on_tick(self) -> None:
+        now = time.monotonic()
+        if self.reading is None or now - self.reading[0] > self.stale_s:
+            axes, buttons = np.zeros(6), [0, 0]
+        else:
+            _, axes, buttons = self.reading
+        buttons = [int(bool(b) or p) for b, p in zip(buttons[:2], self.pressed)]
+        self.pressed = [False, False]
+        try:
+            out = self.teleop.update(axes, buttons, now, self.tool_rot)
+        except TeleopInputError as e:     # checked on arrival; kept so that nothing escapes a timer
+            self.get_logger().error(f'teleop reading dropped: {e}', throttle_duration_sec=2.0)
+            return
+        if out is None:
+            return
+        msg = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION, action=[float(a) for a in out.action])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub.publish(msg)
+        self.published += 1
+
+
+def main(args=None):
+    spin_node(TeleopNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,52 @@
+"""teleop node over DDS: Joy in (as the spacenav node sends it), interventions out."""
+import numpy as np
+import pytest
+from sensor_msgs.msg import Joy
+from worldsample_msgs.msg import DeltaCommand
+
+from worldsample.nodes.common import COMMAND_QOS, SENSOR_QOS
+
+pytestmark = pytest.mark.integration
+
+
+def test_joy_drives_interventions_and_bad_messages_are_dropped(procs, ros_node, cfg):
+    proc = procs.start('teleop', 'teleop')
+    got = []
+    ros_node.create_subscription(DeltaCommand, '/worldsample/intervention', got.append, COMMAND_QOS)
+    joy = ros_node.create_publisher(Joy, '/spacenav/joy', SENSOR_QOS)
+    assert ros_node.spin_until(lambda: joy.get_subscription_count() > 0, 30), procs.log('teleop')
+
+    def send(axes, buttons=(0, 0), seconds=0.3):
+        end = ros_node.get_clock().now().nanoseconds + seconds * 1e9
+        while ros_node.get_clock().now().nanoseconds < end:
+            joy.publish(Joy(axes=[float(a) for a in axes], buttons=list(buttons)))
+            ros_node.spin_for(0.02)
+
+    send([0.05, -0.05, 0.0, 0.0, 0.0, 0.05])             # inside the deadzone: hands off
+    ros_node.spin_for(0.7)
+    assert got == [], 'a push inside the deadzone took over'
+
+    send([1.0, 0.0, -0.55, 0.0, 0.0, 0.0])                # push: takeover, scaled past the deadzone
+    pushes = [np.asarray(m.action) for m in got]
+    assert len(pushes) >= 2 and all(m.source == DeltaCommand.SOURCE_INTERVENTION for m in got)
+    np.testing.assert_allclose(pushes[-1], [1.0, 0, -0.5, 0, 0, 0, 0], atol=1e-6)
+
+    # malformed and non-finite readings are dropped; the node lives on
+    for bad in ([1.0] * 3, [0.0, float('nan'), 0, 0, 0, 0]):
+        joy.publish(Joy(axes=bad, buttons=[0, 0]))
+    joy.publish(Joy(axes=[0.0] * 6, buttons=[]))
+    ros_node.spin_for(0.3)
+    assert proc.poll() is None, procs.log('teleop')
+
+    got.clear()
+    send([0.0] * 6, (1, 0), seconds=0.1)                 # left button: close, once per press
+    send([0.0] * 6, (0, 0), seconds=0.1)
+    send([0.0] * 6, (0, 1), seconds=0.1)                 # right button: open
+    grips = [m.action[6] for m in got if m.action[6] != 0.0]
+    assert grips == [1.0, -1.0], grips
+
+    ros_node.spin_for(cfg.teleop.hold_s + 0.5)            # device at rest past hold_s: handed back
+    got.clear()
+    ros_node.spin_for(0.5)
+    assert got == []
+    assert 'teleop up' in procs.log('teleop') and 'Joy message dropped' in procs.log('teleop')
