@@ -12,6 +12,7 @@ cores with acting and learning in a fixed, recorded ratio.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -20,6 +21,7 @@ import numpy as np
 from ..config import CellConfig
 from ..episode import StepRecord
 from ..observation import CAMERAS
+from ..worldmodel.calibration import CalibrationSet, calibrate
 from ..worldmodel.data import Episode, EpisodeAssembler
 from ..worldmodel.generator import Generator, ModelPredictor, SegmentCutter
 from ..worldmodel.model import WorldModel
@@ -47,14 +49,20 @@ class PostTrainer:
 
 class SyntheticLoop:
     def __init__(self, cfg: CellConfig, generator: Generator, learner: Learner, post_trainer: PostTrainer | None = None,
-                 batch_segments: int = 4):
-        self.generator, self.learner, self.post_trainer = generator, learner, post_trainer
+                 batch_segments: int = 4, calibrate_labels: bool = False):
+        self.cfg, self.generator, self.learner, self.post_trainer = cfg, generator, learner, post_trainer
         self.cutter = SegmentCutter(cfg.world_model.segment_length)
+        # learned models: labels held to a threshold calibrated on replays of recent real segments,
+        # at the first generation and again after every post-training burst
+        self.calibration_set = (CalibrationSet(cfg.world_model.segment_length, cfg.world_model.label_calibration_segments)
+                                if calibrate_labels else None)
+        self.calibration_due = calibrate_labels
         self.batch_segments = batch_segments    # segments per generation call (batched rollouts amortise on a CPU)
         self.pending: list = []
         self.snapshots: dict[tuple[int, int], object] = {}
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
-                       'post_train_bursts': 0}
+                       'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0}
+        self.label_calibration: dict | None = None    # the latest calibration (LabelCalibration fields)
         self.wall = {'generation': 0.0, 'post_training': 0.0}
 
     def observe(self, rec: StepRecord, obs: dict, next_obs: dict, env_step: int, snapshot=None) -> None:
@@ -71,14 +79,22 @@ class SyntheticLoop:
             segment.state = self.snapshots.get((segment.episode, segment.start))
             self.pending.append(segment)
             self.counts['segments'] += 1
+        if self.calibration_set is not None:
+            self.calibration_set.observe(rec.episode, rec.step, images, obs['proprio'], rec.action, next_images,
+                                         next_obs['proprio'], rec.done)
+            if segment is not None:
+                self.calibration_set.add_segment(segment)
         if len(self.pending) >= self.batch_segments:
             t0 = time.perf_counter()
+            if self.calibration_due:
+                self._calibrate()
             for traj in self.generator.generate(self.pending):
                 positive = self.learner.add_synthetic(traj.images, traj.proprio, traj.actions, traj.success)
                 self.counts['trajectories'] += 1
                 self.counts['positive'] += positive
                 self.counts['synthetic_transitions'] += len(traj.actions)
             self.pending = []
+            self.counts['dropped_ambiguous'] = self.generator.dropped_ambiguous
             self.wall['generation'] += time.perf_counter() - t0
         if segment is not None or rec.done:     # snapshots before the next segment's start are not needed
             self.snapshots = {k: v for k, v in self.snapshots.items() if k[0] == rec.episode and k[1] > rec.step}
@@ -86,7 +102,17 @@ class SyntheticLoop:
             t0 = time.perf_counter()
             if self.post_trainer.maybe_train(env_step):
                 self.counts['post_train_bursts'] += 1
+                self.calibration_due = self.calibration_set is not None
                 self.wall['post_training'] += time.perf_counter() - t0
+
+    def _calibrate(self) -> None:
+        wm = self.cfg.world_model
+        result = calibrate(self.generator.predictor, self.generator.scorer, list(self.calibration_set.segments),
+                           self.generator.scorer.threshold, wm.label_precision_min, wm.label_min_positives)
+        self.generator.calibration = result
+        self.label_calibration = dataclasses.asdict(result)
+        self.counts['calibrations'] += 1
+        self.calibration_due = False
 
 
 def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
@@ -95,6 +121,7 @@ def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, 
     def score(frames):
         r = model.score(frames)
         return r, r >= model.threshold
+    score.threshold = model.threshold    # delta_R, the base of label calibration
     return score
 
 
@@ -109,4 +136,5 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
     if source != 'model' or model is None:
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng)
-    return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post)
+    return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post,
+                         calibrate_labels=True)

@@ -176,11 +176,12 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
             hist.wall_s.append(time.perf_counter() - t0)
             hist.wall_split.append(wall | (loop.wall if loop else {'generation': 0.0, 'post_training': 0.0}))
             hist.ppl.append(learner.ppl_stats())
-            hist.synthetic.append(dict(loop.counts) if loop else {})
+            hist.synthetic.append({**loop.counts, 'label_calibration': loop.label_calibration} if loop else {})
             log(f'step {step}: eval success {ev["success_rate"]:.2f} (len {ev["episode_length"]:.0f}), '
                 f'train success {hist.train_success_rate[-1]:.2f}, interventions {hist.intervention_rate[-1]:.2f}, '
                 f'{episodes.episode} episodes, {hist.wall_s[-1]:.0f} s'
-                + (f'; synthetic {loop.counts["trajectories"]} trajectories ({loop.counts["positive"]} positive), '
+                + (f'; synthetic {loop.counts["trajectories"]} trajectories ({loop.counts["positive"]} positive, '
+                   f'{loop.counts["dropped_ambiguous"]} dropped as ambiguous{_theta(loop)}), '
                    f'rho {hist.ppl[-1]["rho"]:.3f}, {learner.ppl.synthetic_used} rows used' if loop else ''))
             window = {'success': [], 'interventions': []}
     env.close()
@@ -190,3 +191,11 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
 
 def _images(obs: dict) -> dict:
     return {c: obs[c] for c in CAMERAS}
+
+
+def _theta(loop: SyntheticLoop) -> str:
+    """The label threshold in the progress line (learned world models only)."""
+    c = loop.label_calibration
+    if c is None:
+        return ''
+    return ', no positive trusted' if c['threshold'] is None else f', theta {c["threshold"]:.3f}'

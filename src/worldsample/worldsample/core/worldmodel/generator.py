@@ -7,7 +7,9 @@
   (counterfactual.perturb_actions), frames and proprio predicted by a :class:`Predictor`, then
   every predicted frame pair is scored by the reward model: y_hat_t = 1[R_hat(o'_t) >= delta_R].
   A trajectory ends at its first success (terminated, reward 1) or runs the whole segment
-  (truncated); it is positive when it ends in success, negative otherwise.
+  (truncated); it is positive when it ends in success, negative otherwise. With a label
+  calibration set (core.worldmodel.calibration), success needs R_hat >= theta and a
+  counterfactual with an ambiguous frame before its end is dropped.
 - :class:`ModelPredictor`: the video world model predicts the frames from the real o_0 in one
   batched rollout, resized to the cameras' resolution; proprio from the controller integration
   (counterfactual.synthetic_proprio). The simulator's oracle (core.sim.oracle) is the other
@@ -113,6 +115,10 @@ class Generator:
                              f'{cfg.world_model.views}')
         self.cfg, self.predictor, self.scorer, self.rng = cfg, predictor, scorer, rng
         self.last_timing = {'predict_s': 0.0, 'label_s': 0.0}     # of the last generate() call
+        # None: the scorer's labels as they are (the oracle); else the labels of predicted frames
+        # are held to a calibrated threshold (core.worldmodel.calibration)
+        self.calibration = None
+        self.dropped_ambiguous = 0                                  # counterfactuals left out by it
 
     @property
     def needs_state(self) -> bool:
@@ -139,10 +145,18 @@ class Generator:
         scores, success = self.scorer({c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS})
         self.last_timing = {'predict_s': t1 - t0, 'label_s': time.perf_counter() - t1}
         scores, success = np.asarray(scores).reshape(n, T), np.asarray(success, bool).reshape(n, T)
+        ambiguous = np.zeros_like(success)
+        if self.calibration is not None:
+            theta = self.calibration.threshold
+            calibrated = scores >= theta if theta is not None else np.zeros_like(success)
+            success, ambiguous = calibrated, success & ~calibrated
         out = []
         for i, actions in enumerate(cf):
             seg = segments[i // k]
             end = int(np.argmax(success[i])) + 1 if success[i].any() else T
+            if ambiguous[i, :end].any():
+                self.dropped_ambiguous += 1
+                continue
             out.append(SyntheticTrajectory(
                 (seg.episode, seg.start),
                 {c: np.concatenate([seg.images[c][:1], frames[c][i, :end]]) for c in CAMERAS},

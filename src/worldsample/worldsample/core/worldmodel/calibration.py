@@ -1,0 +1,100 @@
+"""Trusting the labels of predicted frames: calibration on replays of real segments (ROS-free).
+
+The reward model was trained on real frames; the world model's frames can fool it (a small
+model trained on 20 successful demos draws insertions that did not happen). Before its labels
+reach the learner, the learned world model replays recent real segments with their own actions;
+the reward model scores both the predicted and the real frames, and the real frames' labels
+(the same labels the real transitions get) are the reference. The synthetic success threshold
+is then the smallest theta >= delta_R at which the predicted frames' labels reach
+``label_precision_min`` against the real ones, judged on at least ``label_min_positives``
+frames each way. Where no theta does, the model's positives are not trusted at all.
+
+In generation, a predicted frame is a success when R_hat >= theta; a frame with delta_R <= R_hat
+< theta (or any R_hat >= delta_R when nothing is trusted) is ambiguous, and a counterfactual
+that meets one before its end is dropped rather than labelled either way. The simulator's oracle
+replays real physics and needs none of this.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..observation import CAMERAS
+from .generator import Predictor, RealSegment, Scorer
+
+
+@dataclass(frozen=True)
+class LabelCalibration:
+    threshold: float | None        # theta; None: no predicted positive is trusted
+    precision: float               # of the predicted labels at theta (NaN when none)
+    recall: float
+    frames: int                    # predicted frames judged
+    real_positive_frames: int
+
+
+def calibrated_threshold(pred_scores: np.ndarray, real_success: np.ndarray, base: float, precision_min: float,
+                         min_positives: int) -> LabelCalibration:
+    """theta as the module docstring defines it, from per-frame R_hat of predicted frames and the
+    real frames' success labels (same shapes)."""
+    pred, real = np.asarray(pred_scores, np.float64).ravel(), np.asarray(real_success, bool).ravel()
+    if pred.shape != real.shape:
+        raise ValueError(f'{pred.shape[0]} predicted scores but {real.shape[0]} real labels')
+    n_real = int(real.sum())
+    if n_real >= min_positives:
+        for theta in np.unique(np.concatenate([[base], pred[pred >= base]])):   # ascending
+            chosen = pred >= theta
+            if chosen.sum() < min_positives:
+                break
+            hits = int((chosen & real).sum())
+            if hits / chosen.sum() >= precision_min:
+                return LabelCalibration(float(theta), hits / chosen.sum(), hits / n_real, pred.size, n_real)
+    chosen = pred >= base
+    hits = int((chosen & real).sum())
+    precision = hits / chosen.sum() if chosen.any() else float('nan')
+    return LabelCalibration(None, precision, hits / max(1, n_real), pred.size, n_real)
+
+
+class CalibrationSet:
+    """Recent real segments to calibrate on: every segment the cutter completes plus, for each
+    episode, its last T steps (so that the success step, which ends an episode, is in one)."""
+
+    def __init__(self, length: int, capacity: int):
+        self.length = length
+        self.segments: deque[RealSegment] = deque(maxlen=capacity)
+        self._window: list = []       # (step, images, proprio, action) of the running episode
+        self._episode: int | None = None
+
+    def add_segment(self, segment: RealSegment) -> None:
+        self.segments.append(segment)
+
+    def observe(self, episode: int, step: int, images, proprio, action, next_images, next_proprio, done: bool) -> None:
+        if episode != self._episode or (self._window and self._window[-1][0] != step - 1):
+            self._window, self._episode = [], episode
+        self._window.append((step, images, np.asarray(proprio, np.float32), np.asarray(action, np.float32)))
+        self._window = self._window[-self.length:]
+        if done and len(self._window) == self.length:
+            first = self._window[0]
+            frames = [w[1] for w in self._window] + [next_images]
+            self.segments.append(RealSegment(
+                episode, first[0], {c: np.stack([f[c] for f in frames]) for c in CAMERAS},
+                np.stack([w[3] for w in self._window]),
+                np.stack([w[2] for w in self._window] + [np.asarray(next_proprio, np.float32)])))
+        if done:
+            self._window, self._episode = [], None
+
+
+def calibrate(predictor: Predictor, scorer: Scorer, segments: list[RealSegment], base: float,
+              precision_min: float, min_positives: int) -> LabelCalibration:
+    """Replay ``segments`` with their own actions through ``predictor`` and set theta."""
+    if not segments:
+        return LabelCalibration(None, float('nan'), 0.0, 0, 0)
+    actions = np.stack([s.actions for s in segments])
+    n, T = actions.shape[:2]
+    predicted, _ = predictor(segments, actions, 1)
+    real = {c: np.stack([s.images[c][1:] for s in segments]) for c in CAMERAS}
+    flat = lambda frames: {c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS}
+    pred_scores, _ = scorer(flat(predicted))
+    _, real_success = scorer(flat(real))
+    return calibrated_threshold(pred_scores, real_success, base, precision_min, min_positives)
