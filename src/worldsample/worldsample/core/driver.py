@@ -84,7 +84,7 @@ class A1XAdapter:
     def joints(self, names, positions) -> np.ndarray:
         """The six arm joint angles of a feedback message; FeedbackError says why not.
 
-        A layout change (new names) is re-resolved; ``layout_changed`` tells the caller to log it.
+        New names re-resolve the layout; ``layout.by_name`` tells the caller how it was read.
         """
         names, positions = tuple(names), np.asarray(positions, dtype=np.float64)
         if positions.ndim != 1:

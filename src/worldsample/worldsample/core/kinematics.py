@@ -52,7 +52,6 @@ A1X_JOINTS: tuple[Joint, ...] = (
     Joint('arm_joint6', (0.022503, 0.0, -0.0405), 'x', -2.8798, 2.8798, 14.0, 33.0),
 )
 GRIPPER_LINK = 0.08165            # arm_link6 -> gripper_link along x (URDF fixed joint, no rotation)
-FINGER_JOINT = 0.03689            # gripper_link -> the finger joints' origins along x (URDF)
 FINGER_TRAVEL = (0.0, 0.05)       # per finger, metres (URDF prismatic limits)
 # TCP frame relative to the gripper_link frame: z_tcp = x_gripper_link (the approach axis).
 TCP_ROTATION = np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # R_y(pi/2)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..observation import CAMERAS
-from .generator import Predictor, RealSegment, Scorer
+from .data import RunTracker
+from .generator import Predictor, RealSegment, Scorer, segment_of
 
 
 @dataclass(frozen=True)
@@ -63,26 +64,22 @@ class CalibrationSet:
     def __init__(self, length: int, capacity: int):
         self.length = length
         self.segments: deque[RealSegment] = deque(maxlen=capacity)
-        self._window: list = []       # (step, images, proprio, action) of the running episode
-        self._episode: int | None = None
+        self.tracker = RunTracker(lambda images: images)    # the running episode's last T steps
 
     def add_segment(self, segment: RealSegment) -> None:
         self.segments.append(segment)
 
     def observe(self, episode: int, step: int, images, proprio, action, next_images, next_proprio, done: bool) -> None:
-        if episode != self._episode or (self._window and self._window[-1][0] != step - 1):
-            self._window, self._episode = [], episode
-        self._window.append((step, images, np.asarray(proprio, np.float32), np.asarray(action, np.float32)))
-        self._window = self._window[-self.length:]
-        if done and len(self._window) == self.length:
-            first = self._window[0]
-            frames = [w[1] for w in self._window] + [next_images]
-            self.segments.append(RealSegment(
-                episode, first[0], {c: np.stack([f[c] for f in frames]) for c in CAMERAS},
-                np.stack([w[3] for w in self._window]),
-                np.stack([w[2] for w in self._window] + [np.asarray(next_proprio, np.float32)])))
+        self.tracker.add(episode, step, images, proprio, action, next_images, next_proprio)
+        r = self.tracker.run
+        drop = len(r.actions) - self.length
+        if drop > 0:
+            r.start += drop
+            del r.frames[:drop], r.proprio[:drop], r.actions[:drop]
         if done:
-            self._window, self._episode = [], None
+            if len(r.actions) == self.length:
+                self.segments.append(segment_of(r))
+            self.tracker.end()
 
 
 def calibrate(predictor: Predictor, scorer: Scorer, segments: list[RealSegment], base: float,
@@ -94,7 +91,8 @@ def calibrate(predictor: Predictor, scorer: Scorer, segments: list[RealSegment],
     n, T = actions.shape[:2]
     predicted, _ = predictor(segments, actions, 1)
     real = {c: np.stack([s.images[c][1:] for s in segments]) for c in CAMERAS}
-    flat = lambda frames: {c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS}
-    pred_scores, _ = scorer(flat(predicted))
-    _, real_success = scorer(flat(real))
-    return calibrated_threshold(pred_scores, real_success, base, precision_min, min_positives)
+    # predicted and real frames in one batched scoring call: n*T predicted, then n*T real
+    scores, success = scorer({c: np.concatenate([predicted[c], real[c]]).reshape(2 * n * T, *real[c].shape[2:])
+                              for c in CAMERAS})
+    return calibrated_threshold(np.asarray(scores)[:n * T], np.asarray(success, bool)[n * T:], base,
+                                precision_min, min_positives)

@@ -27,7 +27,7 @@ import numpy as np
 from ..config import CellConfig
 from ..observation import CAMERAS
 from .counterfactual import perturb_actions, synthetic_proprio
-from .data import RunTracker, SegmentError
+from .data import RunTracker, SegmentError, StreamRun
 from .model import VideoWorldModel
 
 # frames {camera: (N, H, W, 3) uint8} -> (R_hat (N,), y_hat (N,) bool)
@@ -58,6 +58,12 @@ class SyntheticTrajectory:
         return bool(self.success[-1])
 
 
+def segment_of(run: StreamRun) -> RealSegment:
+    """A stream run of camera images (RunTracker keeping the images themselves) as a segment."""
+    return RealSegment(run.episode, run.start, {c: np.stack([f[c] for f in run.frames]) for c in CAMERAS},
+                       np.stack(run.actions), np.asarray(run.proprio, np.float32))
+
+
 class SegmentCutter:
     def __init__(self, length: int):
         self.length = length
@@ -69,8 +75,7 @@ class SegmentCutter:
         self.tracker.add(episode, step, images, proprio, action, next_images, next_proprio)
         r, segment = self.tracker.run, None
         if len(r.actions) == self.length:
-            segment = RealSegment(r.episode, r.start, {c: np.stack([f[c] for f in r.frames]) for c in CAMERAS},
-                                  np.stack(r.actions), np.asarray(r.proprio, np.float32))
+            segment = segment_of(r)
             self.tracker.restart()
         if done:
             self.tracker.end()
