@@ -129,7 +129,14 @@ def test_vendor_semantics_and_hostile_feedback(arm, ros_node, cfg, procs):
         bad.publish(JointState(name=names, position=[0.1, 0.2, float('nan'), 0.4, 0.5, 0.6]))
         bad.publish(JointState(position=[0.1, 0.2, 0.3]))
         ros_node.spin_for(0.02)
+    target_pub = ros_node.create_publisher(PoseStamped, cfg.robot.topics.target_pose[0], COMMAND_QOS)
+    for quat in ((0.0, 0.0, 0.0, 0.0), (float('nan'), 0.0, 0.0, 1.0)):    # at the simulated driver
+        bad_target = PoseStamped()
+        bad_target.pose.orientation.x, bad_target.pose.orientation.y, bad_target.pose.orientation.z, \
+            bad_target.pose.orientation.w = quat
+        target_pub.publish(bad_target)
     ros_node.spin_for(0.5)
     assert ctl.poll() is None, procs.log('a1x_controller')[-2000:]
     assert 'arm feedback dropped' in procs.log('a1x_controller')
+    assert 'pose target dropped' in procs.log('sim'), procs.log('sim')[-2000:]
     assert np.all(np.isfinite(_pos(states[-1].measured_pose)))

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 from sensor_msgs.msg import Joy
-from worldsample_msgs.msg import DeltaCommand
+from worldsample_msgs.msg import ArmState, DeltaCommand
 
-from worldsample.nodes.common import COMMAND_QOS, SENSOR_QOS
+from worldsample.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,11 @@ def test_joy_drives_interventions_and_bad_messages_are_dropped(procs, ros_node, 
     for bad in ([1.0] * 3, [0.0, float('nan'), 0, 0, 0, 0]):
         joy.publish(Joy(axes=bad, buttons=[0, 0]))
     joy.publish(Joy(axes=[0.0] * 6, buttons=[]))
+    state = ros_node.create_publisher(ArmState, '/a1x_controller/state', STATE_QOS)
+    assert ros_node.spin_until(lambda: state.get_subscription_count() > 0, 10)
+    zero = ArmState()
+    zero.measured_pose.orientation.w = 0.0                  # all-zero quaternion: no rotation at all
+    state.publish(zero)
     ros_node.spin_for(0.3)
     assert proc.poll() is None, procs.log('teleop')
 
@@ -49,4 +54,5 @@ def test_joy_drives_interventions_and_bad_messages_are_dropped(procs, ros_node, 
     got.clear()
     ros_node.spin_for(0.5)
     assert got == []
-    assert 'teleop up' in procs.log('teleop') and 'Joy message dropped' in procs.log('teleop')
+    log = procs.log('teleop')
+    assert 'teleop up' in log and 'Joy message dropped' in log and 'arm state dropped' in log

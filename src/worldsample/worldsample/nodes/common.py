@@ -87,8 +87,14 @@ def pose_to_msg(pose: Pose) -> PoseMsg:
 
 
 def msg_to_pose(msg: PoseMsg) -> Pose:
+    """ValueError naming the problem for non-finite values or a zero quaternion (others are normalised)."""
     p, o = msg.position, msg.orientation
-    return Pose.from_pos_quat([p.x, p.y, p.z], [o.x, o.y, o.z, o.w])
+    pos, quat = np.array([p.x, p.y, p.z]), np.array([o.x, o.y, o.z, o.w])
+    if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))):
+        raise ValueError(f'pose has non-finite values: position {pos.tolist()}, orientation {quat.tolist()}')
+    if np.linalg.norm(quat) < 1e-9:
+        raise ValueError('pose orientation is a zero quaternion')
+    return Pose.from_pos_quat(pos, quat)
 
 
 def declare_config(node: Node) -> CellConfig:

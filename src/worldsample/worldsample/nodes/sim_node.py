@@ -74,9 +74,10 @@ class SimNode(Node):
         self.get_logger().info(f'simulated A1X cell ({self.cfg.task.name}) up; arm feedback on {topics.feedback_arm}')
 
     def on_target(self, msg: PoseStamped) -> None:
-        pose = msg_to_pose(msg.pose)
-        if not (np.all(np.isfinite(pose.pos)) and np.all(np.isfinite(pose.rot))):
-            self.get_logger().warning('ignoring non-finite pose target')
+        try:
+            pose = msg_to_pose(msg.pose)
+        except ValueError as e:
+            self.get_logger().warning(f'pose target dropped: {e}', throttle_duration_sec=2.0)
             return
         err = self.cell.set_pose_target(pose)
         if err > 0.005:

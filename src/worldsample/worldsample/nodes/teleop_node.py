@@ -49,9 +49,10 @@ class TeleopNode(Node):
         self.pressed = [p or bool(b) for p, b in zip(self.pressed, buttons[:2])]
 
     def on_state(self, msg: ArmState) -> None:
-        rot = msg_to_pose(msg.measured_pose).rot
-        if np.all(np.isfinite(rot)):
-            self.tool_rot = rot
+        try:
+            self.tool_rot = msg_to_pose(msg.measured_pose).rot
+        except ValueError as e:
+            self.get_logger().error(f'arm state dropped: {e}', throttle_duration_sec=2.0)
 
     def on_tick(self) -> None:
         now = time.monotonic()
