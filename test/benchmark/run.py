@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .world_model_labels import bench_world_model_labels
 from .worldsample_learning import VARIANTS, bench_worldsample
 
 RESULTS = Path(__file__).resolve().parent / 'results'
@@ -32,8 +33,12 @@ def machine() -> dict:
         cpu = next(line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name'))
     except (OSError, StopIteration):
         pass
-    return {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
+    info = {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
             'date': time.strftime('%Y-%m-%d %H:%M:%S')}
+    torch = sys.modules.get('torch')        # the GPU a benchmark ran on, when it used torch
+    if torch is not None and torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name()
+    return info
 
 
 def save(name: str, data: dict) -> None:
@@ -393,9 +398,10 @@ def _closed_loop(tmp: Path, shared: Path, weights: Path, threads: int, seconds: 
             'learner_steps_per_s': after.steps_per_s, 'worker_log': lines, **loop}
 
 
-def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, np.ndarray]:
+def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float, states: list | None = None) -> dict[str, np.ndarray]:
     """Scripted-expert episodes with per-episode action noise (sigma cycles 0 .. noise_max) as a
-    dataset: noise 0 gives demos, noise > 0 policy-like rollouts with misses and corrections."""
+    dataset: noise 0 gives demos, noise > 0 policy-like rollouts with misses and corrections.
+    ``states`` (a list) receives the saved sim state at every row's observation."""
     from worldsample.core.expert import InsertionExpert
     from worldsample.core.recording.dataset import IMAGE_FIELDS
     from worldsample.core.sim.env import InsertionEnv
@@ -406,6 +412,8 @@ def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float) -> dict[str, 
         sigma = noise_max * (ep % 4) / 3.0
         for t in range(cfg.task.max_episode_steps):
             a = np.clip(expert.act(obs['proprio'], env.hole) + rng.normal(0.0, sigma, 7), -1, 1) * np.asarray(cfg.task.action.active)
+            if states is not None:
+                states.append(env.snapshot())
             nxt, r, term, trunc, _ = env.step(a)
             rows.append({**{f: obs[c] for c, f in IMAGE_FIELDS.items()},
                          **{'next_' + f: nxt[c] for c, f in IMAGE_FIELDS.items()},
@@ -430,7 +438,8 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
     Post-training (what world_model_trainer does): the demo-only weights trained ``steps`` more
     on demo+rollout, against the same weights trained ``steps`` more on demos alone.
     ``only`` runs the named variants (and those they continue from); copy-last-frame always.
-    Results: world_model_fidelity.json for the whole tiny table, else a file named by size/subset.
+    Results: world_model_fidelity.json for the whole tiny table at 1500 steps, else a file named by
+    size, steps and subset (``_partial``).
     """
     import dataclasses
 
@@ -492,7 +501,7 @@ def bench_world_model_fidelity(steps: int = 1500, size: str = 'tiny', only: tupl
     shutil.rmtree(weights_dir)
     results['copy-last-frame'] = evaluate(None, by_config(dual)['held_out'], dual)
     device = str(model.device)
-    name = 'world_model_fidelity' + ('' if size == 'tiny' else f'_{size}') + ('_partial' if only else '')
+    name = 'world_model_fidelity' + ('' if size == 'tiny' and steps == 1500 else f'_{size}_{steps}') + ('_partial' if only else '')
     save(name, {'size': size, 'steps': steps, 'batch_size': dual.batch_size, 'device': device,
                                   'params': WorldModel(dual, device='cpu').n_params,
                                   'frame': [dual.view_size, dual.view_size * len(dual.views)], 'results': results})
@@ -543,7 +552,8 @@ def bench_world_model_throughput(batch: int = 16, frames: int = 8) -> list[str]:
                 rows.append(f'| world model sampling, {size} ({model.n_params / 1e6:.2f}M params, {s}×{s * views}), '
                             f'{device} {dtype}, batch {batch} × {frames} frames | {ms:.1f} ms/frame '
                             f'({1000 / ms:.0f} frames/s) | ≤ 20 ms/frame on CPU at the default size |')
-    save('world_model_throughput', {'batch': batch, 'frames': frames, 'steps_per_frame': cfg.sampling_steps,
+    # a machine with a GPU keeps its own file: its CPU rows are another machine's too
+    save('world_model_throughput' + ('_gpu' if 'cuda' in devices else ''), {'batch': batch, 'frames': frames, 'steps_per_frame': cfg.sampling_steps,
                                     'torch_threads': torch.get_num_threads(), 'results': raw})
     return rows
 
@@ -579,7 +589,8 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
            'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
-           'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample}
+           'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample,
+           'world_model_labels': bench_world_model_labels}
 
 
 def main(argv=None) -> int:
@@ -588,8 +599,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('names', nargs='*', choices=[[], *BENCHES], default=[], metavar='name',
                    help=f'benchmarks to run (default: all): {", ".join(BENCHES)}')
-    p.add_argument('--wm-size', default='tiny', help='world_model_fidelity: model size (tiny, default)')
-    p.add_argument('--wm-steps', type=int, default=1500, help='world_model_fidelity: training steps per variant')
+    p.add_argument('--wm-size', default='tiny', help='world_model_fidelity, world_model_labels: model size (tiny, default)')
+    p.add_argument('--wm-steps', type=int, default=1500,
+                   help='world_model_fidelity: training steps per variant; world_model_labels: per training stage')
     p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
                    help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
     p.add_argument('--variant', action='append', default=[], metavar='NAME',
@@ -597,7 +609,7 @@ def main(argv=None) -> int:
     p.add_argument('--seed', action='append', type=int, default=[], metavar='K',
                    help='worldsample: run only this seed (repeatable; default: 0 1 2)')
     p.add_argument('--env-steps', type=int, default=None, help='worldsample: default train.env_steps of the task')
-    p.add_argument('--task', default='insertion_vision', help='worldsample: the benchmark task')
+    p.add_argument('--task', default='insertion_vision', help='worldsample, world_model_labels: the benchmark task')
     p.add_argument('--wm-pretrain-steps', type=int, default=1000,
                    help='worldsample: world-model training steps on the demos before a run')
     p.add_argument('--threads', type=int, default=None,
@@ -607,7 +619,8 @@ def main(argv=None) -> int:
     options = {'world_model_fidelity': {'size': args.wm_size, 'steps': args.wm_steps, 'only': tuple(args.wm_variant)},
                'worldsample': {'variants': tuple(args.variant), 'seeds': tuple(args.seed) or (0, 1, 2),
                                'env_steps': args.env_steps, 'task': args.task,
-                               'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads}}
+                               'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads},
+               'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)

@@ -121,6 +121,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
             'synthetic_steps_per_real_step_max': wm_cfg.counterfactuals,
             'post_train_every_env_steps': cfg.train.post_train_every if source == 'model' else None,
             'post_train_steps': cfg.train.post_train_steps if source == 'model' else None,
+            'post_train_warmup': cfg.train.post_train_warmup if source == 'model' else None,
             'world_model_pretrain_steps_on_demos': wm_pretrain_steps if source == 'model' else None}
 
         scorer = reward_scorer(rm)

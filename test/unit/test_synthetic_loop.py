@@ -97,6 +97,31 @@ def test_segments_become_labelled_synthetic_buffers_and_the_model_post_trains(vi
     assert len(post.rollouts) == 1 and len(post.rollouts[0].actions) == 10
 
 
+def test_the_learned_model_generates_only_after_its_warm_up_burst_on_rollouts(vision):
+    obs, actions, _ = _expert_run(vision, 12)
+    rng = np.random.default_rng(0)
+    encoder = PCAEncoder.fit({c: np.stack([o[c] for o in obs]) for c in CAMS}, EncoderConfig(8, 4))
+    learner = Learner(vision, encoder)
+    model = WorldModel(vision.world_model, seed=0, device='cpu')
+    post = PostTrainer(model, [], every=4, steps=1, rng=rng, warmup=3)
+    scorer = lambda frames: (np.zeros(len(frames['wrist_camera'])), np.zeros(len(frames['wrist_camera']), bool))
+    loop = SyntheticLoop(vision, Generator(vision, ModelPredictor(vision, model), scorer, rng), learner, post,
+                         batch_segments=1)
+    episodes = EpisodeLoop(vision.task)
+    for t in range(12):           # episode 0 ends at step 5 (the first rollout); bursts are due at env steps 4, 8, 12
+        rec = episodes.record(actions[t], False, success=t == 5)
+        loop.observe(rec, obs[t], obs[t + 1], env_step=t + 1)
+        if t == 3:                # due, but no rollout yet: no burst, and segment 0-3 is skipped
+            assert model.steps == 0 and loop.counts['skipped_before_warmup'] == 1
+        if t == 7:                # the warm-up burst ran, and nothing has reached the learner before it
+            assert model.steps == 3 and post.warmed_up
+            assert loop.counts['trajectories'] == 0 and len(learner.syn_negative) == 0
+    assert loop.counts['post_train_bursts'] == 2 and model.steps == 3 + 1 and post.trained == 4
+    # the segment completed after the warm-up (episode 1, steps 0-3) was generated, K = 2
+    assert loop.counts['skipped_before_warmup'] == 1 and loop.counts['trajectories'] == 2
+    assert len(learner.syn_negative) == 2 * 4
+
+
 def test_a_short_training_run_puts_oracle_synthetic_samples_into_critic_updates(vision):
     def oracle_loop(learner, demos):
         scorer = lambda frames: (np.zeros(len(frames['wrist_camera'])), np.zeros(len(frames['wrist_camera']), bool))

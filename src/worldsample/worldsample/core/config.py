@@ -185,6 +185,7 @@ class TrainConfig:
     encoder_dim: int               # frozen encoder: embedding size per camera
     post_train_every: int          # real-synthetic loop: env steps between world-model post-training bursts
     post_train_steps: int          # ... and world-model updates per burst
+    post_train_warmup: int         # updates of the first burst; no counterfactual reaches the learner before it
 
 
 @dataclass(frozen=True)

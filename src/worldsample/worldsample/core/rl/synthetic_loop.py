@@ -8,7 +8,10 @@ positive or negative synthetic buffer. A :class:`PostTrainer` keeps training the
 rollouts (mixed with the demos, recency-weighted) in bursts of ``train.post_train_steps``
 updates every ``train.post_train_every`` environment steps: on a CPU a burst costs about as
 much as the environment steps between two bursts, so generation and post-training share the
-cores with acting and learning in a fixed, recorded ratio.
+cores with acting and learning in a fixed, recorded ratio. The first burst, once a rollout
+episode has ended, is ``train.post_train_warmup`` updates long, and the learned model's
+segments are skipped (counted) until it has run: a model fit to the demos alone makes frames
+the reward model misreads.
 """
 from __future__ import annotations
 
@@ -30,20 +33,29 @@ from .learner import Learner
 
 
 class PostTrainer:
-    def __init__(self, model: WorldModel, demos: list[Episode], every: int, steps: int, rng: np.random.Generator):
+    def __init__(self, model: WorldModel, demos: list[Episode], every: int, steps: int, rng: np.random.Generator,
+                 warmup: int = 0):
         self.model, self.demos, self.every, self.steps, self.rng = model, demos, every, steps, rng
+        self.warmup = warmup            # updates of the first burst, which waits for a completed rollout
+        self.trained = 0                # post-training updates so far
         self.assembler = EpisodeAssembler(model.cfg)
         self.rollouts: list[Episode] = []
+
+    @property
+    def warmed_up(self) -> bool:
+        return self.trained >= self.warmup
 
     def observe(self, rec: StepRecord, obs: dict, next_obs: dict) -> None:
         self.rollouts += self.assembler.add(rec.episode, rec.step, obs, obs['proprio'], rec.action, next_obs,
                                             next_obs['proprio'], rec.done)
 
     def maybe_train(self, env_step: int) -> bool:
-        if env_step % self.every or not (self.demos or self.rollouts):
+        if env_step % self.every or not (self.demos or self.rollouts) or not (self.warmed_up or self.rollouts):
             return False
+        steps = self.steps if self.warmed_up else max(self.steps, self.warmup - self.trained)
         episodes, weights = mix(self.demos, self.rollouts, self.model.cfg)
-        train_world_model(self.model, episodes, weights, self.steps, self.rng)
+        train_world_model(self.model, episodes, weights, steps, self.rng)
+        self.trained += steps
         return True
 
 
@@ -61,7 +73,7 @@ class SyntheticLoop:
         self.pending: list = []
         self.snapshots: dict[tuple[int, int], object] = {}
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
-                       'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0}
+                       'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0, 'skipped_before_warmup': 0}
         self.label_calibration: dict | None = None    # the latest calibration (LabelCalibration fields)
         self.wall = {'generation': 0.0, 'post_training': 0.0}
 
@@ -84,6 +96,9 @@ class SyntheticLoop:
                                          next_obs['proprio'], rec.done)
             if segment is not None:
                 self.calibration_set.add_segment(segment)
+        if self.pending and self.post_trainer is not None and not self.post_trainer.warmed_up:
+            self.counts['skipped_before_warmup'] += len(self.pending)    # the model is not yet fit to generate
+            self.pending = []
         if len(self.pending) >= self.batch_segments:
             t0 = time.perf_counter()
             if self.calibration_due:
@@ -135,6 +150,7 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
         return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner)
     if source != 'model' or model is None:
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
-    post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng)
+    post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
+                       cfg.train.post_train_warmup)
     return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post,
                          calibrate_labels=True)

@@ -181,7 +181,8 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
                 f'train success {hist.train_success_rate[-1]:.2f}, interventions {hist.intervention_rate[-1]:.2f}, '
                 f'{episodes.episode} episodes, {hist.wall_s[-1]:.0f} s'
                 + (f'; synthetic {loop.counts["trajectories"]} trajectories ({loop.counts["positive"]} positive, '
-                   f'{loop.counts["dropped_ambiguous"]} dropped as ambiguous{_theta(loop)}), '
+                   f'{loop.counts["dropped_ambiguous"]} dropped as ambiguous{_theta(loop)}; '
+                   f'{loop.counts["skipped_before_warmup"]} segments skipped before the warm-up), '
                    f'rho {hist.ppl[-1]["rho"]:.3f}, {learner.ppl.synthetic_used} rows used' if loop else ''))
             window = {'success': [], 'interventions': []}
     env.close()

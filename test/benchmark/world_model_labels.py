@@ -1,0 +1,169 @@
+"""Can the reward model trust a world model's frames? (the question behind every synthetic label)
+
+    ./ws bench world_model_labels [--wm-size tiny|default] [--wm-steps N] [--task insertion_vision]
+
+On held-out noisy-expert segments of the task (aligned to each episode's end, so a successful
+episode's success step lies in its last segment), every segment gets K counterfactual action
+sequences (``perturb_actions``, the generator's own perturbation). The same sequences are
+rendered three ways: by the simulator replaying them from the segment's saved state (the oracle,
+which gives the ground truth ``success`` of every step), and by two learned world models from the
+segment's real o_0 — one trained on the scripted demos alone (what a run starts from), one
+trained on demos and then post-trained on demos + noisy rollouts (what post-training during a run
+aims at); their weights are kept under ``runs/bench_world_model_labels/``. The cached reward model of the worldsample benchmark labels each frame (R_hat >= delta_R).
+
+Reported per source: the share of counterfactuals labelled successful, their precision and
+recall against the simulator's truth, the share of truly unsuccessful counterfactuals labelled
+successful, mean R_hat on truly unsuccessful frames; and, replaying the real segments with their
+own actions, the AUC of R_hat on predicted frames for the reward model's label of the real frame
+(what label calibration relies on) with precision/recall at a few thresholds; plus each model's
+PSNR/SSIM on the same replays (world-model resolution). Results: world_model_labels_<size>_<steps>.json.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+TEST = {'episodes': 16, 'seed': 40_000, 'noise_max': 0.6}
+DEMOS = {'episodes': 20, 'seed': 10_000, 'noise_max': 0.0}
+ROLLOUTS = {'episodes': 60, 'seed': 20_000, 'noise_max': 0.6}
+THRESHOLDS = (0.5, 0.7, 0.9, 0.99)
+WEIGHTS = Path('runs/bench_world_model_labels')     # the trained models, for a look or a later run
+
+
+def _segments(data: dict[str, np.ndarray], states: list, length: int):
+    """RealSegments of ``length`` steps, aligned to each episode's end, with the saved state at o_0."""
+    from worldsample.core.observation import CAMERAS
+    from worldsample.core.recording.dataset import IMAGE_FIELDS
+    from worldsample.core.worldmodel.generator import RealSegment
+    segs = []
+    for ep in np.unique(data['episode']):
+        idx = np.flatnonzero(data['episode'] == ep)
+        for s in range(len(idx) - length, -1, -length):
+            rows = idx[s:s + length]
+            images = {c: np.concatenate([data[IMAGE_FIELDS[c]][rows], data['next_' + IMAGE_FIELDS[c]][rows[-1:]]])
+                      for c in CAMERAS}
+            proprio = np.concatenate([data['proprio'][rows], data['next_proprio'][rows[-1:]]]).astype(np.float32)
+            segs.append(RealSegment(int(ep), int(data['step'][rows[0]]), images, data['action'][rows],
+                                    proprio, states[rows[0]]))
+    return segs
+
+
+def _label_stats(scores: np.ndarray, threshold: float, truth: np.ndarray) -> dict:
+    """Counterfactual-level labels (any frame >= threshold) against the simulator's truth."""
+    y = (scores >= threshold).any(axis=1)
+    t = truth.any(axis=1)
+    return {'positive_share': float(y.mean()), 'true_positive_share': float(t.mean()),
+            'precision': float((y & t).sum() / y.sum()) if y.any() else None,
+            'recall': float((y & t).sum() / t.sum()) if t.any() else None,
+            'false_positive_rate': float((y & ~t).sum() / max(1, (~t).sum())),
+            'mean_score_on_unsuccessful_frames': float(scores[~truth].mean()),
+            'positives': int(y.sum()), 'true_positives': int(t.sum())}
+
+
+def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:
+    """R_hat on frames the model predicts for the real actions, against the real frames' labels."""
+    pos, neg = pred_scores[real_labels], pred_scores[~real_labels]
+    auc = float(np.mean(pos[:, None] > neg[None, :]) + 0.5 * np.mean(pos[:, None] == neg[None, :])) \
+        if len(pos) and len(neg) else None
+    at = {}
+    for th in THRESHOLDS:
+        p = pred_scores >= th
+        at[str(th)] = {'predicted_positive': int(p.sum()),
+                       'precision': float((p & real_labels).sum() / p.sum()) if p.any() else None,
+                       'recall': float((p & real_labels).sum() / max(1, real_labels.sum()))}
+    return {'real_positive_frames': int(real_labels.sum()), 'frames': int(real_labels.size), 'auc': auc,
+            'at_threshold': at}
+
+
+def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 'insertion_vision') -> list[str]:
+    import torch
+
+    from worldsample.core.config import load_config
+    from worldsample.core.observation import CAMERAS
+    from worldsample.core.sim.oracle import OraclePredictor
+    from worldsample.core.worldmodel.counterfactual import perturb_actions
+    from worldsample.core.worldmodel.data import episodes_from_dataset
+    from worldsample.core.worldmodel.generator import ModelPredictor
+    from worldsample.core.worldmodel.model import WorldModel, sized
+    from worldsample.core.worldmodel.training import evaluate, mix, train
+    from .run import _sim_episodes, save
+    from .worldsample_learning import reward_model
+
+    cfg = load_config(task)
+    wm_cfg = sized(cfg.world_model, size)
+    cfg = replace(cfg, world_model=wm_cfg)
+    T, K = wm_cfg.segment_length, wm_cfg.counterfactuals
+    rm, rm_report = reward_model(task, lambda m: print(m, flush=True))
+    t0 = time.perf_counter()
+    states: list = []
+    test = _sim_episodes(cfg, **TEST, states=states)
+    segs = _segments(test, states, T)
+    demos = episodes_from_dataset(_sim_episodes(cfg, **DEMOS), wm_cfg)
+    rollouts = episodes_from_dataset(_sim_episodes(cfg, **ROLLOUTS), wm_cfg)
+    held = episodes_from_dataset(test, wm_cfg)
+    print(f'sim data: {len(segs)} test segments, {sum(len(e.actions) for e in demos)} demo and '
+          f'{sum(len(e.actions) for e in rollouts)} rollout steps ({time.perf_counter() - t0:.0f} s)', flush=True)
+
+    rng = np.random.default_rng(TEST['seed'])
+    cf = np.stack([perturb_actions(s.actions, cfg.task, rng, wm_cfg.perturb_scale, wm_cfg.perturb_noise)
+                   for s in segs for _ in range(K)])
+    n = len(cf)
+
+    def scores(frames: dict[str, np.ndarray], count: int) -> np.ndarray:
+        return rm.score({c: frames[c].reshape(count * T, *frames[c].shape[2:]) for c in CAMERAS}).reshape(count, T)
+
+    oracle = OraclePredictor(cfg)
+    truth = []
+    for i, seq in enumerate(cf):      # the simulator's ground truth for every counterfactual step
+        oracle.env.restore(segs[i // K].state)
+        truth.append([oracle.env.step(a)[4]['success'] for a in seq])
+    truth = np.asarray(truth, bool)
+    o_frames, _ = oracle(segs, cf, K)
+    oracle.close()
+    real = {c: np.stack([s.images[c][1:] for s in segs]) for c in CAMERAS}
+    real_labels = scores(real, len(segs)) >= rm.threshold
+    results = {'simulator frames (oracle)': {'counterfactuals': _label_stats(scores(o_frames, n), rm.threshold, truth)}}
+
+    model = WorldModel(wm_cfg, seed=0)        # on a GPU when torch sees one
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    timing = {}
+    for name, train_on in (('demos', (demos, [])), ('demos, then post-trained on demos + rollouts', (demos, rollouts))):
+        t1 = time.perf_counter()
+        episodes, weights = mix(*train_on, wm_cfg)
+        train(model, episodes, weights, steps, np.random.default_rng(len(results)),
+              lambda i, loss: print(f'  {name}: step {i}/{steps}, loss {loss:.4f}', flush=True)
+              if i % max(1, steps // 10) == 0 else None)
+        timing[name] = time.perf_counter() - t1
+        model.save(WEIGHTS / f"{size}_{steps}_{'demos' if name == 'demos' else 'post_trained'}.safetensors")
+        predictor = ModelPredictor(cfg, model)
+        m_frames, _ = predictor(segs, cf, K)
+        replay, _ = predictor(segs, np.stack([s.actions for s in segs]), 1)
+        results[f'world model: {name}'] = {
+            'training_steps': model.steps, 'train_s': timing[name],
+            'counterfactuals': _label_stats(scores(m_frames, n), rm.threshold, truth),
+            'own_action_replay': _replay_stats(scores(replay, len(segs)).ravel(), real_labels.ravel()),
+            'fidelity': evaluate(model, held, wm_cfg)['metrics']}
+        if name == 'demos':
+            model.opt = torch.optim.AdamW(model.net.parameters(), lr=wm_cfg.lr)   # post-training's fresh optimiser
+        print(f'{name}: {results[f"world model: {name}"]["counterfactuals"]}', flush=True)
+    results['copy-last-frame'] = {'fidelity': evaluate(None, held, wm_cfg)['metrics']}
+    save(f'world_model_labels_{size}_{steps}', {
+        'task': task, 'size': size, 'steps_per_stage': steps, 'device': str(model.device), 'params': model.n_params,
+        'torch_threads': torch.get_num_threads(), 'counterfactuals_per_segment': K, 'segment_length': T,
+        'test': TEST, 'demos': DEMOS, 'rollouts': ROLLOUTS, 'segments': len(segs), 'reward_model': rm_report,
+        'delta_R': rm.threshold, 'results': results, 'wall_s': time.perf_counter() - t0})
+    rows = []
+    for name, r in results.items():
+        if 'counterfactuals' not in r:
+            continue
+        c = r['counterfactuals']
+        prec = 'n/a' if c['precision'] is None else f"{c['precision']:.2f}"
+        auc = r.get('own_action_replay', {}).get('auc')
+        rows.append(f"| reward labels on {name} ({size}, {steps} steps/stage) | {c['positive_share']:.1%} labelled "
+                    f"successful (truth {c['true_positive_share']:.1%}), precision {prec}, false-positive rate "
+                    f"{c['false_positive_rate']:.1%}" + ('' if auc is None else f', replay AUC {auc:.2f}')
+                    + ' | positive share near the truth |')
+    return rows
