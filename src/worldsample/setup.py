@@ -12,6 +12,7 @@ CONSOLE_SCRIPTS = [
     'policy_node = worldsample.nodes.policy_node:main',
     'sim_human = worldsample.nodes.sim_human_node:main',
     'teleop = worldsample.nodes.teleop_node:main',
+    'camera = worldsample.nodes.camera_node:main',
     'recorder = worldsample.nodes.recorder_node:main',
     'reward_model = worldsample.nodes.reward_model_node:main',
     'learner = worldsample.nodes.learner_node:main',

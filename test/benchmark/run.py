@@ -144,6 +144,71 @@ def bench_controller_latency(n: int = 300) -> list[str]:
             f'p99 {np.percentile(lat, 99):.2f} ms ({len(lat)}/{n} commands) | — |']
 
 
+def bench_camera_latency(frames: int = 300, fps: float = 30.0) -> list[str]:
+    """Camera node: a 640x480 frame entering the node -> its Image message at a subscriber (median, p99).
+
+    The node reads a pyrealsense2 software device (the same conversion and publishing path as a
+    D435i) into which the benchmark injects frames at ``fps``, stamped in the host's clock (system
+    time domain) at injection; a subscriber in another ROS context (its own DDS participant) takes
+    the latency as its arrival time minus that stamp.
+    """
+    import threading
+
+    import pyrealsense2 as rs
+    import rclpy
+    from sensor_msgs.msg import Image
+
+    from test.software_camera import SoftwareCamera
+    from worldsample.core.realsense import QueueSource
+    from worldsample.nodes.camera_node import CameraNode
+    from worldsample.nodes.common import SENSOR_QOS
+
+    cam = SoftwareCamera(640, 480, fps=int(fps))
+    contexts = [rclpy.context.Context(), rclpy.context.Context()]
+    for c in contexts:
+        rclpy.init(context=c)
+    node = CameraNode(open_source=lambda: QueueSource(cam.queue), context=contexts[0])
+    probe = rclpy.create_node('camera_latency_probe', context=contexts[1])
+    latencies: list[float] = []
+
+    def on_image(msg: Image) -> None:
+        latencies.append((time.time_ns() - msg.header.stamp.sec * 10**9 - msg.header.stamp.nanosec) / 1e6)
+    probe.create_subscription(Image, '/wrist_camera/color/image_raw', on_image, SENSOR_QOS)
+    executors = []
+    for n, c in ((node, contexts[0]), (probe, contexts[1])):
+        ex = rclpy.executors.SingleThreadedExecutor(context=c)
+        ex.add_node(n)
+        threading.Thread(target=ex.spin, daemon=True).start()
+        executors.append(ex)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (480, 640, 3), np.uint8) for _ in range(8)]
+    try:
+        deadline = time.monotonic() + 30
+        while node.pub_image.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        latencies.clear()
+        t_next = time.perf_counter()
+        for i in range(frames):
+            cam.inject(images[i % len(images)], time.time_ns() / 1e6, i, rs.timestamp_domain.system_time)
+            t_next += 1.0 / fps
+            time.sleep(max(0.0, t_next - time.perf_counter()))
+        time.sleep(0.5)
+    finally:
+        for ex in executors:
+            ex.shutdown()
+        node.close()
+        node.destroy_node()
+        probe.destroy_node()
+        for c in contexts:
+            rclpy.shutdown(context=c)
+        cam.close()
+    lat = np.array(latencies)
+    save('camera_latency', {'frames': frames, 'fps': fps, 'size': [640, 480], 'received': len(lat),
+                            'latency_ms': lat.tolist()})
+    return [f'| camera node: 640×480 frame in → Image at a subscriber | median {np.median(lat):.2f} ms, '
+            f'p99 {np.percentile(lat, 99):.2f} ms ({len(lat)}/{frames} frames at {fps:g} Hz) | — |']
+
+
 def bench_learner(seconds: float = 15.0) -> list[str]:
     """Learner update steps/s at batch 256 on cached features, through core.rl.learner.Learner.
 
@@ -586,7 +651,8 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
             f'| ≥ 80% success |']
 
 
-BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency, 'learner': bench_learner,
+BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency,
+           'camera_latency': bench_camera_latency, 'learner': bench_learner,
            'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
            'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample,

@@ -11,9 +11,17 @@ def test_default_sim_graph():
 
 def test_real_backend_has_no_sim_nodes_and_needs_a_reward_model():
     graph = build_graph({'backend': 'real', 'record': 'false', 'reward_model': 'runs/rm'})
-    assert [n.name for n in graph] == ['a1x_controller', 'teleop', 'reward_model', 'policy']
+    assert [n.name for n in graph] == ['wrist_camera_node', 'side_camera_node', 'a1x_controller', 'teleop',
+                                       'reward_model', 'policy']
+    assert [(n.executable, n.parameters['camera'], n.required) for n in graph[:2]] == [
+        ('camera', 'wrist_camera', True), ('camera', 'side_camera', True)]
     assert graph[-1].parameters['use_reward_model'] is True
-    assert graph[1].parameters['joy_topic'] == '/spacenav/joy'
+    assert graph[3].parameters['joy_topic'] == '/spacenav/joy'
+    # realsense2_camera serving the camera topics instead
+    assert 'wrist_camera_node' not in [n.name for n in build_graph({'backend': 'real', 'reward_model': 'rm',
+                                                                    'cameras': 'false'})]
+    with pytest.raises(GraphError, match='for backend:=real'):
+        build_graph({'cameras': 'true'})
     with pytest.raises(GraphError, match='needs reward_model'):
         build_graph({'backend': 'real'})
 

@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 
 from .core.actors import ACTORS
 from .core.config import PPL_MODES
+from .core.observation import CAMERAS
 
 POLICY_ACTORS = (*ACTORS, 'sac')   # sac: the learner's actor, parameters over /learner/actor_params
 
 # name -> (default, description); these are the launch arguments of every task launch file.
 ARGUMENTS: dict[str, tuple[str, str]] = {
     'task': ('insertion', 'task config name (config/<task>.yaml) or a YAML path'),
-    'backend': ('sim', "'sim' (MuJoCo cell) or 'real' (Galaxea driver and RealSense cameras running)"),
+    'backend': ('sim', "'sim' (MuJoCo cell) or 'real' (the Galaxea driver running; cameras: see cameras)"),
+    'cameras': ('auto', 'a pyrealsense2 camera node per configured camera (by serial): auto (real backend only), '
+                        'true, false (realsense2_camera nodes serve the camera topics instead)'),
     'record': ('true', 'record the rollout topics to a rosbag2 (mcap) bag'),
     'bag': ('', 'bag output folder (default runs/bags/<task>_<time>)'),
     'actor': ('expert', f'action source of the policy node: {", ".join(POLICY_ACTORS)} (sac trains online)'),
@@ -91,6 +94,10 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     nodes = []
     if sim:
         nodes.append(NodeSpec('sim', 'sim_node', task))
+    if (not sim) if a['cameras'] == 'auto' else _bool('cameras', a['cameras']):
+        if sim:
+            raise GraphError('cameras:=true is for backend:=real (the sim node renders the cameras)')
+        nodes += [NodeSpec(f'{c}_node', 'camera', {**task, 'camera': c}) for c in CAMERAS]
     nodes.append(NodeSpec('a1x_controller', 'a1x_controller', task))
     if sim and _bool('human', a['human']):
         nodes.append(NodeSpec('sim_human', 'sim_human', {**task, 'aggressiveness': aggressiveness}))

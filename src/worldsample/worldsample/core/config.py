@@ -65,7 +65,8 @@ class CameraConfig:
     height: int
     fovy_deg: float              # D435i colour: ~69 x 42 deg, cropped to a square -> 42 deg
     fps: float
-    serial: str                  # real backend: RealSense serial number ('' = any)
+    serial: str                  # real backend: RealSense serial number ('' = the only one connected)
+    color_profile: tuple[int, int, int]   # real backend: the device's colour stream, width x height x fps
 
 
 @dataclass(frozen=True)

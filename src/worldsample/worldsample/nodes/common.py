@@ -10,11 +10,12 @@ from geometry_msgs.msg import Pose as PoseMsg
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from ..core.config import CellConfig, load_config
 from ..core.controller import Pose
 from ..core.images import ImageError, decode_rgb  # noqa: F401  (ImageError re-exported)
+from ..core.intrinsics import Intrinsics
 from ..core.recording.dataset import IMAGE_FIELDS
 
 # Commands: reliable, shallow (a stale command is worse than a dropped one).
@@ -47,6 +48,20 @@ def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
 
 
 image_to_array = decode_rgb   # the nodes' name for it
+
+
+def camera_info(intr: Intrinsics, stamp, frame_id: str) -> CameraInfo:
+    """CameraInfo of an unrectified colour stream (as realsense-ros fills it: R = I, P = [K | 0])."""
+    msg = CameraInfo()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = int(intr.width), int(intr.height)
+    msg.distortion_model = intr.ros_distortion_model
+    msg.d = [float(c) for c in intr.coeffs]
+    msg.k = [float(v) for v in intr.k.ravel()]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [intr.fx, 0.0, intr.ppx, 0.0, 0.0, intr.fy, intr.ppy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
 
 
 def transition_images(msg, cfg: CellConfig) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -7,7 +7,9 @@ marked intervened), send it to the controller, and stream the completed transiti
 ``reset`` service (seed = base seed + episode) and end on success or the step limit. These
 rules are core.episode.EpisodeLoop, the same object the single-process trainer drives.
 Success comes from the reward model service (``use_reward_model``: the step completes when it
-answers) or, in simulation without one, from ``/sim/success`` (ground truth).
+answers) or, in simulation without one, from ``/sim/success`` (ground truth). A real camera's
+frames (a D435i's 640 x 480) are cropped and resized to the policy's resolution once, here
+(core.observation.policy_image); transitions and the reward model get the resized images.
 
 With ``actor:=sac`` the actions come from the learner's SAC actor: parameters arriving on
 ``/learner/actor_params`` are checked and prepared in a background thread and swapped in
@@ -33,9 +35,9 @@ from worldsample_msgs.srv import Reset, ScoreFrames
 
 from ..core.actors import make_actor
 from ..core.episode import EpisodeLoop
-from ..core.observation import CAMERAS
+from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
-from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, ImageError,
+from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, array_to_image,
                      image_to_array, spin_node, declare_config)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
@@ -185,12 +187,15 @@ class PolicyNode(Node):
         msgs, arrays = {}, {}
         for name in CAMERAS:
             cam = self.cfg.camera(name)
-            msgs[name] = self.images[name]
+            msg = self.images[name]
             try:
-                arrays[name] = image_to_array(msgs[name], (cam.height, cam.width))
-            except ImageError as e:
+                arrays[name] = policy_image(image_to_array(msg), cam)
+            except ValueError as e:     # ImageError included
                 self.get_logger().error(f'{name}: {e}', throttle_duration_sec=2.0)
                 return None
+            # a real camera's frame, cropped and resized once here: transitions carry what the actor saw
+            resized = (msg.height, msg.width) != (cam.height, cam.width) or msg.encoding != 'rgb8'
+            msgs[name] = array_to_image(arrays[name], msg.header.stamp, msg.header.frame_id) if resized else msg
         return {'images': msgs, 'arrays': arrays, 'proprio': list(self.state.proprio), 'mode': self.state.mode,
                 't': t}
 

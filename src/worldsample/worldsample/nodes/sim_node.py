@@ -19,26 +19,13 @@ from std_msgs.msg import Bool, Header
 from worldsample_msgs.srv import Reset
 
 from ..core.controller import sample_reset_pose
+from ..core.intrinsics import Intrinsics
 from ..core.observation import CAMERAS
 from ..core.sim.cell import InsertionCell
-from .common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, array_to_image, declare_config, msg_to_pose, spin_node
+from .common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, array_to_image, camera_info, declare_config, msg_to_pose,
+                     spin_node)
 
 PHYSICS_TICK_S = 0.01   # advance physics in 10 ms slices, paced to the wall clock
-
-
-def camera_info(name: str, width: int, height: int, fovy_deg: float, stamp) -> CameraInfo:
-    """Pinhole intrinsics of the square crop (fx = fy from the vertical field of view)."""
-    f = (height / 2.0) / np.tan(np.deg2rad(fovy_deg) / 2.0)
-    msg = CameraInfo()
-    msg.header.stamp = stamp
-    msg.header.frame_id = f'{name}_color_optical_frame'
-    msg.width, msg.height = width, height
-    msg.distortion_model = 'plumb_bob'
-    msg.d = [0.0] * 5
-    msg.k = [f, 0.0, width / 2.0, 0.0, f, height / 2.0, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [f, 0.0, width / 2.0, 0.0, 0.0, f, height / 2.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return msg
 
 
 class SimNode(Node):
@@ -116,7 +103,8 @@ class SimNode(Node):
             for name in CAMERAS:
                 cam = self.cfg.camera(name)
                 self.pub_img[name].publish(array_to_image(self.cell.render(name), stamp, f'{name}_color_optical_frame'))
-                self.pub_info[name].publish(camera_info(name, cam.width, cam.height, cam.fovy_deg, stamp))
+                self.pub_info[name].publish(camera_info(Intrinsics.pinhole(cam.width, cam.height, cam.fovy_deg), stamp,
+                                                        f'{name}_color_optical_frame'))
             self.pub_success.publish(Bool(data=self.cell.success()))
 
 
