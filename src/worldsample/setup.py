@@ -26,6 +26,7 @@ CONSOLE_SCRIPTS = [
     'evaluate_world_model = worldsample.commands.evaluate_world_model:main',
     'worldsample_report = worldsample.commands.report:main',
     'prepare_run = worldsample.commands.prepare_run:main',
+    'spacemouse_check = worldsample.commands.spacemouse_check:main',
     'launch_runner = worldsample.launch_runner:main',
 ]
 

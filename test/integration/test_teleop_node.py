@@ -56,3 +56,11 @@ def test_joy_drives_interventions_and_bad_messages_are_dropped(procs, ros_node, 
     assert got == []
     log = procs.log('teleop')
     assert 'teleop up' in log and 'Joy message dropped' in log and 'arm state dropped' in log
+
+
+def test_reading_the_spacemouse_over_usb_without_one_is_logged_and_retried(procs, ros_node):
+    proc = procs.start('teleop', 'teleop_hid', device='hid', retry_s=0.3)
+    assert ros_node.spin_until(lambda: 'attempt 3' in procs.log('teleop_hid'), 30), procs.log('teleop_hid')
+    log = procs.log('teleop_hid')
+    assert 'teleop up: SpaceMouse over USB HID' in log and 'no SpaceMouse found on USB' in log
+    assert 'retrying every 0.3 s' in log and proc.poll() is None

@@ -34,6 +34,10 @@ def test_teleop_runs_on_the_real_cell_and_on_request_in_sim():
     assert 'teleop' not in [n.name for n in real]
     with pytest.raises(GraphError, match='true or false'):
         build_graph({'teleop': 'sometimes'})
+    hid = build_graph({'backend': 'real', 'reward_model': 'rm', 'teleop_device': 'hid'})
+    assert next(n for n in hid if n.name == 'teleop').parameters['device'] == 'hid'
+    with pytest.raises(GraphError, match='joy or hid'):
+        build_graph({'backend': 'real', 'reward_model': 'rm', 'teleop_device': 'keyboard'})
 
 
 def test_episodes_end_the_graph():

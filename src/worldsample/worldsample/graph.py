@@ -28,6 +28,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     'aggressiveness': ('0.5', 'how readily the simulated human takes over (0 never .. 1)'),
     'teleop': ('auto', 'SpaceMouse teleop node reading the spacenav node\'s Joy: auto (real backend only), true, false'),
     'joy_topic': ('/spacenav/joy', 'sensor_msgs/Joy topic the teleop node reads'),
+    'teleop_device': ('joy', "what the teleop node reads: 'joy' (joy_topic, the spacenav node) or 'hid' (the "
+                             'SpaceMouse over USB, no spacenav needed)'),
     'episodes': ('0', 'stop the graph after this many episodes (0 = run until Ctrl-C)'),
     'reward_model': ('', 'reward model folder (train_reward); empty: success from simulator ground truth'),
     'seed': ('0', 'seed of the first episode; episode k uses seed + k'),
@@ -102,7 +104,9 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     if sim and _bool('human', a['human']):
         nodes.append(NodeSpec('sim_human', 'sim_human', {**task, 'aggressiveness': aggressiveness}))
     if (not sim) if a['teleop'] == 'auto' else _bool('teleop', a['teleop']):
-        nodes.append(NodeSpec('teleop', 'teleop', {**task, 'joy_topic': a['joy_topic']}))
+        if a['teleop_device'] not in ('joy', 'hid'):
+            raise GraphError(f"argument teleop_device:={a['teleop_device']!r} must be joy or hid")
+        nodes.append(NodeSpec('teleop', 'teleop', {**task, 'joy_topic': a['joy_topic'], 'device': a['teleop_device']}))
     if not sim and not a['reward_model']:
         raise GraphError('backend:=real needs reward_model:=<folder>: there is no ground-truth success')
     if a['reward_model']:

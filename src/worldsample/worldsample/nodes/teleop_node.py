@@ -1,7 +1,9 @@
 """teleop node: the operator's SpaceMouse -> interventions, on the same topic as the simulated human.
 
 Reads ``sensor_msgs/Joy`` from the ``spacenav`` node (``joy_topic``, default ``/spacenav/joy``:
-axes [x y z roll pitch yaw], buttons [left right]) and maps it with ``core.teleop`` (deadzone,
+axes [x y z roll pitch yaw], buttons [left right]), or with ``device:=hid`` the SpaceMouse itself
+over USB HID (core.spacemouse, the same axes; a missing or unplugged device is logged and
+retried every ``retry_s``), and maps it with ``core.teleop`` (deadzone,
 gains, base or tool frame, the teleop section of the task YAML). While the operator has taken
 over it publishes ``/worldsample/intervention`` at the control rate; the policy node lets a fresh
 intervention override the actor and marks the step intervened. Readings older than
@@ -16,6 +18,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from worldsample_msgs.msg import ArmState, DeltaCommand
 
+from ..core.spacemouse import SpaceMouseError, SpaceMouseReader
 from ..core.teleop import SpaceMouseTeleop, TeleopInputError
 from .common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, declare_config, msg_to_pose, spin_node
 
@@ -27,17 +30,29 @@ class TeleopNode(Node):
         super().__init__('teleop')
         self.cfg = declare_config(self)
         joy_topic = self.declare_parameter('joy_topic', '/spacenav/joy').value
+        device = self.declare_parameter('device', 'joy').value
         self.stale_s = float(self.declare_parameter('stale_s', 0.5).value)
+        self.retry_s = float(self.declare_parameter('retry_s', 2.0).value)
+        if device not in ('joy', 'hid'):
+            raise ValueError(f"teleop device must be 'joy' (the spacenav node's Joy) or 'hid' (USB), got {device!r}")
         self.teleop = SpaceMouseTeleop(self.cfg.teleop)
         self.reading: tuple[float, np.ndarray, list[int]] | None = None
         self.pressed = [False, False]     # a press shorter than a control period still counts
         self.tool_rot: np.ndarray | None = None
         self.published = 0
-        self.create_subscription(Joy, joy_topic, self.on_joy, SENSOR_QOS)
+        self.reader: SpaceMouseReader | None = None
+        self.next_open = 0.0
+        self.device_errors = 0
+        if device == 'joy':
+            self.create_subscription(Joy, joy_topic, self.on_joy, SENSOR_QOS)
+            source = joy_topic
+        else:
+            self.create_timer(0.01, self.on_hid)
+            source = 'SpaceMouse over USB HID'
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
         self.pub = self.create_publisher(DeltaCommand, INTERVENTION_TOPIC, COMMAND_QOS)
         self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
-        self.get_logger().info(f'teleop up: {joy_topic} -> {INTERVENTION_TOPIC} ({self.cfg.teleop.frame} frame)')
+        self.get_logger().info(f'teleop up: {source} -> {INTERVENTION_TOPIC} ({self.cfg.teleop.frame} frame)')
 
     def on_joy(self, msg: Joy) -> None:
         axes, buttons = np.asarray(msg.axes, dtype=np.float64), list(msg.buttons)
@@ -47,6 +62,31 @@ class TeleopNode(Node):
             return
         self.reading = (time.monotonic(), axes, buttons)
         self.pressed = [p or bool(b) for p, b in zip(self.pressed, buttons[:2])]
+
+    def on_hid(self) -> None:
+        now = time.monotonic()
+        if self.reader is None:
+            if now < self.next_open:
+                return
+            try:
+                self.reader = SpaceMouseReader()
+            except SpaceMouseError as e:
+                self.device_errors += 1
+                self.next_open = now + self.retry_s
+                self.get_logger().error(f'{e}; retrying every {self.retry_s:g} s (attempt {self.device_errors})')
+                return
+            self.get_logger().info(f'reading {self.reader.device}')
+        try:
+            self.reader.poll()
+        except SpaceMouseError as e:
+            self.get_logger().error(f'{e}; retrying every {self.retry_s:g} s')
+            self.reader.close()
+            self.reader, self.reading, self.next_open = None, None, now + self.retry_s
+            return
+        axes, buttons = self.reader.state.joy()
+        # the device reports on change only, so its state is current while it is open
+        self.reading = (now, axes, buttons)
+        self.pressed = [p or bool(b) for p, b in zip(self.pressed, buttons)]
 
     def on_state(self, msg: ArmState) -> None:
         try:
@@ -73,6 +113,11 @@ class TeleopNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub.publish(msg)
         self.published += 1
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
 
 def main(args=None):
