@@ -140,11 +140,12 @@ def test_policy_names_a_bad_camera_image_and_goes_on(procs, ros_node):
             ros_node.spin_for(0.1)
 
     deadline = time.monotonic() + 30
-    while 'image is 128x96' not in procs.log('policy') and time.monotonic() < deadline:
+    while 'frame is smaller' not in procs.log('policy') and time.monotonic() < deadline:
         feed((96, 128, 3), 1.0)
-    assert 'wrist_camera: image is 128x96, expected 128x128' in procs.log('policy'), procs.log('policy')
+    assert "wrist_camera: a 128x96 frame is smaller than the policy's 128x128" in procs.log('policy'), procs.log('policy')
     assert 'waiting for /a1x_controller/reset' not in procs.log('policy')
     deadline = time.monotonic() + 30
+    # a real camera's 640 x 480 frames: cropped and resized once, so the loop moves on
     while 'waiting for /a1x_controller/reset' not in procs.log('policy') and time.monotonic() < deadline:
-        feed((128, 128, 3), 1.0)
-    assert 'waiting for /a1x_controller/reset' in procs.log('policy')   # good frames: the loop moves on
+        feed((480, 640, 3), 1.0)
+    assert 'waiting for /a1x_controller/reset' in procs.log('policy')

@@ -31,7 +31,8 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
     procs.start('reward_model', 'reward_model', model_dir=str(model_dir))
     weights = tmp_path / 'world_model.safetensors'
     weights.write_bytes(tiny_weights.read_bytes())
-    worker = procs.start('world_model', 'world_model', weights=str(weights), size='tiny', threads=1, reload_every_s=2.0)
+    worker = procs.start('world_model', 'world_model', weights=str(weights), size='tiny', threads=1, reload_every_s=2.0,
+                         warmup=3, calibrate_every_s=600.0)
     # asynchronous post-training on the same rollouts, writing the weights file the worker watches
     procs.start('world_model_trainer', 'world_model_trainer', weights=str(weights), size='tiny', threads=1,
                 save_every_s=5.0)
@@ -61,7 +62,9 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
             assert len(m.action) == 7 and np.all(np.asarray(m.action)[3:] == 0.0) and len(m.next_proprio) == 7
         for a, b in zip(steps, steps[1:]):
             np.testing.assert_array_equal(a.next_proprio, b.proprio)        # one trajectory, chained
-    assert 'counterfactuals' in procs.log('world_model')
+    log = procs.log('world_model')
+    assert 'counterfactuals' in log and 'generating after 3 post-training updates on rollouts (the weights have 0)' in log
+    assert 'labels calibrated on' in log        # before its first batch, on replays of real segments
     assert ros_node.spin_until(lambda: 'loaded new world model weights' in procs.log('world_model'), 120), (
         procs.log('world_model_trainer')[-2000:])                  # picked up without a restart
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from worldsample.core.worldmodel.calibration import CalibrationSet, calibrate, calibrated_threshold
+from worldsample.core.worldmodel.calibration import CalibrationSet, LabelCalibrator, calibrate, calibrated_threshold
 from worldsample.core.worldmodel.generator import Generator, RealSegment
 from worldsample.core.worldmodel.model import sized
 
@@ -114,6 +114,34 @@ def test_replaying_real_segments_through_a_faithful_predictor_keeps_delta_r():
             return {c: np.stack([s.images[c][1:] for s in segments]) for c in CAMS}, None
 
     _scorer.threshold = 0.7
-    c = calibrate(Faithful(), _scorer, segs, 0.7, 0.8, 3)
+    c = calibrate(Faithful(), _scorer, segs, 0.8, 3)
     assert c.threshold == 0.7 and c.real_positive_frames == 3 and c.frames == 12
-    assert calibrate(Faithful(), _scorer, [], 0.7, 0.8, 3).threshold is None
+    assert calibrate(Faithful(), _scorer, [], 0.8, 3).threshold is None
+
+
+def test_the_calibrator_calibrates_before_the_first_batch_and_after_each_model_change(cfg):
+    wm = replace(cfg.world_model, segment_length=3, label_calibration_segments=8, label_min_positives=1)
+    now = [0.0]
+    calibrator = LabelCalibrator(wm, min_interval_s=60.0, clock=lambda: now[0])
+    replays = []
+
+    class Faithful:
+        def __call__(self, segments, actions, k):
+            replays.append(len(segments))
+            return {c: np.stack([s.images[c][1:] for s in segments]) for c in CAMS}, None
+
+    def frames(v):
+        return {c: np.full((4, 4, 3), v, np.uint8) for c in CAMS}
+    for t in range(4):               # one episode, success in its last frame
+        calibrator.observe(0, t, frames(10), np.zeros(7), np.zeros(7), frames(97 if t == 3 else 10), np.zeros(7),
+                           t == 3)
+    _scorer.threshold = 0.7
+    generator = Generator(replace(cfg, world_model=wm), Faithful(), _scorer, np.random.default_rng(0))
+    first = calibrator.apply(generator)
+    assert first.threshold == 0.7 and generator.calibration is first and replays == [1]
+    assert calibrator.apply(generator) is None and replays == [1]       # not due again until the model changes
+    calibrator.model_changed()
+    now[0] = 59.0
+    assert calibrator.apply(generator) is None                           # at most once a minute
+    now[0] = 60.0
+    assert calibrator.apply(generator) is not None and replays == [1, 1] and calibrator.calibrations == 2

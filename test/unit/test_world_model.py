@@ -82,9 +82,10 @@ def test_forward_backward_rollout_shapes_and_safe_weights(tiny, tmp_path):
     with pytest.raises(SegmentError, match=r'\(B, T, 7\)'):
         wm.rollout(np.zeros((2, 32, 64, 3), np.uint8), np.zeros((2, 3, 6)))
 
+    wm.rollout_steps = 1
     path = wm.save(tmp_path / 'wm.safetensors')
     back = WorldModel.load(path, tiny, device='cpu')
-    assert back.steps == 1
+    assert back.steps == 1 and back.rollout_steps == 1       # the workers' warm-up reads it from the file
     for a, b in zip(wm.ema.state_dict().values(), back.ema.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(FileNotFoundError, match='world model weights not found'):

@@ -128,9 +128,12 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
             raise GraphError(f'argument world_model_workers:={workers} must be at least 1')
         wm = {**task, 'weights': a['world_model'], 'size': a['world_model_size']}
         # not required: a crashed worker costs synthetic data only
-        nodes += [NodeSpec(f'world_model_{i}', 'world_model', {**wm, 'seed': seed + i}, required=False)
-                  for i in range(workers)]
-        if _bool('post_train', a['post_train']):
+        post_train = _bool('post_train', a['post_train'])
+        # without post-training the given weights are all there will be: no warm-up to wait for
+        # (the labels are still calibrated on real segments)
+        nodes += [NodeSpec(f'world_model_{i}', 'world_model', {**wm, 'seed': seed + i, 'warmup': -1 if post_train else 0},
+                           required=False) for i in range(workers)]
+        if post_train:
             nodes.append(NodeSpec('world_model_trainer', 'world_model_trainer', {**wm, 'demos': a['demos']},
                                   required=False))
     if _bool('record', a['record']):

@@ -43,7 +43,7 @@ def policy_image(image: np.ndarray, cam: CameraConfig) -> np.ndarray:
     if (h, w) == (cam.height, cam.width):
         return image
     if h < cam.height or w < cam.width:
-        raise ValueError(f'{cam.name}: a {w}x{h} frame is smaller than the policy\'s {cam.width}x{cam.height}')
+        raise ValueError(f'a {w}x{h} frame is smaller than the policy\'s {cam.width}x{cam.height}')
     crop_w = min(w, round(h * cam.width / cam.height))
     crop_h = min(h, round(crop_w * cam.height / cam.width))
     top, left = (h - crop_h) // 2, (w - crop_w) // 2

@@ -6,7 +6,13 @@
   counterfactuals each with the world model (core Generator: perturbed actions, one batched
   rollout, proprio through the controller's integration), on a GPU when torch sees one;
 - labels every predicted frame pair with one batched call of the reward model service
-  ``/reward_model/score`` (y_hat = 1[R_hat >= delta_R]);
+  ``/reward_model/score`` (y_hat = 1[R_hat >= delta_R]), held to a threshold calibrated on
+  replays of recent real segments before the first batch and after weights reloads, at most
+  every ``calibrate_every_s`` (core.worldmodel.calibration.LabelCalibrator, the same as the
+  single-process loop, which recalibrates after every post-training burst);
+- generates only once the weights have had ``warmup`` updates on real rollouts (the weights
+  file counts them; default ``train.post_train_warmup``): a model fit to the demos alone draws
+  successes that did not happen. Segments that arrive before are counted and let go;
 - keeps positive and negative queues (bounded, oldest dropped) and publishes them, alternating,
   on ``/worldsample/synthetic_transitions`` (Transition, origin SYNTHETIC) while a subscriber
   listens: each trajectory contiguously, its last step ``terminated`` (positive) or
@@ -36,6 +42,7 @@ from worldsample_msgs.srv import PredictFrames, ScoreFrames
 from ..core.controller import project_action
 from ..core.images import ImageError
 from ..core.observation import CAMERAS
+from ..core.worldmodel.calibration import LabelCalibrator
 from ..core.worldmodel.generator import Generator, ModelPredictor, SegmentCutter, SyntheticTrajectory
 from ..core.worldmodel.model import WorldModel, sized
 from .common import (SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, image_to_array,
@@ -45,6 +52,21 @@ from .common import (SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_im
 
 class GenerationError(RuntimeError):
     """A batch that could not be labelled (reward model missing, failing or too slow)."""
+
+
+class ServiceScorer:
+    """The reward model service as the generator's scorer; ``threshold`` is its delta_R as last reported."""
+
+    def __init__(self, node: 'WorldModelNode', max_pairs: int):
+        self.node, self.max_pairs, self.threshold = node, max_pairs, float('nan')
+
+    def __call__(self, frames: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Scored in requests of at most ``max_pairs`` frame pairs (a calibration replays hundreds)."""
+        n = len(frames['wrist_camera'])
+        parts = [self.node._score({c: f[i:i + self.max_pairs] for c, f in frames.items()})
+                 for i in range(0, n, self.max_pairs)]
+        self.threshold = parts[-1][2]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 class WorldModelNode(Node):
@@ -61,18 +83,23 @@ class WorldModelNode(Node):
         self.score_timeout = float(self.declare_parameter('score_timeout_s', 10.0).value)
         self.reload_every = float(self.declare_parameter('reload_every_s', 5.0).value)
         queue = int(self.declare_parameter('queue_trajectories', 256).value)
+        warmup = int(self.declare_parameter('warmup', -1).value)     # -1: the task's train.post_train_warmup
+        self.warmup = self.cfg.train.post_train_warmup if warmup < 0 else warmup
         if threads:
             torch.set_num_threads(threads)
         self.wm_cfg = sized(self.cfg.world_model, self.size)
         self.model = WorldModel.load(self.weights, self.wm_cfg, device)
         self.mtime = self.weights.stat().st_mtime_ns
-        self.generator = Generator(self.cfg, ModelPredictor(self.cfg, self.model), self._score,
+        self.scorer = ServiceScorer(self, int(self.declare_parameter('score_batch', 128).value))
+        self.generator = Generator(self.cfg, ModelPredictor(self.cfg, self.model), self.scorer,
                                    np.random.default_rng(seed))
         self.cutter = SegmentCutter(self.wm_cfg.segment_length)
+        self.calibrator = LabelCalibrator(self.wm_cfg, float(self.declare_parameter('calibrate_every_s', 120.0).value))
         self.pending: deque = deque(maxlen=int(self.declare_parameter('max_pending_segments', 32).value))
         self.positive: deque[SyntheticTrajectory] = deque(maxlen=queue)
         self.negative: deque[SyntheticTrajectory] = deque(maxlen=queue)
-        self.counts = {'segments': 0, 'dropped_segments': 0, 'positive': 0, 'negative': 0, 'published': 0}
+        self.counts = {'segments': 0, 'dropped_segments': 0, 'skipped_before_warmup': 0, 'positive': 0, 'negative': 0,
+                       'dropped_ambiguous': 0, 'calibrations': 0, 'published': 0}
         self.next_id = seed * 1_000_000_000       # synthetic trajectory ids (Transition.episode) per worker
         self.wake = threading.Event()
         self.stop = threading.Event()
@@ -89,12 +116,16 @@ class WorldModelNode(Node):
                                f'{self.model.steps} training steps) on {self.model.device}, sampling in '
                                f'{str(self.model.sample_dtype).removeprefix("torch.")}; '
                                f'K={self.wm_cfg.counterfactuals} counterfactuals per {self.wm_cfg.segment_length}-step '
-                               'segment')
+                               f'segment; generating after {self.warmup} post-training updates on rollouts '
+                               f'(the weights have {self.model.rollout_steps})')
 
     # -- real stream ---------------------------------------------------------------------
     def on_transition(self, msg: Transition) -> None:
         step = real_step(self, msg, self.cfg)
-        segment = self.cutter.add(*step) if step else None
+        if step is None:
+            return
+        segment = self.cutter.add(*step)
+        self.calibrator.observe(*step, segment)
         if segment is not None:
             if len(self.pending) == self.pending.maxlen:
                 self.counts['dropped_segments'] += 1
@@ -134,6 +165,7 @@ class WorldModelNode(Node):
 
     # -- worker --------------------------------------------------------------------------
     def _score(self, frames: dict[str, np.ndarray]):
+        """(R_hat, y_hat, delta_R) of the frames from the reward model service."""
         stamp = self.get_clock().now().to_msg()
         request = ScoreFrames.Request(wrist=[array_to_image(f, stamp, 'wrist') for f in frames['wrist_camera']],
                                       side=[array_to_image(f, stamp, 'side') for f in frames['side_camera']])
@@ -147,7 +179,7 @@ class WorldModelNode(Node):
         result = future.result()
         if not result.ok:
             raise GenerationError(f'reward model refused the frames: {result.message}')
-        return np.asarray(result.scores), np.asarray(result.success, bool)
+        return np.asarray(result.scores), np.asarray(result.success, bool), float(result.threshold)
 
     def _work(self) -> None:
         try:
@@ -170,13 +202,28 @@ class WorldModelNode(Node):
                 self.wake.clear()
                 continue
             batch = [self.pending.popleft() for _ in range(min(self.batch_segments, len(self.pending)))]
+            if self.model.rollout_steps < self.warmup:
+                self.counts['skipped_before_warmup'] += len(batch)
+                self.get_logger().info(f'waiting for the warm-up: the weights have {self.model.rollout_steps} of '
+                                       f'{self.warmup} post-training updates on rollouts; '
+                                       f'{self.counts["skipped_before_warmup"]} segments let go so far',
+                                       throttle_duration_sec=30.0)
+                continue
             t0 = time.perf_counter()
             try:
                 with self.model_lock:
+                    calibration = self.calibrator.apply(self.generator)
                     trajectories = self.generator.generate(batch)
             except GenerationError as e:
                 self.get_logger().error(f'{len(batch)} segment(s) not used: {e}', throttle_duration_sec=5.0)
                 continue
+            if calibration is not None:
+                self.counts['calibrations'] = self.calibrator.calibrations
+                trusted = (f'success at R_hat >= {calibration.threshold:.3f} (precision {calibration.precision:.2f})'
+                           if calibration.threshold is not None else 'no predicted success trusted')
+                self.get_logger().info(f'labels calibrated on {len(self.calibrator.recent.segments)} real segments '
+                                       f'({calibration.real_positive_frames} successful frames): {trusted}')
+            self.counts['dropped_ambiguous'] = self.generator.dropped_ambiguous
             for t in trajectories:
                 (self.positive if t.positive else self.negative).append(t)
                 self.counts['positive' if t.positive else 'negative'] += 1
@@ -197,8 +244,10 @@ class WorldModelNode(Node):
         except (FileNotFoundError, ValueError) as e:
             self.get_logger().error(f'new weights not loaded, keeping the current ones: {e}', throttle_duration_sec=30.0)
             return
-        self.mtime, self.model = mtime, model
-        self.generator.predictor.model = model
+        with self.model_lock:
+            self.mtime, self.model = mtime, model
+            self.generator.predictor.model = model
+        self.calibrator.model_changed()
         self.get_logger().info(f'loaded new world model weights ({model.steps} training steps)')
 
     def _publish_queued(self) -> None:

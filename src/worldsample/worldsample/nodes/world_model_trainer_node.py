@@ -4,7 +4,8 @@ Collects the real stream ``/worldsample/transitions`` into episodes (core Episod
 trains in a background thread on the demo dataset (``demos``, optional) mixed with the
 rollouts (recency-weighted, core.worldmodel.training.mix) and writes the weights atomically to
 ``weights`` every ``save_every_s``; the world_model workers watching that file pick them up
-without a restart. It starts from the existing weights file when there is one (else from
+without a restart. The file records how many updates had rollouts in their data: the workers
+generate only once that reaches the warm-up (``train.post_train_warmup``). It starts from the existing weights file when there is one (else from
 scratch) and waits for data before training. Runs at CPU niceness ``nice`` (10).
 """
 from __future__ import annotations
@@ -80,12 +81,14 @@ class WorldModelTrainerNode(Node):
                     episodes, weights = mix(self.demos, rollouts, self.wm_cfg)
                     seen = len(rollouts)
                 losses += train(self.model, episodes, weights, 1, self.rng)
+                self.model.rollout_steps += bool(rollouts)    # the world_model workers' warm-up counts these
                 now = time.monotonic()
                 if now - last_save >= self.save_every:
                     self.model.save(self.weights)
                     last_save = now
                 if now - last_log >= LOG_EVERY_S:
-                    self.get_logger().info(f'{self.model.steps} steps, loss {np.mean(losses):.4f}, '
+                    self.get_logger().info(f'{self.model.steps} steps ({self.model.rollout_steps} with rollouts), '
+                                           f'loss {np.mean(losses):.4f}, '
                                            f'{len(rollouts)} rollout episodes')
                     last_log, losses = now, []
         except Exception as e:

@@ -24,7 +24,7 @@ import numpy as np
 from ..config import CellConfig
 from ..episode import StepRecord
 from ..observation import CAMERAS
-from ..worldmodel.calibration import CalibrationSet, calibrate
+from ..worldmodel.calibration import LabelCalibrator
 from ..worldmodel.data import Episode, EpisodeAssembler
 from ..worldmodel.generator import Generator, ModelPredictor, SegmentCutter
 from ..worldmodel.model import WorldModel
@@ -56,6 +56,8 @@ class PostTrainer:
         episodes, weights = mix(self.demos, self.rollouts, self.model.cfg)
         train_world_model(self.model, episodes, weights, steps, self.rng)
         self.trained += steps
+        if self.rollouts:
+            self.model.rollout_steps += steps
         return True
 
 
@@ -66,15 +68,12 @@ class SyntheticLoop:
         self.cutter = SegmentCutter(cfg.world_model.segment_length)
         # learned models: labels held to a threshold calibrated on replays of recent real segments,
         # at the first generation and again after every post-training burst
-        self.calibration_set = (CalibrationSet(cfg.world_model.segment_length, cfg.world_model.label_calibration_segments)
-                                if calibrate_labels else None)
-        self.calibration_due = calibrate_labels
+        self.calibrator = LabelCalibrator(cfg.world_model) if calibrate_labels else None
         self.batch_segments = batch_segments    # segments per generation call (batched rollouts amortise on a CPU)
         self.pending: list = []
         self.snapshots: dict[tuple[int, int], object] = {}
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
                        'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0, 'skipped_before_warmup': 0}
-        self.label_calibration: dict | None = None    # the latest calibration (LabelCalibration fields)
         self.wall = {'generation': 0.0, 'post_training': 0.0}
 
     def observe(self, rec: StepRecord, obs: dict, next_obs: dict, env_step: int, snapshot=None) -> None:
@@ -91,18 +90,16 @@ class SyntheticLoop:
             segment.state = self.snapshots.get((segment.episode, segment.start))
             self.pending.append(segment)
             self.counts['segments'] += 1
-        if self.calibration_set is not None:
-            self.calibration_set.observe(rec.episode, rec.step, images, obs['proprio'], rec.action, next_images,
-                                         next_obs['proprio'], rec.done)
-            if segment is not None:
-                self.calibration_set.add_segment(segment)
+        if self.calibrator is not None:
+            self.calibrator.observe(rec.episode, rec.step, images, obs['proprio'], rec.action, next_images,
+                                    next_obs['proprio'], rec.done, segment)
         if self.pending and self.post_trainer is not None and not self.post_trainer.warmed_up:
             self.counts['skipped_before_warmup'] += len(self.pending)    # the model is not yet fit to generate
             self.pending = []
         if len(self.pending) >= self.batch_segments:
             t0 = time.perf_counter()
-            if self.calibration_due:
-                self._calibrate()
+            if self.calibrator is not None and self.calibrator.apply(self.generator):
+                self.counts['calibrations'] = self.calibrator.calibrations
             for traj in self.generator.generate(self.pending):
                 positive = self.learner.add_synthetic(traj.images, traj.proprio, traj.actions, traj.success)
                 self.counts['trajectories'] += 1
@@ -117,17 +114,15 @@ class SyntheticLoop:
             t0 = time.perf_counter()
             if self.post_trainer.maybe_train(env_step):
                 self.counts['post_train_bursts'] += 1
-                self.calibration_due = self.calibration_set is not None
+                if self.calibrator is not None:
+                    self.calibrator.model_changed()
                 self.wall['post_training'] += time.perf_counter() - t0
 
-    def _calibrate(self) -> None:
-        wm = self.cfg.world_model
-        result = calibrate(self.generator.predictor, self.generator.scorer, list(self.calibration_set.segments),
-                           self.generator.scorer.threshold, wm.label_precision_min, wm.label_min_positives)
-        self.generator.calibration = result
-        self.label_calibration = dataclasses.asdict(result)
-        self.counts['calibrations'] += 1
-        self.calibration_due = False
+    @property
+    def label_calibration(self) -> dict | None:
+        """The latest calibration (LabelCalibration fields)."""
+        latest = self.calibrator.latest if self.calibrator is not None else None
+        return dataclasses.asdict(latest) if latest is not None else None
 
 
 def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]:

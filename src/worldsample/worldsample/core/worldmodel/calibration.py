@@ -16,14 +16,18 @@ replays real physics and needs none of this.
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from ..observation import CAMERAS
 from .data import RunTracker
-from .generator import Predictor, RealSegment, Scorer, segment_of
+from ..config import WorldModelConfig
+from .generator import Generator, Predictor, RealSegment, Scorer, segment_of
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,11 @@ class CalibrationSet:
             self.tracker.end()
 
 
-def calibrate(predictor: Predictor, scorer: Scorer, segments: list[RealSegment], base: float,
-              precision_min: float, min_positives: int) -> LabelCalibration:
-    """Replay ``segments`` with their own actions through ``predictor`` and set theta."""
+def calibrate(predictor: Predictor, scorer: Scorer, segments: list[RealSegment], precision_min: float,
+              min_positives: int) -> LabelCalibration:
+    """Replay ``segments`` with their own actions through ``predictor`` and set theta; the base is
+    the scorer's delta_R (``scorer.threshold``, read after it has answered: a reward model
+    behind a service reports it with its scores)."""
     if not segments:
         return LabelCalibration(None, float('nan'), 0.0, 0, 0)
     actions = np.stack([s.actions for s in segments])
@@ -94,5 +100,48 @@ def calibrate(predictor: Predictor, scorer: Scorer, segments: list[RealSegment],
     # predicted and real frames in one batched scoring call: n*T predicted, then n*T real
     scores, success = scorer({c: np.concatenate([predicted[c], real[c]]).reshape(2 * n * T, *real[c].shape[2:])
                               for c in CAMERAS})
-    return calibrated_threshold(np.asarray(scores)[:n * T], np.asarray(success, bool)[n * T:], base,
+    return calibrated_threshold(np.asarray(scores)[:n * T], np.asarray(success, bool)[n * T:], scorer.threshold,
                                 precision_min, min_positives)
+
+
+class LabelCalibrator:
+    """Label calibration as generation runs it, in the single-process loop and the world_model
+    node alike: fed the real stream (:meth:`observe`), it calibrates the generator before its
+    first batch and again after every change of the model (:meth:`model_changed`), at most once
+    per ``min_interval_s`` (a calibration replays up to ``label_calibration_segments`` segments,
+    as much model work as many generation batches). The stream and the generation may run on
+    different threads."""
+
+    def __init__(self, cfg: WorldModelConfig, min_interval_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.cfg, self.min_interval_s, self.clock = cfg, min_interval_s, clock
+        self.last: float | None = None
+        self.lock = threading.Lock()
+        self.recent = CalibrationSet(cfg.segment_length, cfg.label_calibration_segments)
+        self.due = True
+        self.latest: LabelCalibration | None = None
+        self.calibrations = 0
+
+    def observe(self, episode: int, step: int, images, proprio, action, next_images, next_proprio, done: bool,
+                segment: RealSegment | None = None) -> None:
+        """One real step, and the segment the cutter completed with it (if any)."""
+        with self.lock:
+            self.recent.observe(episode, step, images, proprio, action, next_images, next_proprio, done)
+            if segment is not None:
+                self.recent.add_segment(segment)
+
+    def model_changed(self) -> None:
+        self.due = True
+
+    def apply(self, generator: Generator) -> LabelCalibration | None:
+        """Calibrate ``generator`` when due; the new calibration, else None."""
+        if not self.due or (self.last is not None and self.clock() - self.last < self.min_interval_s):
+            return None
+        self.last = self.clock()
+        with self.lock:
+            segments = list(self.recent.segments)
+        self.latest = generator.calibration = calibrate(generator.predictor, generator.scorer, segments,
+                                                        self.cfg.label_precision_min, self.cfg.label_min_positives)
+        self.due = False
+        self.calibrations += 1
+        return self.latest

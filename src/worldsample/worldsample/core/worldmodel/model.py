@@ -5,8 +5,8 @@ pretrained backbone can stand behind the same call later (:class:`VideoWorldMode
 Training keeps an exponential moving average of the weights (used for prediction, with a
 warm-up); sampling runs the network under bf16 autocast where the device has native bf16; context
 frames are noise-augmented (sigma_c ~ U(0, context_noise_max), embedded), the anchor never.
-Weights are saved as safetensors (network + EMA, with the config and step count in the
-header); nothing is unpickled when loading.
+Weights are saved as safetensors (network + EMA, with the config, the step count and the number
+of those steps trained on real rollouts in the header); nothing is unpickled when loading.
 """
 from __future__ import annotations
 
@@ -87,6 +87,7 @@ class WorldModel:
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr)
         self.gen = torch.Generator(self.device).manual_seed(seed)
         self.steps = 0
+        self.rollout_steps = 0     # of those, updates on data that held real rollouts (post-training)
         # sampling precision: bf16 autocast where native (1.5x faster at the default size on an AVX512-BF16 CPU)
         self.sample_dtype = (torch.bfloat16 if cfg.sampling_precision == 'bfloat16' and native_bf16(self.device)
                              else torch.float32)
@@ -179,7 +180,8 @@ class WorldModel:
     def save(self, path: str | os.PathLike) -> Path:
         tensors = {f'net.{k}': v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         tensors |= {f'ema.{k}': v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}
-        meta = {'config': json.dumps(dataclasses.asdict(self.cfg)), 'steps': str(self.steps)}
+        meta = {'config': json.dumps(dataclasses.asdict(self.cfg)), 'steps': str(self.steps),
+                'rollout_steps': str(self.rollout_steps)}
         return atomic.write_bytes(path, save_tensors(tensors, metadata=meta))
 
     @classmethod
@@ -194,6 +196,7 @@ class WorldModel:
             header = json.loads(data[8:8 + int.from_bytes(data[:8], 'little')])
             saved = json.loads(header['__metadata__']['config'])
             steps = int(header['__metadata__']['steps'])
+            rollout_steps = int(header['__metadata__'].get('rollout_steps', 0))   # files before it was recorded: 0
         except (SafetensorError, ValueError, KeyError, TypeError) as e:
             raise WorldModelError(f'{path}: not a readable world model file ({type(e).__name__}: {e})') from None
         arch = ('views', 'view_size', 'context_frames', 'patch', 'channels', 'layers_per_block')
@@ -208,7 +211,7 @@ class WorldModel:
                 net.load_state_dict(state)
             except RuntimeError as e:
                 raise WorldModelError(f'{path}: weights do not fit the network ({e})') from None
-        model.steps = steps
+        model.steps, model.rollout_steps = steps, rollout_steps
         return model
 
 
