@@ -368,7 +368,8 @@ def bench_generation_load(seconds: float = 60.0) -> list[str]:
     weights = WorldModel(load_config('insertion').world_model, device='cpu').save(tmp / 'wm.safetensors')
     cell = _Cell([('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('policy_node', 'policy', {}),
                   ('reward_model', 'reward_model', {'model_dir': str(tmp / 'rm')}),
-                  ('world_model', 'world_model', {'weights': str(weights)})], tmp)
+                  # untrained weights and no post-training: no warm-up to wait for (this measures cost)
+                  ('world_model', 'world_model', {'weights': str(weights), 'warmup': 0})], tmp)
     try:
         log = tmp / 'world_model.log'
         if not cell.spin(lambda: 'counterfactuals (' in log.read_text(), 180):
@@ -434,7 +435,8 @@ def _closed_loop(tmp: Path, shared: Path, weights: Path, threads: int, seconds: 
                   ('policy_node', 'policy', {'actor': 'sac'}),
                   ('learner', 'learner', {'run_dir': str(tmp / 'run'), 'demos': demos}),
                   ('reward_model', 'reward_model', {'model_dir': str(shared / 'rm')}),
-                  ('world_model', 'world_model_0', wm),
+                  # generation from the start (warmup 0): this measures throughput, not label quality
+                  ('world_model', 'world_model_0', {**wm, 'warmup': 0}),
                   ('world_model_trainer', 'world_model_trainer', {**wm, 'demos': demos,
                                                                   'weights': str(tmp / 'post.safetensors')})],
                  tmp, {'/learner/stats': LearnerStats})
