@@ -27,6 +27,7 @@ CONSOLE_SCRIPTS = [
     'worldsample_report = worldsample.commands.report:main',
     'prepare_run = worldsample.commands.prepare_run:main',
     'spacemouse_check = worldsample.commands.spacemouse_check:main',
+    'keyboard_teleop = worldsample.commands.keyboard_teleop:main',
     'launch_runner = worldsample.launch_runner:main',
 ]
 

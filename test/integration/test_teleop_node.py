@@ -1,9 +1,14 @@
 """teleop node over DDS: Joy in (as the spacenav node sends it), interventions out."""
+import os
+import subprocess
+import time
+
 import numpy as np
 import pytest
 from sensor_msgs.msg import Joy
 from worldsample_msgs.msg import ArmState, DeltaCommand
 
+from test.integration.conftest import EXE_DIR
 from worldsample.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS
 
 pytestmark = pytest.mark.integration
@@ -64,3 +69,33 @@ def test_reading_the_spacemouse_over_usb_without_one_is_logged_and_retried(procs
     log = procs.log('teleop_hid')
     assert 'teleop up: SpaceMouse over USB HID' in log and 'no SpaceMouse found on USB' in log
     assert 'retrying every 0.3 s' in log and proc.poll() is None
+
+
+def test_keyboard_fallback_drives_the_teleop_node(procs, ros_node, tmp_path):
+    procs.start('teleop', 'teleop_kb')
+    got = []
+    ros_node.create_subscription(DeltaCommand, '/worldsample/intervention', got.append, COMMAND_QOS)
+    log = open(tmp_path / 'keyboard.log', 'w')
+    kb = subprocess.Popen([os.path.join(EXE_DIR, 'keyboard_teleop')], stdin=subprocess.PIPE, stdout=log,
+                          stderr=subprocess.STDOUT)
+    procs.procs['keyboard'] = kb           # stopped with the others
+    try:
+        def typed(keys, seconds):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                kb.stdin.write(keys.encode())
+                kb.stdin.flush()
+                ros_node.spin_for(0.03)
+        assert ros_node.spin_until(lambda: 'teleop up' in procs.log('teleop_kb'), 30)
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:     # until both ends have matched
+            typed('w', 0.5)
+        typed('w', 0.5)
+        moves = [np.asarray(m.action) for m in got]
+        assert moves and moves[-1][0] > 0.9 and np.allclose(moves[-1][1:], 0), moves[-3:]
+        got.clear()
+        typed('c', 0.05)
+        ros_node.spin_for(0.5)
+        assert [m.action[6] for m in got if m.action[6] != 0.0] == [1.0]
+    finally:
+        kb.stdin.close()
