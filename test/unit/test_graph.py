@@ -22,6 +22,9 @@ def test_real_backend_has_no_sim_nodes_and_needs_a_reward_model():
                                                                     'cameras': 'false'})]
     with pytest.raises(GraphError, match='for backend:=real'):
         build_graph({'cameras': 'true'})
+    played = build_graph({'backend': 'real', 'reward_model': 'rm', 'camera_recordings': 'runs/rec'})
+    assert [n.parameters['source'] for n in played[:2]] == ['runs/rec/wrist_camera.db3', 'runs/rec/side_camera.db3']
+    assert graph[0].parameters['source'] == ''
     with pytest.raises(GraphError, match='needs reward_model'):
         build_graph({'backend': 'real'})
 

@@ -21,6 +21,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     'backend': ('sim', "'sim' (MuJoCo cell) or 'real' (the Galaxea driver running; cameras: see cameras)"),
     'cameras': ('auto', 'a pyrealsense2 camera node per configured camera (by serial): auto (real backend only), '
                         'true, false (realsense2_camera nodes serve the camera topics instead)'),
+    'camera_recordings': ('', 'a folder of <camera>.db3 RealSense recordings the camera nodes play (looped) instead '
+                              'of the devices: dry runs and tests of the real graph'),
     'record': ('true', 'record the rollout topics to a rosbag2 (mcap) bag'),
     'bag': ('', 'bag output folder (default runs/bags/<task>_<time>)'),
     'actor': ('expert', f'action source of the policy node: {", ".join(POLICY_ACTORS)} (sac trains online)'),
@@ -99,7 +101,9 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     if (not sim) if a['cameras'] == 'auto' else _bool('cameras', a['cameras']):
         if sim:
             raise GraphError('cameras:=true is for backend:=real (the sim node renders the cameras)')
-        nodes += [NodeSpec(f'{c}_node', 'camera', {**task, 'camera': c}) for c in CAMERAS]
+        recordings = a['camera_recordings']
+        nodes += [NodeSpec(f'{c}_node', 'camera', {**task, 'camera': c, 'source': f'{recordings}/{c}.db3'
+                                                   if recordings else ''}) for c in CAMERAS]
     nodes.append(NodeSpec('a1x_controller', 'a1x_controller', task))
     if sim and _bool('human', a['human']):
         nodes.append(NodeSpec('sim_human', 'sim_human', {**task, 'aggressiveness': aggressiveness}))

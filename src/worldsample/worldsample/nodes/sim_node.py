@@ -5,7 +5,8 @@ semantics: a gripper_link pose target (the first ``target_pose`` spelling, the R
 and a gripper stroke (0 closed .. 100 open) in; joint feedback (J1..J6, then the gripper stroke)
 and gripper feedback (stroke) out. No status topic: the vendor's message type is not public. Cameras exactly like realsense-ros:
 ``/<camera>/color/image_raw`` + ``camera_info``. Also ``/sim/success`` (ground truth, for
-evaluation) and the ``/sim/reset`` service (teleport to a seeded start pose).
+evaluation) and the ``/sim/reset`` service (teleport to a seeded start pose). ``cameras:=false``
+serves the arm alone, as the vendor's driver does.
 """
 from __future__ import annotations
 
@@ -38,7 +39,10 @@ class SimNode(Node):
                              'hole_yaw_noise); the sim node serves a fixed board and the ROS graph has no way yet to '
                              'tell the simulated human where the hole is: run it with train_sim / the learning '
                              'benchmark, or give the node a fixed-board task')
-        self.cell = InsertionCell(self.cfg, render=True)
+        # cameras:=false serves the arm alone: a stand-in for the vendor's driver beside real or
+        # recorded cameras (the backend:=real graph's bring-up test)
+        self.cameras = bool(self.declare_parameter('cameras', True).value)
+        self.cell = InsertionCell(self.cfg, render=self.cameras)
         start = sample_reset_pose(self.cfg.task, np.random.default_rng(0))
         self.cell.teleport_to_pose(start)
         topics = self.cfg.robot.topics
@@ -46,7 +50,7 @@ class SimNode(Node):
         self.pub_gripper = self.create_publisher(JointState, topics.feedback_gripper, STATE_QOS)
         self.pub_success = self.create_publisher(Bool, '/sim/success', STATE_QOS)
         self.pub_img, self.pub_info = {}, {}
-        for name in CAMERAS:
+        for name in CAMERAS if self.cameras else ():
             self.pub_img[name] = self.create_publisher(Image, f'/{name}/color/image_raw', SENSOR_QOS)
             self.pub_info[name] = self.create_publisher(CameraInfo, f'/{name}/color/camera_info', SENSOR_QOS)
         self.create_subscription(PoseStamped, topics.target_pose[0], self.on_target, COMMAND_QOS)
@@ -100,7 +104,7 @@ class SimNode(Node):
                                             name=[self.cfg.robot.gripper_joint], position=[stroke]))
         if self.sim_time >= self.next_frame:
             self.next_frame = self.sim_time + self.frame_period
-            for name in CAMERAS:
+            for name in CAMERAS if self.cameras else ():
                 cam = self.cfg.camera(name)
                 self.pub_img[name].publish(array_to_image(self.cell.render(name), stamp, f'{name}_color_optical_frame'))
                 self.pub_info[name].publish(camera_info(Intrinsics.pinhole(cam.width, cam.height, cam.fovy_deg), stamp,
