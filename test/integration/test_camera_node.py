@@ -107,3 +107,35 @@ def test_frames_injected_through_a_software_device_reach_a_subscriber(ros_node):
         node.destroy_node()
         rclpy.shutdown(context=context)
         cam.close()
+
+
+def test_depth_and_aligned_depth_are_published_like_realsense_ros(procs, ros_node, tmp_path):
+    path = tmp_path / 'wrist_depth.db3'
+    cam = SoftwareCamera(64, 48, record_to=path, depth=True)
+    for i in range(10):
+        cam.inject(pattern(i, 64, 48), 1000.0 + 50.0 * i, i)
+        cam.queue.wait_for_frame(1000)
+        cam.inject_depth(np.full((48, 64), 500 + i, np.uint16), 1000.0 + 50.0 * i, i)
+        time.sleep(0.05)
+    cam.close()
+    got = {}
+    for topic in ('depth/image_rect_raw', 'depth/camera_info', 'aligned_depth_to_color/image_raw',
+                  'aligned_depth_to_color/camera_info', 'color/image_raw'):
+        got[topic] = []
+        kind = CameraInfo if topic.endswith('camera_info') else Image
+        ros_node.create_subscription(kind, f'/wrist_camera/{topic}', got[topic].append, SENSOR_QOS)
+    proc = procs.start('camera', 'wrist_cam', camera='wrist_camera', source=str(path), depth=True, align_depth=True)
+    assert ros_node.spin_until(lambda: all(len(v) >= 3 for v in got.values()), 30), (
+        {k: len(v) for k, v in got.items()}, procs.log('wrist_cam'))
+    for topic, frame_id in (('depth/image_rect_raw', 'wrist_camera_depth_optical_frame'),
+                            ('aligned_depth_to_color/image_raw', 'wrist_camera_color_optical_frame')):
+        msg = got[topic][-1]
+        assert (msg.encoding, msg.width, msg.height, msg.step, msg.is_bigendian) == ('16UC1', 64, 48, 128, 0)
+        assert msg.header.frame_id == frame_id
+        depth = np.frombuffer(bytes(msg.data), '<u2').reshape(48, 64)
+        assert 500 <= depth.max() <= 509
+    # a depth image and the colour image of one frameset carry one stamp
+    color_stamps = {_stamp_ns(m) for m in got['color/image_raw']}
+    assert _stamp_ns(got['depth/image_rect_raw'][-1]) in color_stamps
+    assert got['aligned_depth_to_color/camera_info'][-1].k[0] == pytest.approx(0.9 * 64)
+    assert proc.poll() is None

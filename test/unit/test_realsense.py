@@ -148,3 +148,29 @@ def test_policy_image_crops_the_centre_and_resizes_once(cfg):
     assert tall.shape == (120, 100, 3) and (tall == 7).all()
     with pytest.raises(ValueError, match='smaller than'):
         policy_image(np.zeros((64, 64, 3), np.uint8), cam)
+
+
+def test_a_recording_with_depth_gives_the_depth_and_its_alignment_to_colour(tmp_path):
+    path = tmp_path / 'wrist_depth.db3'
+    cam = SoftwareCamera(64, 48, record_to=path, depth=True)
+    depth = np.full((48, 64), 400, np.uint16)
+    depth[:, 32:] = 800                                          # a step 0.4 m -> 0.8 m
+    for i in range(3):
+        cam.inject(pattern(i, 64, 48), 1000.0 + 33.0 * i, i)
+        cam.queue.wait_for_frame(1000)
+        cam.inject_depth(depth + i, 1000.0 + 33.0 * i, i)
+    cam.close()
+    source = FileSource(str(path), repeat=False, real_time=False, align_depth=True)
+    frame = source.read(1.0)
+    d, a = frame.depth, frame.aligned_depth
+    assert d.image.dtype == np.uint16 and d.image.shape == (48, 64) and d.units_m == pytest.approx(0.001)
+    assert set(np.unique(d.image)) <= {400, 401, 402, 800, 801, 802}
+    # reprojected into the colour camera 15 mm to the side: the same depths, shifted by f * b / z pixels
+    assert a.image.shape == (48, 64) and a.intrinsics == frame.intrinsics
+    valid = a.image[a.image > 0]
+    assert valid.size > 0.8 * a.image.size and set(np.unique(valid)) <= set(np.unique(d.image))
+    source.close()
+    plain = FileSource(str(path), repeat=False, real_time=False)        # without alignment: depth only
+    f = plain.read(1.0)
+    assert f.depth is not None and f.aligned_depth is None
+    plain.close()

@@ -3,8 +3,9 @@ sensor (a ``rs.software_device`` in tests), read with the device's own intrinsic
 hardware timestamps, and an absent or unplugged camera retried rather than fatal.
 
 - :class:`DeviceSource` opens a camera through ``rs.pipeline`` with a colour profile
-  (width x height x fps, rgb8) and, where the sensor has it, global time enabled (the device
-  clock translated to the host clock by librealsense).
+  (width x height x fps, rgb8), optionally the depth stream (z16) and its alignment to the colour
+  camera (``rs.align``), and, where the sensor has it, global time enabled (the device clock
+  translated to the host clock by librealsense).
 - :class:`FileSource` plays back a ``.db3`` recording (``rs.recorder`` makes them).
 - :class:`QueueSource` reads a sensor that was started into an ``rs.frame_queue``.
 - :class:`CameraStream` is the retry state machine the camera node drives: closed -> open
@@ -37,18 +38,42 @@ def intrinsics_of(profile) -> Intrinsics:
 
 
 @dataclass(frozen=True)
+class DepthFrame:
+    image: np.ndarray                # (H, W) uint16, in units of ``units_m`` metres (0: no depth)
+    units_m: float
+    intrinsics: Intrinsics
+
+
+@dataclass(frozen=True)
 class ColorFrame:
     image: np.ndarray                # (H, W, 3) uint8 RGB
     stamp_ms: float                  # the frame's timestamp in its domain
     domain: str                      # 'hardware_clock', 'system_time' or 'global_time'
     number: int
     intrinsics: Intrinsics
+    depth: DepthFrame | None = None           # the depth frame of the same frameset, as the sensor sees it
+    aligned_depth: DepthFrame | None = None   # that depth reprojected into the colour camera
 
 
-def color_frame(frame) -> ColorFrame:
-    """An ``rs.frame`` (a colour video frame, or a frameset holding one) -> :class:`ColorFrame`."""
+def _depth(frame) -> DepthFrame:
+    d = frame.as_depth_frame()
+    image = np.asanyarray(d.get_data())
+    if image.dtype != np.uint16 or image.shape != (d.get_height(), d.get_width()):
+        raise CameraError(f'depth frame {d.get_frame_number()}: need z16, got {image.dtype} {image.shape}')
+    return DepthFrame(image.copy(), float(d.get_units()), intrinsics_of(d.get_profile()))
+
+
+def color_frame(frame, align: rs.align | None = None) -> ColorFrame:
+    """An ``rs.frame`` (a colour video frame, or a frameset holding one and perhaps depth) ->
+    :class:`ColorFrame`; ``align`` (``rs.align(rs.stream.color)``) adds the aligned depth."""
+    depth = aligned = None
     if frame.is_frameset():
-        frame = frame.as_frameset().get_color_frame()
+        frames = frame.as_frameset()
+        if frames.get_depth_frame():
+            depth = _depth(frames.get_depth_frame())
+            if align is not None:
+                aligned = _depth(align.process(frames).get_depth_frame())
+        frame = frames.get_color_frame()
         if not frame:
             raise CameraError('frameset without a colour frame')
     if not frame.is_video_frame():
@@ -65,7 +90,7 @@ def color_frame(frame) -> ColorFrame:
     image = image[..., ::-1] if fmt == rs.format.bgr8 else image
     return ColorFrame(np.ascontiguousarray(image), float(vf.get_timestamp()),
                       str(vf.get_frame_timestamp_domain()).split('.')[-1], int(vf.get_frame_number()),
-                      intrinsics_of(vf.get_profile()))
+                      intrinsics_of(vf.get_profile()), depth, aligned)
 
 
 class StampClock:
@@ -99,7 +124,8 @@ class Source(Protocol):
 
 
 class _PipelineSource:
-    def __init__(self, config: rs.config):
+    def __init__(self, config: rs.config, align_depth: bool = False):
+        self.align = rs.align(rs.stream.color) if align_depth else None
         self.pipeline = rs.pipeline()
         try:
             self.profile = self.pipeline.start(config)
@@ -111,7 +137,7 @@ class _PipelineSource:
             frames = self.pipeline.wait_for_frames(int(timeout_s * 1000))
         except RuntimeError as e:        # time-out, unplugged, end of a recording
             raise CameraError(str(e)) from None
-        return color_frame(frames)
+        return color_frame(frames, self.align)
 
     def close(self) -> None:
         try:
@@ -125,9 +151,11 @@ def connected_serials() -> list[str]:
 
 
 class DeviceSource(_PipelineSource):
-    """A live camera: ``serial`` ('' = the only one connected), colour profile (w, h, fps)."""
+    """A live camera: ``serial`` ('' = the only one connected), colour profile (w, h, fps), and
+    optionally the depth stream (``depth_profile``, z16) with its alignment to colour."""
 
-    def __init__(self, serial: str, profile: tuple[int, int, int]):
+    def __init__(self, serial: str, profile: tuple[int, int, int], depth_profile: tuple[int, int, int] | None = None,
+                 align_depth: bool = False):
         serials = connected_serials()
         if not serials:
             raise CameraError('no RealSense camera connected (check the USB 3 cable and the udev rules)')
@@ -139,22 +167,25 @@ class DeviceSource(_PipelineSource):
         config = rs.config()
         config.enable_device(serial or serials[0])
         config.enable_stream(rs.stream.color, w, h, rs.format.rgb8, fps)
-        super().__init__(config)
+        if depth_profile is not None:
+            config.enable_stream(rs.stream.depth, *depth_profile[:2], rs.format.z16, depth_profile[2])
+        super().__init__(config, align_depth and depth_profile is not None)
         for sensor in self.profile.get_device().query_sensors():
             if sensor.supports(rs.option.global_time_enabled):
                 sensor.set_option(rs.option.global_time_enabled, 1.0)
 
 
 class FileSource(_PipelineSource):
-    """A ``.db3`` recording played back, looped with ``repeat``; ``real_time`` paces it as recorded."""
+    """A ``.db3`` recording played back, looped with ``repeat``; ``real_time`` paces it as recorded.
+    A recording with depth gives it too, aligned to colour with ``align_depth``."""
 
-    def __init__(self, path: str, repeat: bool = True, real_time: bool = True):
+    def __init__(self, path: str, repeat: bool = True, real_time: bool = True, align_depth: bool = False):
         config = rs.config()
         try:
             config.enable_device_from_file(path, repeat_playback=repeat)
         except RuntimeError as e:
             raise CameraError(f'{path}: {e}') from None
-        super().__init__(config)
+        super().__init__(config, align_depth)
         self.profile.get_device().as_playback().set_real_time(real_time)
 
 

@@ -47,6 +47,19 @@ def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
     return msg
 
 
+def depth_to_image(depth: np.ndarray, stamp, frame_id: str) -> Image:
+    """A (H, W) uint16 depth image as realsense-ros sends it: 16UC1, little-endian."""
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(depth.shape[0]), int(depth.shape[1])
+    msg.encoding = '16UC1'
+    msg.is_bigendian = 0
+    msg.step = msg.width * 2
+    msg.data = np.ascontiguousarray(depth, dtype='<u2').tobytes()
+    return msg
+
+
 image_to_array = decode_rgb   # the nodes' name for it
 
 
