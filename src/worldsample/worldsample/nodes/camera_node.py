@@ -27,7 +27,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..core.realsense import CameraStream, ColorFrame, DeviceSource, FileSource, StampClock
-from .common import SENSOR_QOS, array_to_image, camera_info, declare_config, depth_to_image, spin_node
+from .common import SENSOR_QOS, array_to_image, camera_info, declare_config, spin_node
 
 
 class CameraNode(Node):
@@ -111,7 +111,7 @@ class CameraNode(Node):
                 continue
             # the aligned depth lives in the colour camera's frame; the raw depth in the depth sensor's
             frame_id = self.frame_id if key == 'aligned_depth' else f'{self.camera}_depth_optical_frame'
-            pub_image.publish(depth_to_image(depth.image, stamp, frame_id))
+            pub_image.publish(array_to_image(depth.image, stamp, frame_id, '16UC1'))
             pub_info.publish(camera_info(depth.intrinsics, stamp, frame_id))
         self.published += 1
 

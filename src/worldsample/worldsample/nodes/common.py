@@ -35,28 +35,22 @@ LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, histor
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def array_to_image(img: np.ndarray, stamp, frame_id: str) -> Image:
+# Image encodings the nodes send: (dtype, bytes per pixel)
+ENCODINGS = {'rgb8': (np.uint8, 3), '16UC1': (np.dtype('<u2'), 2)}
+
+
+def array_to_image(img: np.ndarray, stamp, frame_id: str, encoding: str = 'rgb8') -> Image:
+    """An (H, W, 3) uint8 RGB image, or with ``encoding='16UC1'`` an (H, W) uint16 depth image
+    (little-endian, as realsense-ros sends it)."""
+    dtype, bpp = ENCODINGS[encoding]
     msg = Image()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
     msg.height, msg.width = int(img.shape[0]), int(img.shape[1])
-    msg.encoding = 'rgb8'
+    msg.encoding = encoding
     msg.is_bigendian = 0
-    msg.step = msg.width * 3
-    msg.data = np.ascontiguousarray(img, dtype=np.uint8).tobytes()
-    return msg
-
-
-def depth_to_image(depth: np.ndarray, stamp, frame_id: str) -> Image:
-    """A (H, W) uint16 depth image as realsense-ros sends it: 16UC1, little-endian."""
-    msg = Image()
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = int(depth.shape[0]), int(depth.shape[1])
-    msg.encoding = '16UC1'
-    msg.is_bigendian = 0
-    msg.step = msg.width * 2
-    msg.data = np.ascontiguousarray(depth, dtype='<u2').tobytes()
+    msg.step = msg.width * bpp
+    msg.data = np.ascontiguousarray(img, dtype=dtype).tobytes()
     return msg
 
 
