@@ -1,6 +1,7 @@
 """RealSense frames without hardware: frames injected through a software device and played back
 from a recording the test makes, the retry state machine, timestamps, and the crop to the
 policy's resolution."""
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -58,11 +59,12 @@ def test_bgr_frames_become_rgb():
 def test_a_recording_plays_back_the_same_frames_intrinsics_and_stamps(tmp_path):
     path = tmp_path / 'wrist.db3'
     cam = SoftwareCamera(64, 48, record_to=path)
-    for i in range(4):
-        cam.inject(pattern(i, 64, 48), 2000.0 + 50.0 * i, i)
+    for i in range(4):           # recorded at 20 Hz and played back at that pace: a playback running
+        cam.inject(pattern(i, 64, 48), 2000.0 + 50.0 * i, i)    # ahead keeps only the latest frame
         cam.queue.wait_for_frame(1000)
+        time.sleep(0.05)
     cam.close()
-    source = FileSource(str(path), repeat=False, real_time=False)
+    source = FileSource(str(path), repeat=False, real_time=True)
     frames = [source.read(1.0) for _ in range(4)]
     for i, f in enumerate(frames):
         np.testing.assert_array_equal(f.image, pattern(i, 64, 48))
@@ -156,11 +158,12 @@ def test_a_recording_with_depth_gives_the_depth_and_its_alignment_to_colour(tmp_
     depth = np.full((48, 64), 400, np.uint16)
     depth[:, 32:] = 800                                          # a step 0.4 m -> 0.8 m
     for i in range(3):
-        cam.inject(pattern(i, 64, 48), 1000.0 + 33.0 * i, i)
+        cam.inject(pattern(i, 64, 48), 1000.0 + 50.0 * i, i)
         cam.queue.wait_for_frame(1000)
-        cam.inject_depth(depth + i, 1000.0 + 33.0 * i, i)
+        cam.inject_depth(depth + i, 1000.0 + 50.0 * i, i)
+        time.sleep(0.05)
     cam.close()
-    source = FileSource(str(path), repeat=False, real_time=False, align_depth=True)
+    source = FileSource(str(path), repeat=False, real_time=True, align_depth=True)
     frame = source.read(1.0)
     d, a = frame.depth, frame.aligned_depth
     assert d.image.dtype == np.uint16 and d.image.shape == (48, 64) and d.units_m == pytest.approx(0.001)
@@ -170,7 +173,7 @@ def test_a_recording_with_depth_gives_the_depth_and_its_alignment_to_colour(tmp_
     valid = a.image[a.image > 0]
     assert valid.size > 0.8 * a.image.size and set(np.unique(valid)) <= set(np.unique(d.image))
     source.close()
-    plain = FileSource(str(path), repeat=False, real_time=False)        # without alignment: depth only
+    plain = FileSource(str(path), repeat=False, real_time=True)         # without alignment: depth only
     f = plain.read(1.0)
     assert f.depth is not None and f.aligned_depth is None
     plain.close()

@@ -176,8 +176,10 @@ class DeviceSource(_PipelineSource):
 
 
 class FileSource(_PipelineSource):
-    """A ``.db3`` recording played back, looped with ``repeat``; ``real_time`` paces it as recorded.
-    A recording with depth gives it too, aligned to colour with ``align_depth``."""
+    """A ``.db3`` recording played back, looped with ``repeat``; ``real_time`` paces it as recorded
+    (without it, playback runs as fast as it can and the pipeline keeps only the latest frame, so
+    a slower reader misses frames). A recording with depth gives it too, aligned to colour with
+    ``align_depth``."""
 
     def __init__(self, path: str, repeat: bool = True, real_time: bool = True, align_depth: bool = False):
         config = rs.config()
