@@ -117,6 +117,7 @@ def test_the_learned_model_generates_only_after_its_warm_up_burst_on_rollouts(vi
             assert model.steps == 3 and post.warmed_up
             assert loop.counts['trajectories'] == 0 and len(learner.syn_negative) == 0
     assert loop.counts['post_train_bursts'] == 2 and model.steps == 3 + 1 and post.trained == 4
+    assert model.rollout_steps == 4          # every update had the rollout in its data
     # the segment completed after the warm-up (episode 1, steps 0-3) was generated, K = 2
     assert loop.counts['skipped_before_warmup'] == 1 and loop.counts['trajectories'] == 2
     assert len(learner.syn_negative) == 2 * 4

@@ -194,8 +194,8 @@ class FileSource(_PipelineSource):
 class QueueSource:
     """Frames a started sensor delivers into ``queue`` (``sensor.start(queue)``)."""
 
-    def __init__(self, queue: rs.frame_queue, on_close: Callable[[], None] = lambda: None):
-        self.queue, self.on_close = queue, on_close
+    def __init__(self, queue: rs.frame_queue):
+        self.queue = queue
 
     def read(self, timeout_s: float) -> ColorFrame:
         ok, frame = self.queue.try_wait_for_frame(int(timeout_s * 1000))
@@ -204,7 +204,7 @@ class QueueSource:
         return color_frame(frame)
 
     def close(self) -> None:
-        self.on_close()
+        """The sensor belongs to whoever started it."""
 
 
 class CameraStream:

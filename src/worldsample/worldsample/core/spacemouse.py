@@ -16,7 +16,6 @@ live axes to check it).
 from __future__ import annotations
 
 import struct
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +93,7 @@ class SpaceMouseReader:
     def __init__(self, device: DeviceInfo | None = None):
         hid = _hid()
         if device is None:
-            devices = select_devices(hid.enumerate())
+            devices = find_devices()
             if not devices:
                 raise SpaceMouseError('no SpaceMouse found on USB (3Dconnexion vendor 256f or 046d); is it plugged '
                                       'in, and can this user read /dev/hidraw* (udev rule in the README)?')
@@ -107,7 +106,6 @@ class SpaceMouseReader:
             raise SpaceMouseError(f'cannot open {device} at {device.path.decode(errors="replace")}: {e} '
                                   '(permission: see the udev rule in the README)') from None
         self.dev.set_nonblocking(True)
-        self.last_report = time.monotonic()
 
     def poll(self, max_reports: int = 64) -> int:
         """Reads what has arrived; the number of reports. SpaceMouseError when the device is gone."""
@@ -121,8 +119,6 @@ class SpaceMouseReader:
                 break
             self.state.feed(report)
             n += 1
-        if n:
-            self.last_report = time.monotonic()
         return n
 
     def close(self) -> None:

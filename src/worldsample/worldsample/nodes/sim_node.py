@@ -50,7 +50,10 @@ class SimNode(Node):
         self.pub_gripper = self.create_publisher(JointState, topics.feedback_gripper, STATE_QOS)
         self.pub_success = self.create_publisher(Bool, '/sim/success', STATE_QOS)
         self.pub_img, self.pub_info = {}, {}
-        for name in CAMERAS if self.cameras else ():
+        # the published cameras' intrinsics, fixed: an ideal pinhole of the configured field of view
+        cams = {name: self.cfg.camera(name) for name in CAMERAS} if self.cameras else {}
+        self.intrinsics = {name: Intrinsics.pinhole(c.width, c.height, c.fovy_deg) for name, c in cams.items()}
+        for name in self.intrinsics:
             self.pub_img[name] = self.create_publisher(Image, f'/{name}/color/image_raw', SENSOR_QOS)
             self.pub_info[name] = self.create_publisher(CameraInfo, f'/{name}/color/camera_info', SENSOR_QOS)
         self.create_subscription(PoseStamped, topics.target_pose[0], self.on_target, COMMAND_QOS)
@@ -104,11 +107,10 @@ class SimNode(Node):
                                             name=[self.cfg.robot.gripper_joint], position=[stroke]))
         if self.sim_time >= self.next_frame:
             self.next_frame = self.sim_time + self.frame_period
-            for name in CAMERAS if self.cameras else ():
-                cam = self.cfg.camera(name)
-                self.pub_img[name].publish(array_to_image(self.cell.render(name), stamp, f'{name}_color_optical_frame'))
-                self.pub_info[name].publish(camera_info(Intrinsics.pinhole(cam.width, cam.height, cam.fovy_deg), stamp,
-                                                        f'{name}_color_optical_frame'))
+            for name, intrinsics in self.intrinsics.items():
+                frame_id = f'{name}_color_optical_frame'
+                self.pub_img[name].publish(array_to_image(self.cell.render(name), stamp, frame_id))
+                self.pub_info[name].publish(camera_info(intrinsics, stamp, frame_id))
             self.pub_success.publish(Bool(data=self.cell.success()))
 
 

@@ -80,8 +80,7 @@ class WorldModelTrainerNode(Node):
                 if len(rollouts) != seen:        # the mix changes only when an episode arrives
                     episodes, weights = mix(self.demos, rollouts, self.wm_cfg)
                     seen = len(rollouts)
-                losses += train(self.model, episodes, weights, 1, self.rng)
-                self.model.rollout_steps += bool(rollouts)    # the world_model workers' warm-up counts these
+                losses += train(self.model, episodes, weights, 1, self.rng, rollouts=bool(rollouts))
                 now = time.monotonic()
                 if now - last_save >= self.save_every:
                     self.model.save(self.weights)

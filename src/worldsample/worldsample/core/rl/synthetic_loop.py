@@ -54,10 +54,8 @@ class PostTrainer:
             return False
         steps = self.steps if self.warmed_up else max(self.steps, self.warmup - self.trained)
         episodes, weights = mix(self.demos, self.rollouts, self.model.cfg)
-        train_world_model(self.model, episodes, weights, steps, self.rng)
+        train_world_model(self.model, episodes, weights, steps, self.rng, rollouts=bool(self.rollouts))
         self.trained += steps
-        if self.rollouts:
-            self.model.rollout_steps += steps
         return True
 
 

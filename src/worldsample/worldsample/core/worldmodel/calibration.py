@@ -24,9 +24,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import WorldModelConfig
 from ..observation import CAMERAS
 from .data import RunTracker
-from ..config import WorldModelConfig
 from .generator import Generator, Predictor, RealSegment, Scorer, segment_of
 
 

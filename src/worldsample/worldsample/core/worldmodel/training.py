@@ -40,10 +40,13 @@ def mix(demos: list[Episode], rollouts: list[Episode], cfg: WorldModelConfig) ->
 
 
 def train(model: WorldModel, episodes: list[Episode], weights: np.ndarray, steps: int, rng: np.random.Generator,
-          progress: Callable[[int, float], None] | None = None) -> list[float]:
+          progress: Callable[[int, float], None] | None = None, rollouts: bool = False) -> list[float]:
+    """``steps`` updates; with ``rollouts`` (the episodes hold real rollouts) they also count in
+    ``model.rollout_steps``, the post-training the world_model workers' warm-up waits for."""
     losses = []
     for i in range(steps):
         losses.append(model.train_step(training_batch(episodes, weights, model.cfg.batch_size, model.cfg, rng)))
+        model.rollout_steps += int(rollouts)
         if progress is not None:
             progress(i + 1, losses[-1])
     return losses
