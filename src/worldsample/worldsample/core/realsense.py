@@ -134,10 +134,9 @@ class _PipelineSource:
 
     def read(self, timeout_s: float) -> ColorFrame:
         try:
-            frames = self.pipeline.wait_for_frames(int(timeout_s * 1000))
-        except RuntimeError as e:        # time-out, unplugged, end of a recording
+            return color_frame(self.pipeline.wait_for_frames(int(timeout_s * 1000)), self.align)
+        except RuntimeError as e:        # time-out, unplugged, end of a recording, a frame it cannot convert
             raise CameraError(str(e)) from None
-        return color_frame(frames, self.align)
 
     def close(self) -> None:
         try:
@@ -201,7 +200,10 @@ class QueueSource:
         ok, frame = self.queue.try_wait_for_frame(int(timeout_s * 1000))
         if not ok:
             raise CameraError(f'no frame within {timeout_s:.1f} s')
-        return color_frame(frame)
+        try:
+            return color_frame(frame)
+        except RuntimeError as e:        # librealsense's own errors converting the frame
+            raise CameraError(str(e)) from None
 
     def close(self) -> None:
         """The sensor belongs to whoever started it."""
