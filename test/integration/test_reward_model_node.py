@@ -65,7 +65,7 @@ def test_policy_survives_a_reward_model_that_never_answers(procs, ros_node):
     ros_node.create_service(ScoreFrames, '/reward_model/score', lambda req, res: res)   # never spun
     procs.start('sim_node', 'sim')
     procs.start('a1x_controller', 'a1x_controller')
-    policy = procs.start('policy_node', 'policy', use_reward_model=True, actor='zero')
+    policy = procs.start('policy_node', 'policy', success_source='reward_model', actor='zero')
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline and procs.log('policy').count('did not answer within') < 2:
         time.sleep(0.5)

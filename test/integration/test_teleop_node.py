@@ -99,3 +99,24 @@ def test_keyboard_fallback_drives_the_teleop_node(procs, ros_node, tmp_path):
         assert [m.action[6] for m in got if m.action[6] != 0.0] == [1.0]
     finally:
         kb.stdin.close()
+
+
+def test_the_success_button_publishes_the_operators_mark(procs, ros_node, cfg):
+    from std_msgs.msg import Bool
+    procs.start('teleop', 'teleop_mark')
+    marks = []
+    ros_node.create_subscription(Bool, '/worldsample/success_mark', marks.append, COMMAND_QOS)
+    joy = ros_node.create_publisher(Joy, '/spacenav/joy', SENSOR_QOS)
+    assert ros_node.spin_until(lambda: joy.get_subscription_count() > 0, 30), procs.log('teleop_mark')
+    press = [0, 0, 0]
+    press[cfg.teleop.success_button] = 1
+    for buttons, seconds in (([0, 0], 0.5), (press, 0.5), ([0, 0, 0], 0.5)):
+        n = len(marks)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            joy.publish(Joy(axes=[0.0] * 6, buttons=buttons))
+            ros_node.spin_for(0.02)
+        ros_node.spin_for(0.15)
+        got = len(marks) - n
+        assert got >= 3 if buttons is press else got == 0, (buttons, got, procs.log('teleop_mark'))
+    assert all(m.data for m in marks)

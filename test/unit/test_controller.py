@@ -137,3 +137,22 @@ def test_reset_waypoints_lift_first(cfg):
 def test_validate_action_returns_float_array():
     out = validate_action([1, 2, 3, 4, 5, 6, 7])
     assert out.dtype == np.float64 and out.shape == (7,)
+
+
+def test_a_dry_run_accepts_and_validates_commands_but_never_moves_the_target(cfg):
+    dry = DeltaEEController(cfg.task, cfg.controller, command_scale=0.0)
+    start = Pose(np.asarray(cfg.task.reset_pos), reset_orientation(cfg.task))
+    dry.sync(start)
+    for a in ([1, 1, 1, 0, 0, 0, -1], [-1, 0.5, -1, 0, 0, 0, 1]):
+        dry.apply(a, now=0.0, measured=start)
+    np.testing.assert_array_equal(dry.target.pos, start.pos)
+    assert dry.accepted == 2 and dry.gripper_closed                # the gripper command is scaled away too
+    with pytest.raises(CommandError, match='non-finite'):
+        dry.apply([np.nan] * 7, now=0.0)                           # still checked like any command
+    slow = DeltaEEController(cfg.task, cfg.controller, command_scale=0.25)
+    slow.sync(start)
+    slow.apply([1, 0, 0, 0, 0, 0, 0], now=0.0)
+    np.testing.assert_allclose(slow.target.pos - start.pos, [0.0025, 0, 0])
+    for bad in (-0.1, 1.5, float('nan')):
+        with pytest.raises(ValueError, match='command_scale'):
+            DeltaEEController(cfg.task, cfg.controller, command_scale=bad)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from worldsample.core.episode import EpisodeLoop
+from worldsample.core.episode import EpisodeLoop, SuccessMark
 
 
 def test_intervention_wins_and_actions_are_projected(cfg):
@@ -29,3 +29,42 @@ def test_episodes_end_on_success_or_at_the_step_limit(cfg):
     recs = [loop.record(np.zeros(7), False, success=False) for _ in range(n)]
     assert [r.done for r in recs].index(True) == n - 1 and recs[-1].truncated and not recs[-1].terminated
     assert [(e.episode, e.success, e.steps) for e in loop.finished] == [(0, True, 3), (1, False, n)]
+
+
+def test_a_label_session_labels_frames_and_ends_when_the_mark_is_let_go(cfg):
+    loop = EpisodeLoop(cfg.task, session='labels')
+    marks = [False, True, True, True, False]
+    recs = [loop.record(np.zeros(7), True, success=m) for m in marks]
+    assert [r.success for r in recs] == marks and [r.reward for r in recs] == [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert not any(r.terminated for r in recs), 'a marked frame is a label, not a terminal state'
+    assert [r.done for r in recs] == [False, False, False, False, True] and recs[-1].truncated
+    assert loop.finished[-1].success and loop.finished[-1].steps == 5
+    loop.begin()                                          # never marked: runs to the step limit, a failure
+    n = cfg.task.max_episode_steps
+    recs = [loop.record(np.zeros(7), False, success=False) for _ in range(n)]
+    assert [r.done for r in recs].index(True) == n - 1 and not loop.finished[-1].success
+    loop.begin()                                          # marked up to the limit: ends there, a success
+    recs = [loop.record(np.zeros(7), False, success=i >= n - 3) for i in range(n)]
+    assert recs[-1].done and recs[-1].success and loop.finished[-1].success
+    with pytest.raises(ValueError, match='session'):
+        EpisodeLoop(cfg.task, session='teleop')
+
+
+def test_a_demo_session_ends_at_the_first_marked_step(cfg):
+    loop = EpisodeLoop(cfg.task, session='demos')
+    recs = [loop.record(np.zeros(7), True, success=i == 3) for i in range(4)]
+    assert recs[-1].done and recs[-1].terminated and recs[-1].reward == 1.0 and loop.finished[-1].success
+
+
+def test_the_success_mark_is_fresh_for_a_while_and_not_carried_into_the_next_episode():
+    mark = SuccessMark(fresh_s=0.25)
+    assert not mark.on(0.0)
+    mark.mark(1.0)
+    assert mark.on(1.1) and mark.on(1.24) and not mark.on(1.26)     # no new mark: let go
+    mark.mark(2.0)
+    mark.episode_ended()                                  # the episode ended on this mark
+    mark.mark(2.1)                                        # still held across the reset
+    assert not mark.on(2.2), 'a mark held across the reset ended the next episode'
+    assert not mark.on(2.5)                               # let go ...
+    mark.mark(3.0)
+    assert mark.on(3.05)                                  # ... a new mark counts again

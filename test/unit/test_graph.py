@@ -15,7 +15,7 @@ def test_real_backend_has_no_sim_nodes_and_needs_a_reward_model():
                                        'reward_model', 'policy']
     assert [(n.executable, n.parameters['camera'], n.required) for n in graph[:2]] == [
         ('camera', 'wrist_camera', True), ('camera', 'side_camera', True)]
-    assert graph[-1].parameters['use_reward_model'] is True
+    assert graph[-1].parameters['success_source'] == 'reward_model'
     assert graph[3].parameters['joy_topic'] == '/spacenav/joy'
     # realsense2_camera serving the camera topics instead
     assert 'wrist_camera_node' not in [n.name for n in build_graph({'backend': 'real', 'reward_model': 'rm',
@@ -90,3 +90,32 @@ def test_runner_argument_parsing():
         parse_arguments(['insertion.launch.py', 'record=false'])
     with pytest.raises(GraphError, match='usage'):
         parse_arguments([])
+
+
+def test_the_operators_recording_sessions():
+    demos = build_graph({'collect': 'demos', 'episodes': '20', 'bag': 'runs/op/demos'})
+    assert [n.name for n in demos] == ['sim', 'a1x_controller', 'teleop', 'policy', 'recorder']
+    policy = demos[3]
+    assert {k: policy.parameters[k] for k in ('actor', 'success_source', 'collect', 'episodes')} == {
+        'actor': 'zero', 'success_source': 'operator', 'collect': 'demos', 'episodes': 20}
+    assert build_graph({})[3].parameters['success_source'] == 'sim'
+    real = build_graph({'backend': 'real', 'collect': 'labels'})          # no reward model needed: the operator
+    assert [n.name for n in real] == ['wrist_camera_node', 'side_camera_node', 'a1x_controller', 'teleop',
+                                      'policy', 'recorder']
+    assert real[4].parameters['collect'] == 'labels'
+    from worldsample.graph import ARGUMENTS
+    every = {k: default for k, (default, _) in ARGUMENTS.items()}     # as ros2 launch passes them
+    assert build_graph({**every, 'collect': 'labels'})[3].parameters['collect'] == 'labels'
+    for bad, match in (({'collect': 'play'}, 'must be one of'), ({'collect': 'demos', 'actor': 'sac'}, 'actor'),
+                       ({'collect': 'labels', 'reward_model': 'rm'}, 'reward_model'),
+                       ({'collect': 'demos', 'teleop': 'false'}, 'needs the operator'),
+                       ({'collect': 'demos', 'record': 'false'}, 'writes its bag')):
+        with pytest.raises(GraphError, match=match):
+            build_graph(bad)
+
+
+def test_dry_run_scales_the_controllers_commands_to_zero():
+    assert build_graph({})[1].parameters['command_scale'] == 1.0
+    assert build_graph({'dry_run': 'true'})[1].parameters['command_scale'] == 0.0
+    with pytest.raises(GraphError, match='true or false'):
+        build_graph({'dry_run': 'maybe'})

@@ -77,6 +77,10 @@ def test_out_of_range_axes_are_clipped(cfg):
 
 def test_config_checks(cfg):
     for bad in (dict(deadzone=1.0), dict(frame='world'), dict(axis_signs=(1.0, 0.5, 1.0, 1.0, 1.0, 1.0)),
-                dict(hold_s=-1.0)):
+                dict(hold_s=-1.0), dict(success_button=-2)):
         with pytest.raises(ConfigError):
             replace(cfg.teleop, **bad)
+    gripper_task = replace(cfg.task, action=replace(cfg.task.action, active=(True,) * 7))
+    with pytest.raises(ConfigError, match='success_button 1 closes or opens the gripper'):
+        replace(cfg, task=gripper_task, teleop=replace(cfg.teleop, success_button=1))
+    replace(cfg, teleop=replace(cfg.teleop, success_button=1))    # insertion leaves the gripper alone: allowed

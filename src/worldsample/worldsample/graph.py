@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .core.actors import ACTORS
 from .core.config import PPL_MODES
+from .core.episode import SESSIONS
 from .core.observation import CAMERAS
 
 POLICY_ACTORS = (*ACTORS, 'sac')   # sac: the learner's actor, parameters over /learner/actor_params
@@ -43,6 +44,11 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     'world_model_workers': ('1', 'generation workers running side by side'),
     'post_train': ('true', 'with world_model, keep training it on the rollouts in the background'),
     'ppl': ('', f'Policy-Paced Learning variant of the learner: {", ".join(PPL_MODES)} (empty: the task YAML\'s)'),
+    'collect': ('', "the operator's recording sessions: demos (the operator drives, the success mark ends each "
+                    'demonstration; episodes counts successful ones) or labels (success marks label frames for '
+                    'the reward classifier); the policy idles, teleop runs, the bag records it'),
+    'dry_run': ('false', 'the controller scales every command (and the reset motion) to zero: the whole graph runs '
+                         'and the arm holds still (first run on a new cell)'),
 }
 BACKENDS = ('sim', 'real')
 
@@ -94,6 +100,9 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         raise GraphError(f"argument aggressiveness:={a['aggressiveness']!r} must be a number") from None
     episodes, seed = _int('episodes', a['episodes']), _int('seed', a['seed'])
     sim = a['backend'] == 'sim'
+    collect = a['collect']
+    if collect:
+        a = _collect_arguments(a)
     task = {'task': a['task']}
     nodes = []
     if sim:
@@ -104,19 +113,22 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         recordings = a['camera_recordings']
         nodes += [NodeSpec(f'{c}_node', 'camera', {**task, 'camera': c, 'source': f'{recordings}/{c}.db3'
                                                    if recordings else ''}) for c in CAMERAS]
-    nodes.append(NodeSpec('a1x_controller', 'a1x_controller', task))
+    nodes.append(NodeSpec('a1x_controller', 'a1x_controller',
+                          {**task, 'command_scale': 0.0 if _bool('dry_run', a['dry_run']) else 1.0}))
     if sim and _bool('human', a['human']):
         nodes.append(NodeSpec('sim_human', 'sim_human', {**task, 'aggressiveness': aggressiveness}))
     if (not sim) if a['teleop'] == 'auto' else _bool('teleop', a['teleop']):
         if a['teleop_device'] not in ('joy', 'hid'):
             raise GraphError(f"argument teleop_device:={a['teleop_device']!r} must be joy or hid")
         nodes.append(NodeSpec('teleop', 'teleop', {**task, 'joy_topic': a['joy_topic'], 'device': a['teleop_device']}))
-    if not sim and not a['reward_model']:
-        raise GraphError('backend:=real needs reward_model:=<folder>: there is no ground-truth success')
+    if not sim and not a['reward_model'] and not collect:
+        raise GraphError('backend:=real needs reward_model:=<folder>: there is no ground-truth success '
+                         '(or collect:=demos|labels, where the operator marks success)')
     if a['reward_model']:
         nodes.append(NodeSpec('reward_model', 'reward_model', {**task, 'model_dir': a['reward_model']}))
+    source = 'operator' if collect else 'reward_model' if a['reward_model'] else 'sim'
     nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
-                                                    'seed': seed, 'use_reward_model': bool(a['reward_model'])},
+                                                    'seed': seed, 'success_source': source, 'collect': collect},
                           exit_ends_graph=episodes > 0))
     if a['ppl'] and a['ppl'] not in PPL_MODES:
         raise GraphError(f"argument ppl:={a['ppl']!r} must be one of {PPL_MODES}")
@@ -144,3 +156,19 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         bag = a['bag'] or f'runs/bags/{a["task"]}_{time.strftime("%Y%m%d_%H%M%S")}'
         nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))
     return nodes
+
+
+def _collect_arguments(a: dict[str, str]) -> dict[str, str]:
+    """A recording session: the operator drives through teleop, the policy idles (zero actions
+    between the operator's), nothing learns, and the operator's mark is the success signal."""
+    if a['collect'] not in SESSIONS:
+        raise GraphError(f"argument collect:={a['collect']!r} must be one of {[s for s in SESSIONS if s]}")
+    # ros2 launch passes every argument, defaults included: only a changed value clashes
+    clash = sorted(k for k in ('actor', 'world_model', 'reward_model') if a[k] != ARGUMENTS[k][0])
+    if clash:
+        raise GraphError(f"collect:={a['collect']} records the operator alone: leave out {clash}")
+    if a['teleop'] != 'auto' and not _bool('teleop', a['teleop']):
+        raise GraphError(f"collect:={a['collect']} needs the operator's teleop (teleop:=false given)")
+    if not _bool('record', a['record']):
+        raise GraphError(f"collect:={a['collect']} writes its bag: record:=false makes no sense here")
+    return {**a, 'actor': 'zero', 'teleop': 'true', 'human': 'false'}

@@ -271,8 +271,11 @@ class TeleopConfig:
     frame: str                       # 'base': push forward = +x of the arm base; 'tool': in the TCP frame
     axis_signs: tuple[float, float, float, float, float, float]   # device axes -> base/tool axes
     hold_s: float                    # takeover lasts this long after the device comes to rest
+    success_button: int              # Joy button index the operator holds to mark success (-1: none)
 
     def __post_init__(self):
+        if self.success_button < -1:
+            raise ConfigError(f'teleop.success_button must be a button index or -1 (none), got {self.success_button}')
         if not 0.0 <= self.deadzone < 1.0:
             raise ConfigError(f'teleop.deadzone must be in [0, 1), got {self.deadzone}')
         if self.frame not in ('base', 'tool'):
@@ -311,6 +314,11 @@ class CellConfig:
     train: TrainConfig
     world_model: WorldModelConfig
     ppl: PPLConfig
+
+    def __post_init__(self):
+        if self.teleop.success_button in (0, 1) and self.task.action.active[6]:
+            raise ConfigError(f'teleop.success_button {self.teleop.success_button} closes or opens the gripper, '
+                              'which this task uses: choose another button (or -1)')
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

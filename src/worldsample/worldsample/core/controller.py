@@ -90,10 +90,16 @@ def sample_reset_pose(task: TaskConfig, rng: np.random.Generator) -> Pose:
 
 
 class DeltaEEController:
-    """Integrates validated delta commands into a clipped target pose; watchdog and e-stop state."""
+    """Integrates validated delta commands into a clipped target pose; watchdog and e-stop state.
 
-    def __init__(self, task: TaskConfig, cfg: ControllerConfig):
-        self.task, self.cfg = task, cfg
+    ``command_scale`` (0..1) multiplies every accepted command: 0 is a dry run (the whole graph
+    runs, the target never moves), a fraction slows a new cell's first motions.
+    """
+
+    def __init__(self, task: TaskConfig, cfg: ControllerConfig, command_scale: float = 1.0):
+        if not (np.isfinite(command_scale) and 0.0 <= command_scale <= 1.0):
+            raise ValueError(f'command_scale must be in [0, 1], got {command_scale}')
+        self.task, self.cfg, self.command_scale = task, cfg, float(command_scale)
         self.action_cfg: ActionConfig = task.action
         self.ws: WorkspaceConfig = task.workspace
         self.ref_rot = reset_orientation(task)
@@ -139,7 +145,7 @@ class DeltaEEController:
                 self.rejected += 1
                 raise CommandError('no arm feedback yet: cannot place a target')
             self.sync(measured)
-        a = project_action(arr, self.action_cfg)
+        a = project_action(arr, self.action_cfg) * self.command_scale
         pos = self.target.pos + a[:3] * self.action_cfg.scale_pos
         if measured is not None:   # anti-windup: never lead the real arm by more than max_lead
             lead = np.clip(pos - measured.pos, -self.cfg.max_lead_m, self.cfg.max_lead_m)

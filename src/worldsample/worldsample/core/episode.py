@@ -7,15 +7,25 @@ An episode ends on success (terminated, reward 1) or at ``max_episode_steps`` (t
 episode k starts from reset seed ``seed + k``. The trainer steps the sim env synchronously;
 the policy node steps the real (or simulated) cell through ROS, asynchronously. Only the
 clocks differ: these rules are this one class.
+
+The operator's recording sessions (``collect:=demos|labels`` in the graph) use the same loop
+with the operator's live success mark as the success signal (``SuccessMark``). Demonstrations
+end on the first marked step like any episode. A label session is for the reward classifier,
+as HIL-SERL collects it: every step's ``success`` is the mark (the frame o_{t+1} shows success
+or not), a marked step does not end the episode, and the episode ends when the operator lets
+go of the mark after having marked (or at the step limit); no step is terminal there.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import TaskConfig
 from .controller import project_action
+
+SESSIONS = ('', 'demos', 'labels')   # learning / evaluation, and the operator's two recording sessions
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,16 @@ class EpisodeSummary:
 class EpisodeLoop:
     task: TaskConfig
     seed: int = 0                         # episode k resets with seed + k
+    session: str = ''                     # one of SESSIONS
     episode: int = 0
     step: int = 0
     interventions: int = 0
+    marked: bool = False                  # a label session's episode has a success frame
     finished: list[EpisodeSummary] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.session not in SESSIONS:
+            raise ValueError(f'episode session must be one of {SESSIONS}, got {self.session!r}')
 
     @property
     def reset_seed(self) -> int:
@@ -58,7 +74,7 @@ class EpisodeLoop:
 
     def begin(self) -> None:
         """A new episode starts (after its reset)."""
-        self.step, self.interventions = 0, 0
+        self.step, self.interventions, self.marked = 0, 0, False
 
     def decide(self, policy_action: np.ndarray | None, intervention: np.ndarray | None) -> tuple[np.ndarray, bool]:
         """The action to execute: the intervention when there is one, else the actor's, projected
@@ -71,11 +87,44 @@ class EpisodeLoop:
         return project_action(np.asarray(policy_action, np.float64), self.task.action), False
 
     def record(self, action: np.ndarray, intervened: bool, success: bool) -> StepRecord:
-        """The executed step's outcome; ends the episode on success or at the step limit."""
-        rec = StepRecord(self.episode, self.step, np.asarray(action, np.float32), intervened, float(success),
-                         bool(success), self.step + 1 >= self.task.max_episode_steps and not success, bool(success))
+        """The executed step's outcome; ends the episode on success or at the step limit (a label
+        session: when the mark is let go after a marked step, or at the step limit)."""
+        success, limit = bool(success), self.step + 1 >= self.task.max_episode_steps
+        action = np.asarray(action, np.float32)
+        if self.session == 'labels':
+            ended = limit or (self.marked and not success)
+            rec = StepRecord(self.episode, self.step, action, intervened, float(success), False, ended, success)
+            self.marked = self.marked or success
+        else:
+            rec = StepRecord(self.episode, self.step, action, intervened, float(success), success,
+                             limit and not success, success)
         self.step += 1
         if rec.done:
-            self.finished.append(EpisodeSummary(self.episode, rec.success, self.step, self.interventions))
+            outcome = self.marked if self.session == 'labels' else rec.success
+            self.finished.append(EpisodeSummary(self.episode, outcome, self.step, self.interventions))
             self.episode += 1
         return rec
+
+
+class SuccessMark:
+    """The operator's live success mark (the teleop node's ``/worldsample/success_mark``).
+
+    On while marks keep arriving, each counting for ``fresh_s``. Once an episode has ended it is
+    ignored until the operator lets go, so a mark still held across a reset cannot end the next
+    episode at its first step.
+    """
+
+    def __init__(self, fresh_s: float = 0.25):
+        self.fresh_s, self.last, self.latched = fresh_s, -math.inf, False
+
+    def mark(self, now: float) -> None:
+        self.last = now
+
+    def on(self, now: float) -> bool:
+        fresh = now - self.last < self.fresh_s
+        if not fresh:
+            self.latched = False
+        return fresh and not self.latched
+
+    def episode_ended(self) -> None:
+        self.latched = True

@@ -4,7 +4,8 @@ The same mapping serves the device read directly (pyspacemouse) and the ``spacen
 ``sensor_msgs/Joy`` (axes [x, y, z, roll, pitch, yaw] in [-1, 1], buttons [left, right]).
 HIL-SERL's conventions: the operator takes over while the device is deflected or a button is
 held (and for ``hold_s`` after, so that a pause between pushes does not hand control back
-mid-correction); the left button closes the gripper, the right one opens it.
+mid-correction); the left button closes the gripper, the right one opens it. In the operator's
+recording sessions a third button (``success_button``) held down marks success.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def apply_deadzone(x: np.ndarray, deadzone: float) -> np.ndarray:
     """Zero inside the deadzone, then rescaled so that full deflection still gives 1."""
     mag = np.clip((np.abs(x) - deadzone) / (1.0 - deadzone), 0.0, 1.0)
     return np.sign(x) * mag
+
+
+def success_marked(buttons, cfg: TeleopConfig) -> bool:
+    """The operator holds the success button now (a device without that button never marks)."""
+    return 0 <= cfg.success_button < len(buttons) and bool(buttons[cfg.success_button])
 
 
 @dataclass

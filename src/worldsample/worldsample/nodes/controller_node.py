@@ -7,7 +7,9 @@ with a logged reason; no command for ``watchdog_timeout_s`` -> hold the measured
 on the driver's status topic -> e-stop (hold) until the operator releases it with the driver
 healthy. Services ``~/reset`` (seeded start pose, reached by a lift-then-move motion; returns at
 once, ``~/state`` mode shows progress) and ``~/estop`` (std_srvs/SetBool). It cannot tell a
-simulated arm from a real one: it only sees the driver topics.
+simulated arm from a real one: it only sees the driver topics. ``command_scale`` (0..1, the
+launch's ``dry_run:=true`` sets 0) scales every command; at 0 the reset motion is skipped too
+(the reset "arrives" where the arm is), so a dry run never moves the arm.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ class ControllerNode(Node):
     def __init__(self):
         super().__init__('a1x_controller')
         self.cfg = declare_config(self)
-        self.ctl = DeltaEEController(self.cfg.task, self.cfg.controller)
+        scale = float(self.declare_parameter('command_scale', 1.0).value)
+        self.ctl = DeltaEEController(self.cfg.task, self.cfg.controller, scale)
         self.adapter = A1XAdapter(self.cfg.robot)
         self.measured: Pose | None = None
         self.gripper = 0.0
@@ -56,6 +59,9 @@ class ControllerNode(Node):
         self.create_service(SetBool, '~/estop', self.on_estop)
         self.get_logger().info(f'a1x_controller up: commands on {COMMAND_TOPIC}, gripper_link targets to '
                                f'{", ".join(topics.target_pose)}')
+        if scale < 1.0:
+            self.get_logger().warning(f'DRY RUN: commands scaled to zero, resets skipped; the arm holds still'
+                                      if scale == 0.0 else f'commands scaled by {scale:g}')
 
     def _subscribe_status(self, topic: str, type_name: str) -> None:
         """The driver's error report, if its message package is installed here."""
@@ -176,10 +182,14 @@ class ControllerNode(Node):
             response.message = why.get(self.ctl.mode, 'no arm feedback yet')
             return response
         rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
-        self.reset_goal = sample_reset_pose(self.cfg.task, rng)
-        start = self.ctl.target or self.measured
         dt = 1.0 / self.cfg.controller.rate_hz
-        self.waypoints = reset_waypoints(start, self.reset_goal, self.cfg.controller, self.cfg.task.workspace, dt)
+        if self.ctl.command_scale == 0.0:     # dry run: the reset "arrives" where the arm is
+            self.reset_goal, self.waypoints = self.measured.copy(), []
+        else:
+            self.reset_goal = sample_reset_pose(self.cfg.task, rng)
+            start = self.ctl.target or self.measured
+            self.waypoints = reset_waypoints(start, self.reset_goal, self.cfg.controller, self.cfg.task.workspace,
+                                             dt)
         self.reset_deadline = time.monotonic() + len(self.waypoints) * dt + self.cfg.controller.reset_timeout_s
         self.ctl.gripper_closed = True
         self.ctl.mode = Mode.RESETTING

@@ -6,8 +6,11 @@ marked intervened), send it to the controller, and stream the completed transiti
 (o_t, a_t, r_t, o_{t+1}) to ``/worldsample/transitions``. Episodes start with the controller's
 ``reset`` service (seed = base seed + episode) and end on success or the step limit. These
 rules are core.episode.EpisodeLoop, the same object the single-process trainer drives.
-Success comes from the reward model service (``use_reward_model``: the step completes when it
-answers) or, in simulation without one, from ``/sim/success`` (ground truth). A real camera's
+Success (``success_source``) comes from the reward model service (``reward_model``: the step
+completes when it answers), from the operator's live mark on ``/worldsample/success_mark``
+(``operator``: the recording sessions, ``collect:=demos|labels``), or in simulation from
+``/sim/success`` (``sim``: ground truth). With ``collect:=demos``, ``episodes`` counts successful
+demonstrations; with ``collect:=labels`` the mark labels frames (core.episode). A real camera's
 frames (a D435i's 640 x 480) are cropped and resized to the policy's resolution once, here
 (core.observation.policy_image); transitions and the reward model get the resized images.
 
@@ -34,13 +37,15 @@ from worldsample_msgs.msg import ActorParams, ArmState, DeltaCommand, PolicyStat
 from worldsample_msgs.srv import Reset, ScoreFrames
 
 from ..core.actors import make_actor
-from ..core.episode import EpisodeLoop
+from ..core.episode import SESSIONS, EpisodeLoop, SuccessMark
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
 from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, array_to_image,
                      image_to_array, spin_node, declare_config)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
+SUCCESS_MARK_TOPIC = '/worldsample/success_mark'
+SUCCESS_SOURCES = ('sim', 'reward_model', 'operator')
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
 SCORE_TIMEOUT_S = 1.0         # a reward-model answer later than this counts as "not successful"
 
@@ -52,6 +57,14 @@ class PolicyNode(Node):
         actor = self.declare_parameter('actor', 'expert').value
         self.episodes = int(self.declare_parameter('episodes', 0).value)   # 0 = run forever
         self.seed = int(self.declare_parameter('seed', 0).value)
+        self.source = self.declare_parameter('success_source', 'sim').value
+        self.session = self.declare_parameter('collect', '').value
+        if self.source not in SUCCESS_SOURCES:
+            raise ValueError(f'success_source must be one of {SUCCESS_SOURCES}, got {self.source!r}')
+        if self.session not in SESSIONS:
+            raise ValueError(f'collect must be one of {SESSIONS}, got {self.session!r}')
+        if self.session and self.source != 'operator':
+            raise ValueError(f'collect:={self.session} records the operator: success_source must be operator')
         self.learned = actor == 'sac'
         self.actor = None if self.learned else make_actor(actor, self.cfg, self.seed)
         self.loaded: LoadedActor | None = None     # SAC actor in use; replaced whole by the loader thread
@@ -70,6 +83,8 @@ class PolicyNode(Node):
                                      lambda m, n=name: self.images.__setitem__(n, m), SENSOR_QOS)
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
         self.create_subscription(Bool, '/sim/success', lambda m: setattr(self, 'success', m.data), STATE_QOS)
+        self.mark = SuccessMark(INTERVENTION_FRESH_S)
+        self.create_subscription(Bool, SUCCESS_MARK_TOPIC, self.on_mark, COMMAND_QOS)
         self.create_subscription(DeltaCommand, INTERVENTION_TOPIC, self.on_intervention, COMMAND_QOS)
         self.pub_cmd = self.create_publisher(DeltaCommand, '/worldsample/command', COMMAND_QOS)
         self.pub_tr = self.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
@@ -77,17 +92,18 @@ class PolicyNode(Node):
         self.pub_stats = self.create_publisher(PolicyStats, '/policy/stats', STATE_QOS)
         self.last_tick, self.period = None, 0.0
         self.reset_client = self.create_client(Reset, '/a1x_controller/reset')
-        # success from the reward model service when it is configured, else simulator ground truth
         self.reward_client = (self.create_client(ScoreFrames, '/reward_model/score')
-                              if self.declare_parameter('use_reward_model', False).value else None)
+                              if self.source == 'reward_model' else None)
         self.scoring, self.scoring_since, self.scoring_id, self.scoring_obs = False, 0.0, 0, None
-        self.loop = EpisodeLoop(self.cfg.task, self.seed)
+        self.loop = EpisodeLoop(self.cfg.task, self.seed, self.session)
         self.pending = None       # (obs msgs, action, intervened) awaiting o_{t+1}
         self.reset_future = None
         self.needs_reset = True
         self.finished = Future()   # done after `episodes` episodes; ends spin_node
         self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
-        self.get_logger().info(f'policy up: actor={actor}, episodes={self.episodes or "unlimited"}')
+        what = {'demos': 'successful demonstrations', 'labels': 'label episodes'}.get(self.session, 'episodes')
+        self.get_logger().info(f'policy up: actor={actor}, success from {self.source}, '
+                               f'{what}: {self.episodes or "unlimited"}')
 
     def on_state(self, msg: ArmState) -> None:
         self.state = msg
@@ -114,6 +130,10 @@ class PolicyNode(Node):
                 self.get_logger().info(f'first actor parameters: v{loaded.version}')
             else:
                 self.get_logger().info(f'actor parameters v{loaded.version} in use', throttle_duration_sec=30.0)
+
+    def on_mark(self, msg: Bool) -> None:
+        if msg.data:
+            self.mark.mark(time.monotonic())
 
     def on_intervention(self, msg: DeltaCommand) -> None:
         if len(msg.action) != 7 or not np.all(np.isfinite(msg.action)):
@@ -151,7 +171,8 @@ class PolicyNode(Node):
         if self.pending is None:
             self._act(obs)
         elif self.reward_client is None:
-            if not self._complete(obs, bool(self.success)):
+            success = self.mark.on(now) if self.source == 'operator' else bool(self.success)
+            if not self._complete(obs, success):
                 self._act(obs)
         else:
             self._score(obs)
@@ -247,7 +268,11 @@ class PolicyNode(Node):
         self.get_logger().info(f'episode {ep.episode}: {"SUCCESS" if ep.success else "failure"} '
                                f'after {ep.steps} steps ({ep.interventions} intervened)')
         self.pub_summary.publish(String(data=json.dumps(summary)))
-        if self.episodes and self.loop.episode >= self.episodes:
+        self.mark.episode_ended()
+        done = sum(e.success for e in self.loop.finished) if self.session == 'demos' else self.loop.episode
+        if self.session == 'demos':
+            self.get_logger().info(f'{done} of {self.episodes or "unlimited"} demonstrations recorded')
+        if self.episodes and done >= self.episodes:
             self.get_logger().info(f'finished {self.episodes} episodes')
             self.finished.set_result(True)
             return

@@ -6,8 +6,10 @@ over USB HID (core.spacemouse, the same axes; a missing or unplugged device is l
 retried every ``retry_s``), and maps it with ``core.teleop`` (deadzone,
 gains, base or tool frame, the teleop section of the task YAML). While the operator has taken
 over it publishes ``/worldsample/intervention`` at the control rate; the policy node lets a fresh
-intervention override the actor and marks the step intervened. Readings older than
-``stale_s`` are not acted on (a device that stops reporting hands control back).
+intervention override the actor and marks the step intervened. While the operator holds the
+task's ``teleop.success_button`` it publishes ``/worldsample/success_mark`` (std_msgs/Bool, true)
+at the control rate: the operator's success label in the recording sessions (``collect:=``).
+Readings older than ``stale_s`` are not acted on (a device that stops reporting hands control back).
 """
 from __future__ import annotations
 
@@ -16,13 +18,15 @@ import time
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
+from std_msgs.msg import Bool
 from worldsample_msgs.msg import ArmState, DeltaCommand
 
 from ..core.spacemouse import SpaceMouseError, SpaceMouseReader
-from ..core.teleop import SpaceMouseTeleop, TeleopInputError
+from ..core.teleop import SpaceMouseTeleop, TeleopInputError, success_marked
 from .common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, declare_config, msg_to_pose, spin_node
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
+SUCCESS_MARK_TOPIC = '/worldsample/success_mark'
 
 
 class TeleopNode(Node):
@@ -38,6 +42,7 @@ class TeleopNode(Node):
         self.teleop = SpaceMouseTeleop(self.cfg.teleop)
         self.reading: tuple[float, np.ndarray, list[int]] | None = None
         self.pressed = [False, False]     # a press shorter than a control period still counts
+        self.mark_pressed = False         # the same for the success button
         self.tool_rot: np.ndarray | None = None
         self.published = 0
         self.reader: SpaceMouseReader | None = None
@@ -51,6 +56,7 @@ class TeleopNode(Node):
             source = 'SpaceMouse over USB HID'
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
         self.pub = self.create_publisher(DeltaCommand, INTERVENTION_TOPIC, COMMAND_QOS)
+        self.pub_mark = self.create_publisher(Bool, SUCCESS_MARK_TOPIC, COMMAND_QOS)
         self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
         self.get_logger().info(f'teleop up: {source} -> {INTERVENTION_TOPIC} ({self.cfg.teleop.frame} frame)')
 
@@ -60,8 +66,12 @@ class TeleopNode(Node):
             self.get_logger().error(f'Joy message dropped: need 6 finite axes and 2 buttons, got '
                                     f'{axes.tolist()} / {buttons}', throttle_duration_sec=2.0)
             return
-        self.reading = (time.monotonic(), axes, buttons)
+        self._read(time.monotonic(), axes, buttons)
+
+    def _read(self, now: float, axes: np.ndarray, buttons: list[int]) -> None:
+        self.reading = (now, axes, buttons)
         self.pressed = [p or bool(b) for p, b in zip(self.pressed, buttons[:2])]
+        self.mark_pressed = self.mark_pressed or success_marked(buttons, self.cfg.teleop)
 
     def on_hid(self) -> None:
         now = time.monotonic()
@@ -85,8 +95,7 @@ class TeleopNode(Node):
             return
         axes, buttons = self.reader.state.joy()
         # the device reports on change only, so its state is current while it is open
-        self.reading = (now, axes, buttons)
-        self.pressed = [p or bool(b) for p, b in zip(self.pressed, buttons)]
+        self._read(now, axes, buttons)
 
     def on_state(self, msg: ArmState) -> None:
         try:
@@ -100,8 +109,11 @@ class TeleopNode(Node):
             axes, buttons = np.zeros(6), [0, 0]
         else:
             _, axes, buttons = self.reading
+        marking = success_marked(buttons, self.cfg.teleop) or self.mark_pressed
         buttons = [int(bool(b) or p) for b, p in zip(buttons[:2], self.pressed)]
-        self.pressed = [False, False]
+        self.pressed, self.mark_pressed = [False, False], False
+        if marking:
+            self.pub_mark.publish(Bool(data=True))
         try:
             out = self.teleop.update(axes, buttons, now, self.tool_rot)
         except TeleopInputError as e:     # checked on arrival; kept so that nothing escapes a timer

@@ -39,6 +39,35 @@ def transitions_from_bag(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return out
 
 
+def episode_rows(data: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Row indices of each episode in stream order (a bag holds one episode id per episode)."""
+    ids = data['episode']
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    return [np.arange(a, b) for a, b in zip(starts, np.r_[starts[1:], len(ids)])]
+
+
+def episode_problem(data: dict[str, np.ndarray], rows: np.ndarray) -> str | None:
+    """Why these rows are not one whole recorded episode (steps 0.. without a gap, ended), or None."""
+    steps = data['step'][rows]
+    if steps[0] != 0 or np.any(np.diff(steps) != 1):
+        return f'steps {steps[0]}..{steps[-1]} with gaps (a message lost or a recording cut)'
+    if not (data['terminated'][rows[-1]] or data['truncated'][rows[-1]]):
+        return 'no last step (the recording stopped mid-episode)'
+    return None
+
+
+def concat_episodes(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Datasets joined row-wise, episodes renumbered 0, 1, ... in order."""
+    out = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
+    episode, offset = [], 0
+    for p in parts:
+        order = np.r_[True, p['episode'][1:] != p['episode'][:-1]].cumsum() - 1   # stream order
+        episode.append(order + offset)
+        offset += int(order[-1]) + 1 if len(order) else 0
+    out['episode'] = np.concatenate(episode).astype(np.int64)
+    return out
+
+
 def save_dataset(data: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     return atomic.savez(path, compressed=True, **data)
 

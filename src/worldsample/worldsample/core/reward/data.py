@@ -1,6 +1,9 @@
-"""Labelled frames for the reward model in simulation: labels come from ground truth at collection.
+"""Labelled frames for the reward model: from the operator's label bags, or in simulation from
+ground truth at collection.
 
-Episodes are driven by the scripted expert with per-episode Gaussian action noise (sigma cycles
+On the robot (``collect:=labels``) every transition's ``success`` is the operator's live mark on
+the frame o_{t+1} it leads to, so the frames are the (next_wrist, next_side) pairs and the labels
+their ``success`` flags. In simulation episodes are driven by the scripted expert with per-episode Gaussian action noise (sigma cycles
 through 0, 1/3, 2/3 and 1 x noise_max), so they contain clean successes, near misses and failures; after a
 success a few extra frames are recorded while the peg sits in the hole. On the real robot the
 operator labels frames instead.
@@ -14,6 +17,12 @@ from ..observation import CAMERAS
 from ..sim.env import InsertionEnv
 
 EXTRA_SUCCESS_FRAMES = 5
+
+
+def labelled_frames_from_dataset(data: dict[str, np.ndarray]):
+    """({camera: (N, H, W, 3)}, labels (N,), episode ids (N,)) of a dataset's o_{t+1} frames."""
+    frames = {'wrist_camera': data['next_wrist'], 'side_camera': data['next_side']}
+    return frames, np.asarray(data['success'], bool), np.asarray(data['episode'])
 
 
 def collect_labelled_frames(env: InsertionEnv, episodes: int, seed: int, noise_max: float = 1.5):

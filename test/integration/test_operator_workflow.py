@@ -1,0 +1,70 @@
+"""The operator's workflow in the sim cell, driven through the SpaceMouse's Joy topic by a
+scripted operator: record demonstrations, collect reward labels, and the commands that take
+their bags (demos_from_bag, train_reward --bags)."""
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from test.scripted_operator import ScriptedOperator
+from worldsample.commands import demos_from_bag, train_reward
+from worldsample.core.recording.dataset import load_dataset, transitions_from_bag
+from worldsample.core.rl.learner import Learner
+
+pytestmark = pytest.mark.integration
+
+
+def _session(ros_node, cfg, tmp_path, args, timeout):
+    """Run the launch runner while the scripted operator drives; returns (exit code, output, operator)."""
+    operator = ScriptedOperator(ros_node, cfg)
+    log = tmp_path / 'launch.log'
+    with open(log, 'w') as f:
+        proc = subprocess.Popen([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py', *args],
+                                stdout=f, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        operator.tick()
+        ros_node.spin_for(0.04)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        pytest.fail(f'session did not finish within {timeout} s:\n{log.read_text()[-3000:]}')
+    return proc.returncode, log.read_text(), operator
+
+
+def test_demonstrations_by_teleoperation_become_a_demo_dataset(ros_node, cfg, tmp_path):
+    bag = tmp_path / 'demos_bag'
+    code, out, operator = _session(ros_node, cfg, tmp_path, ['collect:=demos', 'episodes:=2', f'bag:={bag}', 'seed:=5'], 180)
+    assert code == 0, out[-3000:]
+    assert 'success from operator' in out and '2 of 2 demonstrations recorded' in out, out[-3000:]
+    assert operator.marks > 0
+    raw = transitions_from_bag(bag)
+    assert raw['intervened'].mean() > 0.8, 'the operator, not the idle policy, drove'
+    result = demos_from_bag.convert([bag], tmp_path / 'demos')
+    data = load_dataset(result['dataset'])
+    assert result['episodes'] >= 2 and data['terminated'].sum() == result['episodes']
+    assert np.all(data['success'] == data['terminated'])         # the mark ended each demonstration
+    z = data['proprio'][data['episode'] == data['episode'][-1], 2]
+    assert z[0] - z[-1] > 0.05, 'the peg went down into the hole'
+    learner = Learner.from_dataset(cfg, data)                    # what a learner run starts from
+    assert len(learner.demo) == len(data['action'])
+
+
+def test_reward_labels_marked_live_train_the_reward_model(ros_node, cfg, tmp_path):
+    bag = tmp_path / 'labels_bag'
+    code, out, _ = _session(ros_node, cfg, tmp_path, ['collect:=labels', 'episodes:=5', f'bag:={bag}', 'seed:=7'], 240)
+    assert code == 0, out[-3000:]
+    raw = transitions_from_bag(bag)
+    per_episode = [raw['success'][raw['episode'] == e] for e in range(5)]
+    # each episode: unmarked frames, then a run of marked ones (the peg in), ended when the mark was let go
+    for marks in per_episode:
+        assert marks.sum() >= 2 and not marks[-1] and marks[0] == 0
+        assert np.all(np.diff(np.flatnonzero(marks)) == 1), marks
+    assert not raw['terminated'].any()
+    model, report = train_reward.build_from_bags('insertion', [bag], seed=0, threshold=0.7, steps=150)
+    assert report['episodes'] == 5 and report['positives'] >= 2 and 0.0 <= report['precision'] <= 1.0
+    scores = model.score({'wrist_camera': raw['next_wrist'], 'side_camera': raw['next_side']})
+    assert scores[raw['success']].mean() > scores[~raw['success']].mean() + 0.3
