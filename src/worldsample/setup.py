@@ -20,6 +20,7 @@ CONSOLE_SCRIPTS = [
     'world_model_trainer = worldsample.nodes.world_model_trainer_node:main',
     'record_demos = worldsample.commands.record_demos:main',
     'demos_from_bag = worldsample.commands.demos_from_bag:main',
+    'calibrate_workspace = worldsample.commands.calibrate_workspace:main',
     'train_sim = worldsample.commands.train_sim:main',
     'train_reward = worldsample.commands.train_reward:main',
     'evaluate_sim = worldsample.commands.evaluate_sim:main',

@@ -2,15 +2,23 @@
 stands in for Galaxea's driver, and the camera nodes play RealSense recordings the test makes
 through software devices, at a resolution other than the policy's."""
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
+from sensor_msgs.msg import JointState
 
 from test.software_camera import SoftwareCamera
+from worldsample.core import kinematics
+from worldsample.core.config import load_config
+from worldsample.core.controller import Pose, reset_orientation
+from worldsample.core.driver import gripper_link_from_tcp
 from worldsample.core.images import decode_rgb
 from worldsample.core.observation import CAMERAS
 from worldsample.core.recording.bag import read_messages, topic_summary
+from worldsample.nodes.common import STATE_QOS
 
 from .conftest import run_launch
 
@@ -50,3 +58,42 @@ def test_the_real_graph_runs_an_episode_against_a_stand_in_driver_and_recorded_c
     # the controller drove the stand-in driver: the expert moved the arm down towards the hole
     z = [t.proprio[2] for t in transitions]
     assert z[0] - min(z) > 0.03, z
+
+
+def test_calibrate_workspace_reads_the_driver_feedback_and_writes_a_task(ros_node, cfg, tmp_path):
+    """The arm moved through the cell (feedback by index, the vendor's unnamed order) -> a task YAML."""
+    path = [[0.28, -0.05, 0.06], [0.37, 0.05, 0.14], [0.33, 0.0, 0.12]]
+    qs = []
+    for p in path:
+        gl = gripper_link_from_tcp(Pose(np.asarray(p), reset_orientation(cfg.task)), cfg.robot.tool)
+        q, err = kinematics.inverse(gl.pos, gl.rot, kinematics.READY_SEED, iterations=100)
+        assert err < 1e-4
+        qs.append(q)
+    out = tmp_path / 'cell.yaml'
+    log = open(tmp_path / 'calibrate.log', 'w')
+    proc = subprocess.Popen([sys.executable, '-m', 'worldsample.commands.calibrate_workspace', '--seconds', '12',
+                             '--out', str(out)], stdout=log, stderr=subprocess.STDOUT)
+    pub = ros_node.create_publisher(JointState, cfg.robot.topics.feedback_arm, STATE_QOS)
+    assert ros_node.spin_until(lambda: pub.get_subscription_count() > 0, 30)
+    pub.publish(JointState(name=['a'] * 3, position=[0.0] * 7))           # malformed: dropped, named
+    for q in qs:
+        for _ in range(10):
+            pub.publish(JointState(position=[*q, 50.0]))                  # J1..J6 then the gripper stroke
+            ros_node.spin_for(0.05)
+    assert proc.wait(timeout=40) == 0, (tmp_path / 'calibrate.log').read_text()
+    task = load_config(out).task
+    np.testing.assert_allclose(task.workspace.low, [0.285, -0.045, 0.065], atol=2e-4)
+    np.testing.assert_allclose(task.workspace.high, [0.365, 0.045, 0.135], atol=2e-4)
+    np.testing.assert_allclose(task.reset_pos, path[-1], atol=2e-4)
+    assert 'arm feedback dropped: 3 joint names but 7 positions' in (tmp_path / 'calibrate.log').read_text()
+
+
+def test_a_dry_run_runs_the_graph_and_never_moves_the_arm(tmp_path):
+    bag = tmp_path / 'bag'
+    code, out = run_launch(['dry_run:=true', 'episodes:=1', 'human:=false', f'bag:={bag}'], timeout=150)
+    assert code == 0, out[-3000:]
+    assert 'DRY RUN' in out and 'episode 0: failure after 100 steps' in out, out[-3000:]
+    z = [m.proprio[:3] for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])]
+    assert len(z) >= 90          # the recorder may join the stream a step late
+    drift = max(abs(a - b) for p in z for a, b in zip(p, z[0]))
+    assert drift < 1e-3, f'the arm moved {drift * 1e3:.2f} mm in a dry run'

@@ -119,3 +119,8 @@ def test_dry_run_scales_the_controllers_commands_to_zero():
     assert build_graph({'dry_run': 'true'})[1].parameters['command_scale'] == 0.0
     with pytest.raises(GraphError, match='true or false'):
         build_graph({'dry_run': 'maybe'})
+
+
+def test_a_calibrated_task_yaml_names_the_default_bag_by_its_stem():
+    recorder = build_graph({'task': 'runs/operator/cell.yaml'})[-1]
+    assert recorder.parameters['output'].startswith('runs/bags/cell_')

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .core.actors import ACTORS
 from .core.config import PPL_MODES
@@ -153,7 +154,7 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
             nodes.append(NodeSpec('world_model_trainer', 'world_model_trainer', {**wm, 'demos': a['demos']},
                                   required=False))
     if _bool('record', a['record']):
-        bag = a['bag'] or f'runs/bags/{a["task"]}_{time.strftime("%Y%m%d_%H%M%S")}'
+        bag = a['bag'] or f'runs/bags/{Path(a["task"]).stem}_{time.strftime("%Y%m%d_%H%M%S")}'   # a name or a YAML
         nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))
     return nodes
 

@@ -184,7 +184,8 @@ class ControllerNode(Node):
         rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
         dt = 1.0 / self.cfg.controller.rate_hz
         if self.ctl.command_scale == 0.0:     # dry run: the reset "arrives" where the arm is
-            self.reset_goal, self.waypoints = self.measured.copy(), []
+            # one waypoint, so that ArmState reports RESETTING for a tick before IDLE, as after a motion
+            self.reset_goal, self.waypoints = self.measured.copy(), [self.measured.copy()]
         else:
             self.reset_goal = sample_reset_pose(self.cfg.task, rng)
             start = self.ctl.target or self.measured

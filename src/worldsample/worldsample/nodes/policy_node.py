@@ -107,6 +107,8 @@ class PolicyNode(Node):
 
     def on_state(self, msg: ArmState) -> None:
         self.state = msg
+        if self.reset_future is not None and msg.mode == ArmState.MODE_RESETTING:
+            self.reset_seen = True     # seen here, not at a tick: a short reset lasts less than one
 
     def on_params(self, msg: ActorParams) -> None:
         """Hand the newest parameters to the loader thread (an older unread message is replaced)."""
