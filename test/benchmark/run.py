@@ -209,6 +209,95 @@ def bench_camera_latency(frames: int = 300, fps: float = 30.0) -> list[str]:
             f'p99 {np.percentile(lat, 99):.2f} ms ({len(lat)}/{frames} frames at {fps:g} Hz) | — |']
 
 
+def bench_teleop_latency(trials: int = 40) -> list[str]:
+    """SpaceMouse event -> intervention command at the controller (median, p99), over DDS.
+
+    Separate processes: sim, a1x_controller, teleop (reading the spacenav node's Joy) and the
+    policy (zero actor). A probe plays the spacenav node, publishing Joy at 50 Hz; each trial
+    pushes the device from rest and times the first ``/worldsample/command`` the controller
+    receives with source intervention in the push's direction, and the teleop's own
+    ``/worldsample/intervention`` on the way. Trials are 1.5 s apart, long enough for control to
+    return to the policy (hold_s 0.5 s plus the policy's 0.25 s freshness), in one endless episode.
+    The policy applies an intervention at its next 10 Hz control step, so up to a control period
+    of the latency is the loop's own rate.
+    """
+    import rclpy
+    from sensor_msgs.msg import Joy
+    from worldsample_msgs.msg import DeltaCommand
+
+    from worldsample.nodes.common import COMMAND_QOS, SENSOR_QOS
+
+    import yaml
+
+    from worldsample.core.config import config_dir
+    tmp = Path(tempfile.mkdtemp())
+    # one long episode: no reset (during which the policy sends nothing) falls inside a trial
+    task = yaml.safe_load((config_dir() / 'insertion.yaml').read_text())
+    task.update(robot=str(config_dir() / task['robot']), cameras=str(config_dir() / task['cameras']))
+    task['task']['max_episode_steps'] = 100_000
+    (tmp / 'task.yaml').write_text(yaml.safe_dump(task))
+    t = {'task': str(tmp / 'task.yaml')}
+    procs = [start_node('sim_node', 'sim', **t), start_node('a1x_controller', 'a1x_controller', **t),
+             start_node('teleop', 'teleop', tmp / 'teleop.log', **t),
+             start_node('policy_node', 'policy', tmp / 'policy.log', actor='zero', **t)]
+    rclpy.init()
+    node = rclpy.create_node('teleop_latency_probe')
+    seen = {'cmd': [], 'intervention': []}
+    node.create_subscription(DeltaCommand, '/worldsample/command',
+                             lambda m: seen['cmd'].append((time.perf_counter(), m)), COMMAND_QOS)
+    node.create_subscription(DeltaCommand, '/worldsample/intervention',
+                             lambda m: seen['intervention'].append((time.perf_counter(), m)), COMMAND_QOS)
+    joy = node.create_publisher(Joy, '/spacenav/joy', SENSOR_QOS)
+
+    def spin(seconds: float, axes: list[float]) -> None:
+        end, t_next = time.perf_counter() + seconds, 0.0
+        while time.perf_counter() < end:
+            if time.perf_counter() >= t_next:
+                joy.publish(Joy(axes=axes, buttons=[0, 0]))
+                t_next = time.perf_counter() + 0.02
+            rclpy.spin_once(node, timeout_sec=0.002)
+
+    def first(topic: str, after: float, sign: float) -> float | None:
+        for t, m in seen[topic]:
+            if t >= after and m.source == DeltaCommand.SOURCE_INTERVENTION and np.sign(m.action[0]) == sign:
+                return (t - after) * 1000.0
+        return None
+
+    rest = [0.0] * 6
+    lat, via = [], []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(m.source == DeltaCommand.SOURCE_POLICY for _, m in seen['cmd'][-5:]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'the policy did not start commanding within 60 s; logs in {tmp}')
+            spin(0.2, rest)
+        for i in range(trials):
+            spin(1.5, rest)
+            sign = 1.0 if i % 2 == 0 else -1.0
+            for k in seen:
+                seen[k].clear()
+            t0 = time.perf_counter()
+            spin(0.4, [0.8 * sign, 0.0, 0.0, 0.0, 0.0, 0.0])
+            got, mid = first('cmd', t0, sign), first('intervention', t0, sign)
+            if got is not None:
+                lat.append(got)
+            if mid is not None:
+                via.append(mid)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            p.wait(timeout=20)
+    lat, via = np.array(lat), np.array(via)
+    save('teleop_latency', {'trials': trials, 'joy_rate_hz': 50, 'latency_ms': lat.tolist(),
+                            'to_teleop_intervention_ms': via.tolist()})
+    return [f'| SpaceMouse (Joy) event → intervention command at the controller | median {np.median(lat):.1f} ms, '
+            f'p99 {np.percentile(lat, 99):.1f} ms ({len(lat)}/{trials} pushes); of which Joy → teleop '
+            f'intervention median {np.median(via):.1f} ms, p99 {np.percentile(via, 99):.1f} ms | — |']
+
+
 def bench_learner(seconds: float = 15.0) -> list[str]:
     """Learner update steps/s at batch 256 on cached features, through core.rl.learner.Learner.
 
@@ -654,7 +743,7 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
 
 
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency,
-           'camera_latency': bench_camera_latency, 'learner': bench_learner,
+           'camera_latency': bench_camera_latency, 'teleop_latency': bench_teleop_latency, 'learner': bench_learner,
            'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
            'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample,

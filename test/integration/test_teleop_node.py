@@ -120,3 +120,25 @@ def test_the_success_button_publishes_the_operators_mark(procs, ros_node, cfg):
         got = len(marks) - n
         assert got >= 3 if buttons is press else got == 0, (buttons, got, procs.log('teleop_mark'))
     assert all(m.data for m in marks)
+
+
+def test_a_push_from_rest_goes_out_as_it_arrives_not_at_the_next_tick(procs, ros_node, cfg):
+    procs.start('teleop', 'teleop_fast')
+    arrivals = []
+    ros_node.create_subscription(DeltaCommand, '/worldsample/intervention',
+                                 lambda m: arrivals.append(time.monotonic()), COMMAND_QOS)
+    joy = ros_node.create_publisher(Joy, '/spacenav/joy', SENSOR_QOS)
+    assert ros_node.spin_until(lambda: joy.get_subscription_count() > 0, 30), procs.log('teleop_fast')
+    delays = []
+    for _ in range(8):
+        end = time.monotonic() + cfg.teleop.hold_s + 0.4             # at rest: control handed back
+        while time.monotonic() < end:
+            joy.publish(Joy(axes=[0.0] * 6, buttons=[0, 0]))
+            ros_node.spin_for(0.02)
+        arrivals.clear()
+        t0 = time.monotonic()
+        joy.publish(Joy(axes=[0.9, 0, 0, 0, 0, 0], buttons=[0, 0]))
+        assert ros_node.spin_until(lambda: arrivals, 1.0)
+        delays.append(arrivals[0] - t0)
+    # at the 10 Hz tick the median wait would be about 50 ms
+    assert np.median(delays) < 0.025, [round(d * 1e3, 1) for d in delays]

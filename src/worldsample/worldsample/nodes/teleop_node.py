@@ -5,7 +5,8 @@ axes [x y z roll pitch yaw], buttons [left right]), or with ``device:=hid`` the 
 over USB HID (core.spacemouse, the same axes; a missing or unplugged device is logged and
 retried every ``retry_s``), and maps it with ``core.teleop`` (deadzone,
 gains, base or tool frame, the teleop section of the task YAML). While the operator has taken
-over it publishes ``/worldsample/intervention`` at the control rate; the policy node lets a fresh
+over it publishes ``/worldsample/intervention`` at the control rate (the first push or button press
+after hands-off goes out as it arrives, not at the next tick); the policy node lets a fresh
 intervention override the actor and marks the step intervened. While the operator holds the
 task's ``teleop.success_button`` it publishes ``/worldsample/success_mark`` (std_msgs/Bool, true)
 at the control rate: the operator's success label in the recording sessions (``collect:=``).
@@ -45,6 +46,7 @@ class TeleopNode(Node):
         self.mark_pressed = False         # the same for the success button
         self.tool_rot: np.ndarray | None = None
         self.published = 0
+        self.engaged = False              # the operator has control (the last tick published)
         self.reader: SpaceMouseReader | None = None
         self.next_open = 0.0
         self.device_errors = 0
@@ -72,6 +74,8 @@ class TeleopNode(Node):
         self.reading = (now, axes, buttons)
         self.pressed = [p or bool(b) for p, b in zip(self.pressed, buttons[:2])]
         self.mark_pressed = self.mark_pressed or success_marked(buttons, self.cfg.teleop)
+        if not self.engaged:     # hands-off until now: a push or press goes out at once, not at the next tick
+            self.on_tick()
 
     def on_hid(self) -> None:
         now = time.monotonic()
@@ -119,6 +123,7 @@ class TeleopNode(Node):
         except TeleopInputError as e:     # checked on arrival; kept so that nothing escapes a timer
             self.get_logger().error(f'teleop reading dropped: {e}', throttle_duration_sec=2.0)
             return
+        self.engaged = out is not None
         if out is None:
             return
         msg = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION, action=[float(a) for a in out.action])
