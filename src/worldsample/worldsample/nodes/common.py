@@ -54,7 +54,31 @@ def array_to_image(img: np.ndarray, stamp, frame_id: str, encoding: str = 'rgb8'
     return msg
 
 
-image_to_array = decode_rgb   # the nodes' name for it
+try:   # a system ROS 2's cv_bridge (PyPI's cv-bridge is ROS 1's and is not used)
+    from cv_bridge import CvBridge
+    BRIDGE = CvBridge()
+except ImportError:
+    BRIDGE = None
+
+
+def image_to_array(msg, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """An Image -> H x W x 3 uint8 RGB, or ImageError saying what is wrong.
+
+    rgb8 and bgr8 (what realsense-ros, our camera node and the sim send) take the NumPy path;
+    another encoding (mono8, yuv422, bgra8, ...) is converted by cv_bridge where a system ROS 2
+    provides it, and is refused by name where it does not.
+    """
+    if msg.encoding in ('rgb8', 'bgr8') or BRIDGE is None:
+        return decode_rgb(msg, expect_hw)
+    if expect_hw is not None and (msg.height, msg.width) != tuple(expect_hw):
+        raise ImageError(f'image is {msg.width}x{msg.height}, expected {expect_hw[1]}x{expect_hw[0]}')
+    try:
+        img = np.asarray(BRIDGE.imgmsg_to_cv2(msg, desired_encoding='rgb8'))
+    except Exception as e:   # cv_bridge raises CvBridgeError, TypeError or ValueError for bad messages
+        raise ImageError(f'cv_bridge cannot convert a {msg.encoding!r} image to rgb8: {e}') from None
+    if img.shape != (msg.height, msg.width, 3) or img.dtype != np.uint8:
+        raise ImageError(f'cv_bridge turned a {msg.encoding!r} image into {img.dtype} {img.shape}, not rgb8')
+    return img
 
 
 def camera_info(intr: Intrinsics, stamp, frame_id: str) -> CameraInfo:

@@ -1,0 +1,41 @@
+"""Image messages -> arrays in the nodes: NumPy for rgb8/bgr8, cv_bridge (a system ROS 2's) for the rest."""
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+
+from worldsample.nodes import common
+from worldsample.nodes.common import ImageError, array_to_image, image_to_array
+
+
+def _mono(h=4, w=6):
+    msg = Image(height=h, width=w, encoding='mono8', step=w)
+    msg.data = bytes(range(h * w))
+    return msg
+
+
+class GreyBridge:
+    """Stands in for cv_bridge.CvBridge where no system ROS 2 provides it: mono8 -> rgb8 only."""
+    def imgmsg_to_cv2(self, msg, desired_encoding):
+        assert desired_encoding == 'rgb8'
+        if msg.encoding != 'mono8':
+            raise TypeError(f'encoding {msg.encoding} not supported')
+        grey = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width)
+        return np.repeat(grey[..., None], 3, axis=2)
+
+
+def test_rgb_takes_the_numpy_path_and_other_encodings_need_cv_bridge(monkeypatch):
+    img = np.random.default_rng(0).integers(0, 256, (4, 6, 3), np.uint8)
+    msg = array_to_image(img, None, 'cam')
+    np.testing.assert_array_equal(image_to_array(msg, (4, 6)), img)
+    monkeypatch.setattr(common, 'BRIDGE', None)
+    with pytest.raises(ImageError, match="unsupported image encoding 'mono8'"):
+        image_to_array(_mono())
+    monkeypatch.setattr(common, 'BRIDGE', GreyBridge())
+    out = image_to_array(_mono(), (4, 6))
+    assert out.shape == (4, 6, 3) and out[1, 2].tolist() == [8, 8, 8]
+    with pytest.raises(ImageError, match='expected 8x4'):
+        image_to_array(_mono(), (4, 8))
+    yuv = Image(height=2, width=2, encoding='yuv422', step=4, data=bytes(8))
+    with pytest.raises(ImageError, match="cv_bridge cannot convert a 'yuv422' image"):
+        image_to_array(yuv)
+    np.testing.assert_array_equal(image_to_array(msg), img)      # rgb8 never goes through the bridge
