@@ -15,6 +15,7 @@ from launch_ros.actions import Node
 
 from worldsample.core.config import load_config
 from worldsample.graph import ARGUMENTS, build_graph
+from worldsample.launch_runner import RESPAWN_DELAY_S
 
 
 def _nodes(context):
@@ -26,8 +27,10 @@ def _nodes(context):
             actions.append(ExecuteProcess(cmd=['ros2', 'bag', 'record', '-s', 'mcap', '-o',
                                                spec.parameters['output'], *topics], output='screen'))
             continue
+        # launch_ros respawns after a fixed delay (the pip-only runner doubles it per quick death)
         node = Node(package='worldsample', executable=spec.executable, name=spec.name,
-                    parameters=[spec.parameters], output='screen', emulate_tty=True)
+                    parameters=[spec.parameters], output='screen', emulate_tty=True,
+                    respawn=spec.respawn, respawn_delay=RESPAWN_DELAY_S if spec.respawn else None)
         actions.append(node)
         if spec.exit_ends_graph:
             actions.append(RegisterEventHandler(OnProcessExit(

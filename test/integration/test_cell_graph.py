@@ -138,3 +138,31 @@ def test_killing_the_runner_leaves_no_orphan_nodes():
         alive = [p for p in pids if os.path.exists(f'/proc/{p}') and 'Z' not in open(f'/proc/{p}/stat').read().split()[2]]
         time.sleep(0.2)
     assert not alive, f'orphaned nodes: {alive}'
+
+
+def test_a_killed_reward_model_is_respawned_with_a_back_off_and_counted(tmp_path, model_dir):
+    proc = subprocess.Popen([sys.executable, '-m', 'worldsample.launch_runner', 'insertion.launch.py',
+                             'record:=false', 'human:=false', f'reward_model:={model_dir}'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        def read_until(pattern, timeout):
+            deadline = time.monotonic() + timeout
+            for line in proc.stdout:
+                lines.append(line)
+                m = re.search(pattern, line)
+                if m or time.monotonic() > deadline:
+                    return m
+        pid = int(read_until(r'started reward_model \(pid (\d+)\)', 30).group(1))
+        assert read_until(r'episode 0: SUCCESS', 90), ''.join(lines[-30:])
+        for restart in (1, 2):
+            os.kill(pid, signal.SIGKILL)
+            died = read_until(r"node 'reward_model' died with signal SIGKILL; respawning it in (\S+) s", 30)
+            assert died and float(died.group(1)) == restart, ''.join(lines[-30:])   # 1 s, then 2 s
+            pid = int(read_until(r'started reward_model \(pid (\d+)\)', 30).group(1))
+        assert read_until(r'episode \d+: SUCCESS', 90), 'the cell did not go on with the respawned reward model'
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[0]
+    finally:
+        proc.kill()
+    assert 'restarts: reward_model 2' in rest and proc.returncode == 0, rest[-2000:]

@@ -136,7 +136,9 @@ def test_policy_names_a_bad_camera_image_and_goes_on(procs, ros_node):
             stamp = ros_node.get_clock().now().to_msg()
             wrist.publish(array_to_image(np.zeros(wrist_shape, np.uint8), stamp, 'w'))
             side.publish(array_to_image(np.zeros((128, 128, 3), np.uint8), stamp, 's'))
-            state.publish(ArmState(proprio=[0.0] * 7))
+            arm = ArmState(proprio=[0.0] * 7)
+            arm.header.stamp = stamp                 # the controller stamps its state (the policy checks its age)
+            state.publish(arm)
             ros_node.spin_for(0.1)
 
     deadline = time.monotonic() + 30

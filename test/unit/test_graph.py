@@ -124,3 +124,16 @@ def test_dry_run_scales_the_controllers_commands_to_zero():
 def test_a_calibrated_task_yaml_names_the_default_bag_by_its_stem():
     recorder = build_graph({'task': 'runs/operator/cell.yaml'})[-1]
     assert recorder.parameters['output'].startswith('runs/bags/cell_')
+
+
+def test_restartable_nodes_are_respawned_and_the_cell_is_not():
+    from worldsample.graph import NodeSpec
+    from worldsample.launch_runner import respawn_delay
+    graph = build_graph({'actor': 'sac', 'reward_model': 'rm', 'world_model': 'wm.safetensors',
+                         'world_model_workers': '2'})
+    respawned = sorted(n.name for n in graph if n.respawn)
+    assert respawned == ['learner', 'reward_model', 'world_model_0', 'world_model_1', 'world_model_trainer']
+    assert all(n.required for n in graph if n.name in ('sim', 'a1x_controller', 'policy'))
+    with pytest.raises(ValueError, match='cannot be required'):
+        NodeSpec('x', 'x', respawn=True)
+    assert [respawn_delay(k) for k in (1, 2, 3, 4, 6, 9)] == [1.0, 2.0, 4.0, 8.0, 30.0, 30.0]

@@ -65,6 +65,11 @@ class NodeSpec:
     parameters: dict = field(default_factory=dict)
     exit_ends_graph: bool = False   # this node finishing shuts the whole graph down
     required: bool = True           # this node dying shuts the graph down (else: reported, the rest runs on)
+    respawn: bool = False           # restarted after it dies, with a back-off (implies not required)
+
+    def __post_init__(self):
+        if self.respawn and self.required:
+            raise ValueError(f'node {self.name}: a respawned node cannot be required')
 
 
 def _bool(name: str, value: str) -> bool:
@@ -126,7 +131,9 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         raise GraphError('backend:=real needs reward_model:=<folder>: there is no ground-truth success '
                          '(or collect:=demos|labels, where the operator marks success)')
     if a['reward_model']:
-        nodes.append(NodeSpec('reward_model', 'reward_model', {**task, 'model_dir': a['reward_model']}))
+        # restartable: the policy counts a step without its answer as not successful meanwhile
+        nodes.append(NodeSpec('reward_model', 'reward_model', {**task, 'model_dir': a['reward_model']},
+                              required=False, respawn=True))
     source = 'operator' if collect else 'reward_model' if a['reward_model'] else 'sim'
     nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
                                                     'seed': seed, 'success_source': source, 'collect': collect},
@@ -134,9 +141,11 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     if a['ppl'] and a['ppl'] not in PPL_MODES:
         raise GraphError(f"argument ppl:={a['ppl']!r} must be one of {PPL_MODES}")
     if a['actor'] == 'sac' and _bool('learner', a['learner']):
-        # not required: the policy keeps acting on its last parameters if the learner dies
+        # restartable: the policy keeps acting on its last parameters while the learner is down, and
+        # a restarted learner resumes from its checkpoint
         nodes.append(NodeSpec('learner', 'learner', {**task, 'run_dir': a['run_dir'], 'demos': a['demos'],
-                                                     'seed': seed, 'ppl_mode': a['ppl']}, required=False))
+                                                     'seed': seed, 'ppl_mode': a['ppl']}, required=False,
+                              respawn=True))
     if a['world_model']:
         if not a['reward_model']:
             raise GraphError('world_model:=... needs reward_model:=<folder>: synthetic frames are labelled by it')
@@ -144,15 +153,15 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         if workers < 1:
             raise GraphError(f'argument world_model_workers:={workers} must be at least 1')
         wm = {**task, 'weights': a['world_model'], 'size': a['world_model_size']}
-        # not required: a crashed worker costs synthetic data only
+        # restartable: a crashed worker costs synthetic data only
         post_train = _bool('post_train', a['post_train'])
         # without post-training the given weights are all there will be: no warm-up to wait for
         # (the labels are still calibrated on real segments)
         nodes += [NodeSpec(f'world_model_{i}', 'world_model', {**wm, 'seed': seed + i, 'warmup': -1 if post_train else 0},
-                           required=False) for i in range(workers)]
+                           required=False, respawn=True) for i in range(workers)]
         if post_train:
             nodes.append(NodeSpec('world_model_trainer', 'world_model_trainer', {**wm, 'demos': a['demos']},
-                                  required=False))
+                                  required=False, respawn=True))
     if _bool('record', a['record']):
         bag = a['bag'] or f'runs/bags/{Path(a["task"]).stem}_{time.strftime("%Y%m%d_%H%M%S")}'   # a name or a YAML
         nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))

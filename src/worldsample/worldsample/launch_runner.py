@@ -6,10 +6,12 @@
 Starts the nodes of ``worldsample.graph`` (the definition the launch files use) as separate
 processes, prefixes their output with the node name, forwards Ctrl-C to all of them and waits
 for a clean exit. If a node dies, the runner says which one and how, then stops the rest
-(except for nodes that are not ``required``, like the learner: their death is reported and
-the rest runs on, as it would with ``ros2 launch``).
-A node marked ``exit_ends_graph`` (the policy with ``episodes:=N``) finishing normally ends
-the graph with exit code 0.
+(except for nodes that are not ``required``: their death is reported and the rest runs on, as
+it would with ``ros2 launch``). A ``respawn`` node (learner, world-model workers,
+post-training, reward model) is started again after it dies, after a back-off that doubles with
+each death that follows its last start within ``STABLE_S`` (1 s, 2 s, 4 s, ... up to 30 s),
+and the restarts are counted in the runner's last line. A node marked ``exit_ends_graph`` (the
+policy with ``episodes:=N``) finishing normally ends the graph with exit code 0.
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ from .graph import ARGUMENTS, GraphError, NodeSpec, build_graph
 
 PACKAGE = 'worldsample'
 STOP_GRACE_S = 10.0
+RESPAWN_DELAY_S = 1.0     # first back-off; doubled per quick death, up to RESPAWN_MAX_S
+RESPAWN_MAX_S = 30.0
+STABLE_S = 60.0           # a node that ran this long before dying starts its back-off afresh
 
 
 def _log(msg: str) -> None:
@@ -66,29 +71,50 @@ def task_arguments(launch_file: str, args: dict[str, str], launch_dir: Path) -> 
     return args
 
 
+def respawn_delay(quick_deaths: int) -> float:
+    """Back-off before a respawn, after this many deaths in a row each soon after its start."""
+    return min(RESPAWN_MAX_S, RESPAWN_DELAY_S * 2 ** max(0, quick_deaths - 1))
+
+
 class Graph:
     def __init__(self, specs: list[NodeSpec], exe_dir: Path):
         self.specs = specs
         self.exe_dir = exe_dir
         self.procs: dict[str, subprocess.Popen] = {}
+        self.started_at: dict[str, float] = {}
+        self.restarts: dict[str, int] = {s.name: 0 for s in specs if s.respawn}
+        self.quick_deaths: dict[str, int] = dict.fromkeys(self.restarts, 0)
+        self.respawn_at: dict[str, float] = {}
         self.stopping = False
         self._tmp = tempfile.TemporaryDirectory(prefix='worldsample_launch_')
+        self._env = dict(os.environ, PYTHONUNBUFFERED='1')
+        self._env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
     def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
         for spec in self.specs:
-            params = Path(self._tmp.name) / f'{spec.name}.yaml'
-            params.write_text(yaml.safe_dump({spec.name: {'ros__parameters': spec.parameters}}))
-            cmd = [str(self.exe_dir / spec.executable), '--ros-args', '-r', f'__node:={spec.name}',
-                   '--params-file', str(params)]
-            # own session: a terminal Ctrl-C reaches only the runner, which then stops every
-            # node exactly once (a second SIGINT could interrupt e.g. the recorder closing its bag)
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True, preexec_fn=_die_with_parent, text=True, bufsize=1)
-            self.procs[spec.name] = proc
-            threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True).start()
-            _log(f'started {spec.name} (pid {proc.pid}): {spec.executable} {spec.parameters}')
+            self._spawn(spec)
+
+    def _spawn(self, spec: NodeSpec) -> None:
+        params = Path(self._tmp.name) / f'{spec.name}.yaml'
+        params.write_text(yaml.safe_dump({spec.name: {'ros__parameters': spec.parameters}}))
+        cmd = [str(self.exe_dir / spec.executable), '--ros-args', '-r', f'__node:={spec.name}',
+               '--params-file', str(params)]
+        # own session: a terminal Ctrl-C reaches only the runner, which then stops every
+        # node exactly once (a second SIGINT could interrupt e.g. the recorder closing its bag)
+        proc = subprocess.Popen(cmd, env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_die_with_parent, text=True, bufsize=1)
+        self.procs[spec.name] = proc
+        self.started_at[spec.name] = time.monotonic()
+        threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True).start()
+        _log(f'started {spec.name} (pid {proc.pid}): {spec.executable} {spec.parameters}')
+
+    def _schedule_respawn(self, name: str, code: int) -> None:
+        quick = time.monotonic() - self.started_at[name] < STABLE_S
+        self.quick_deaths[name] = self.quick_deaths[name] + 1 if quick else 1
+        delay = respawn_delay(self.quick_deaths[name])
+        self.respawn_at[name] = time.monotonic() + delay
+        _log(f'node {name!r} died with {_describe(code)}; respawning it in {delay:g} s '
+             f'(restart {self.restarts[name] + 1}); the rest of the graph keeps running')
 
     @staticmethod
     def _pump(name: str, proc: subprocess.Popen) -> None:
@@ -101,13 +127,23 @@ class Graph:
         by_name = {s.name: s for s in self.specs}
         gone = set()
         while True:
-            for name, proc in self.procs.items():
+            for name, at in list(self.respawn_at.items()):
+                if time.monotonic() >= at:
+                    del self.respawn_at[name]
+                    self.restarts[name] += 1
+                    gone.discard(name)
+                    self._spawn(by_name[name])
+            for name, proc in list(self.procs.items()):
                 code = proc.poll()
                 if code is None or name in gone:
                     continue
                 if by_name[name].exit_ends_graph and code == 0:
                     _log(f'{name} finished; shutting the graph down')
                     return self.stop(0)
+                if by_name[name].respawn:
+                    gone.add(name)
+                    self._schedule_respawn(name, code)
+                    continue
                 if not by_name[name].required:
                     _log(f'node {name!r} died with {_describe(code)}; the rest of the graph keeps running')
                     gone.add(name)
@@ -129,6 +165,8 @@ class Graph:
                 _log(f'{name} did not stop within {STOP_GRACE_S:.0f} s of SIGINT; killing it')
                 p.kill()
                 p.wait()
+        if self.restarts:
+            _log('restarts: ' + ', '.join(f'{n} {k}' for n, k in self.restarts.items()))
         self._tmp.cleanup()
         return code
 

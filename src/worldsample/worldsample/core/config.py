@@ -59,6 +59,22 @@ class ControllerConfig:
 
 
 @dataclass(frozen=True)
+class LivenessConfig:
+    """How old an input may be before the node acting on it stops (the policy) or holds (the
+    controller). The policy's ages are now minus the message stamp (one host clock); a stamp older
+    than its stream's previous one is stale as well, until the stream moves forward again. The
+    controller times its arm feedback from arrival (the vendor's stamps are undocumented)."""
+    camera_max_age_s: float      # each camera image the policy acts on
+    state_max_age_s: float       # the controller's ArmState the policy acts on
+    feedback_max_age_s: float    # the arm driver's joint feedback: older -> the controller holds
+
+    def __post_init__(self):
+        for name in ('camera_max_age_s', 'state_max_age_s', 'feedback_max_age_s'):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f'liveness.{name} must be positive, got {getattr(self, name)}')
+
+
+@dataclass(frozen=True)
 class CameraConfig:
     name: str                    # topic namespace: /<name>/color/image_raw
     width: int
@@ -304,6 +320,7 @@ class TaskConfig:
 class CellConfig:
     task: TaskConfig
     controller: ControllerConfig
+    liveness: LivenessConfig
     robot: RobotConfig
     cameras: tuple[CameraConfig, ...]
     sim: SimConfig

@@ -2,6 +2,7 @@
 ROS messages and core types)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -81,6 +82,20 @@ def image_to_array(msg, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
     return img
 
 
+def arm_state_proprio(msg) -> np.ndarray:
+    """An ArmState's proprio vector as a (7,) float array, or ValueError saying what is wrong."""
+    p = np.asarray(msg.proprio, dtype=np.float64)
+    if p.shape != (7,):
+        raise ValueError(f'ArmState proprio must have 7 values [x y z rx ry rz gripper], got {p.size}')
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f'ArmState proprio has non-finite values: {p.tolist()}')
+    return p
+
+
+def stamp_s(header) -> float:
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
 def camera_info(intr: Intrinsics, stamp, frame_id: str) -> CameraInfo:
     """CameraInfo of an unrectified colour stream (as realsense-ros fills it: R = I, P = [K | 0])."""
     msg = CameraInfo()
@@ -147,6 +162,38 @@ def declare_config(node: Node) -> CellConfig:
     """Every node takes the task by name or YAML path through the ``task`` parameter."""
     task = node.declare_parameter('task', 'insertion').get_parameter_value().string_value
     return load_config(task)
+
+
+def background_cpus(spec: str, available: set[int]) -> set[int]:
+    """The CPUs a background node may use: '' all of them, 'auto' all but the lowest (the control
+    loop's) where there are at least two, or a comma-separated list such as '2,3'."""
+    if spec == '':
+        return set(available)
+    if spec == 'auto':
+        return set(available) - {min(available)} if len(available) > 1 else set(available)
+    try:
+        cpus = {int(c) for c in spec.split(',')}
+    except ValueError:
+        raise ValueError(f"cpus must be '', 'auto' or a list like '1,2', got {spec!r}") from None
+    if not cpus or not cpus <= set(available):
+        raise ValueError(f'cpus {sorted(cpus)} are not all among the CPUs this process may use: {sorted(available)}')
+    return cpus
+
+
+def run_in_background(node: Node) -> None:
+    """Make a training or generation node yield to the control loop where they share a machine:
+    niceness ``nice`` (10) and the CPUs ``cpus`` ('auto': off the lowest CPU, which the control
+    loop then always finds free). Linux keeps both per thread, so they are set on every thread the
+    process has now; threads made later (XLA's, torch's, the training thread) inherit them."""
+    nice = int(node.declare_parameter('nice', 10).value)
+    cpus = background_cpus(node.declare_parameter('cpus', 'auto').value, os.sched_getaffinity(0))
+    for tid in (int(t) for t in os.listdir('/proc/self/task')):
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+            os.sched_setaffinity(tid, cpus)
+        except (ProcessLookupError, FileNotFoundError):   # a thread that has just ended
+            pass
+    node.get_logger().info(f'background: niceness {nice}, CPUs {sorted(cpus)}')
 
 
 def spin_node(node_factory, args=None) -> None:

@@ -9,7 +9,9 @@ healthy. Services ``~/reset`` (seeded start pose, reached by a lift-then-move mo
 once, ``~/state`` mode shows progress) and ``~/estop`` (std_srvs/SetBool). It cannot tell a
 simulated arm from a real one: it only sees the driver topics. ``command_scale`` (0..1, the
 launch's ``dry_run:=true`` sets 0) scales every command; at 0 the reset motion is skipped too
-(the reset "arrives" where the arm is), so a dry run never moves the arm.
+(the reset "arrives" where the arm is), so a dry run never moves the arm. Arm feedback older than
+``liveness.feedback_max_age_s`` (from its arrival) -> hold the last measured pose, abort a reset,
+refuse commands and resets until it returns; ``ArmState.feedback_age_s`` reports the age.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ class ControllerNode(Node):
         self.reset_goal: Pose | None = None
         self.reset_deadline = 0.0
         self.driver_errors: list[str] = []
+        self.feedback_t = -np.inf         # arrival (monotonic) of the newest valid arm feedback
+        self.feedback_stale = False
         self._by_name: bool | None = None
         topics = self.cfg.robot.topics
         self.pub_targets = [self.create_publisher(PoseStamped, t, COMMAND_QOS) for t in topics.target_pose]
@@ -90,6 +94,7 @@ class ControllerNode(Node):
                                                     f'{list(msg.name)[:7]} are not {list(self.cfg.robot.joint_names)}')
             self.get_logger().info(f'reading arm feedback {how}')
         self.measured = self.adapter.tcp(q)
+        self.feedback_t = time.monotonic()
 
     def on_gripper(self, msg: JointState) -> None:
         try:
@@ -114,6 +119,10 @@ class ControllerNode(Node):
 
     # -- commands --------------------------------------------------------------------------
     def on_command(self, msg: DeltaCommand) -> None:
+        if self.feedback_stale:
+            self.ctl.rejected += 1
+            self.get_logger().warning('rejected command: the arm feedback is stale (holding)', throttle_duration_sec=1.0)
+            return
         try:
             self.ctl.apply(np.asarray(msg.action), now=time.monotonic(), measured=self.measured)
         except CommandError as e:
@@ -121,7 +130,23 @@ class ControllerNode(Node):
             return
         self.publish_targets()
 
+    def _check_feedback(self) -> None:
+        """Hold, abort a reset and refuse commands while the arm feedback is older than its limit."""
+        age = time.monotonic() - self.feedback_t
+        stale = self.measured is not None and age > self.cfg.liveness.feedback_max_age_s
+        if stale and not self.feedback_stale:
+            self.waypoints = []
+            self.ctl.sync(self.measured)
+            if self.ctl.mode != Mode.ESTOP:
+                self.ctl.mode = Mode.HOLDING
+            self.get_logger().error(f'arm feedback is {age:.2f} s old (limit {self.cfg.liveness.feedback_max_age_s:g} s):'
+                                    ' holding the last measured pose and refusing commands until it returns')
+        elif self.feedback_stale and not stale:
+            self.get_logger().info('arm feedback is fresh again: accepting commands')
+        self.feedback_stale = stale
+
     def on_tick(self) -> None:
+        self._check_feedback()
         if self.ctl.mode == Mode.RESETTING:
             self._advance_reset()
         elif self.ctl.tick(time.monotonic(), self.measured):
@@ -148,7 +173,8 @@ class ControllerNode(Node):
     def publish_state(self) -> None:
         measured, target = self.measured, self.ctl.target
         msg = ArmState(mode=int(self.ctl.mode), gripper_opening=self.gripper,
-                       commands_accepted=self.ctl.accepted, commands_rejected=self.ctl.rejected)
+                       commands_accepted=self.ctl.accepted, commands_rejected=self.ctl.rejected,
+                       feedback_age_s=float(min(time.monotonic() - self.feedback_t, 1e9)))
         if measured is None:
             return
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -176,10 +202,11 @@ class ControllerNode(Node):
 
     def on_reset(self, request: Reset.Request, response: Reset.Response) -> Reset.Response:
         """Start the reset motion and return at once; ArmState.mode reports its progress."""
-        if self.measured is None or self.ctl.mode in (Mode.ESTOP, Mode.RESETTING):
+        if self.measured is None or self.feedback_stale or self.ctl.mode in (Mode.ESTOP, Mode.RESETTING):
             why = {Mode.ESTOP: 'e-stop engaged', Mode.RESETTING: 'a reset is already running'}
             response.success = False
-            response.message = why.get(self.ctl.mode, 'no arm feedback yet')
+            response.message = why.get(self.ctl.mode, 'no arm feedback yet' if self.measured is None else
+                                       'the arm feedback is stale')
             return response
         rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
         dt = 1.0 / self.cfg.controller.rate_hz

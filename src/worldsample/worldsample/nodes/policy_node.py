@@ -18,7 +18,11 @@ With ``actor:=sac`` the actions come from the learner's SAC actor: parameters ar
 ``/learner/actor_params`` are checked and prepared in a background thread and swapped in
 between ticks, so the loop never waits for them; if the learner goes away the policy keeps
 acting on the last parameters it has. Every acting tick publishes ``/policy/stats``
-(observation -> command time, tick period, parameter version).
+(observation -> command time, tick period, parameter version). It acts only on fresh inputs
+(core.liveness, the task's ``liveness`` section): a camera image or arm state older than its
+limit, stamps that went backwards, or arm feedback the controller reports as old stop the
+commands (the controller's watchdog then holds) with the reason logged, until they are fresh
+again. An ArmState without 7 finite proprio values is dropped by name.
 """
 from __future__ import annotations
 
@@ -38,10 +42,11 @@ from worldsample_msgs.srv import Reset, ScoreFrames
 
 from ..core.actors import make_actor
 from ..core.episode import SESSIONS, EpisodeLoop, SuccessMark
+from ..core.liveness import Liveness
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
-from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, array_to_image,
-                     image_to_array, spin_node, declare_config)
+from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, arm_state_proprio,
+                     array_to_image, image_to_array, spin_node, declare_config, stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 SUCCESS_MARK_TOPIC = '/worldsample/success_mark'
@@ -78,9 +83,12 @@ class PolicyNode(Node):
         self.state: ArmState | None = None
         self.success = False
         self.intervention: tuple[float, np.ndarray] | None = None
+        live = self.cfg.liveness
+        self.liveness = Liveness({**{name: live.camera_max_age_s for name in CAMERAS}, 'arm_state': live.state_max_age_s})
+        self.stalled = False           # not commanding: an input is stale
         for name in CAMERAS:
             self.create_subscription(Image, f'/{name}/color/image_raw',
-                                     lambda m, n=name: self.images.__setitem__(n, m), SENSOR_QOS)
+                                     lambda m, n=name: self.on_image(n, m), SENSOR_QOS)
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
         self.create_subscription(Bool, '/sim/success', lambda m: setattr(self, 'success', m.data), STATE_QOS)
         self.mark = SuccessMark(INTERVENTION_FRESH_S)
@@ -105,7 +113,19 @@ class PolicyNode(Node):
         self.get_logger().info(f'policy up: actor={actor}, success from {self.source}, '
                                f'{what}: {self.episodes or "unlimited"}')
 
+    def on_image(self, name: str, msg: Image) -> None:
+        if not self.liveness.observe(name, stamp_s(msg.header)):
+            self.get_logger().warning(f'{name}: image stamps went backwards', throttle_duration_sec=2.0)
+        self.images[name] = msg       # decoded (and checked) when an observation is taken
+
     def on_state(self, msg: ArmState) -> None:
+        try:
+            arm_state_proprio(msg)
+        except ValueError as e:
+            self.get_logger().error(f'arm state dropped: {e}', throttle_duration_sec=2.0)
+            return
+        if not self.liveness.observe('arm_state', stamp_s(msg.header)):
+            self.get_logger().warning('arm state stamps went backwards', throttle_duration_sec=2.0)
         self.state = msg
         if self.reset_future is not None and msg.mode == ArmState.MODE_RESETTING:
             self.reset_seen = True     # seen here, not at a tick: a short reset lasts less than one
@@ -202,8 +222,16 @@ class PolicyNode(Node):
         if not self._complete(next_obs, success):
             self._act(next_obs)
 
+    def _stale_inputs(self) -> list[str]:
+        problems = self.liveness.problems(self.get_clock().now().nanoseconds * 1e-9)
+        limit = self.cfg.liveness.feedback_max_age_s
+        if self.state is not None and self.state.feedback_age_s > limit:
+            problems.append(f'arm feedback: {self.state.feedback_age_s:.2f} s old at the controller (limit {limit:g} s)')
+        return problems
+
     def _observation(self):
-        """The latest observation: image messages (for transitions), decoded arrays (for the actor)."""
+        """The latest observation: image messages (for transitions), decoded arrays (for the actor);
+        None while an input is missing or stale (then nothing is commanded and the controller holds)."""
         t = time.monotonic()
         if self.state is None or any(n not in self.images for n in CAMERAS):
             return None
@@ -219,6 +247,17 @@ class PolicyNode(Node):
             # a real camera's frame, cropped and resized once here: transitions carry what the actor saw
             resized = (msg.height, msg.width) != (cam.height, cam.width) or msg.encoding != 'rgb8'
             msgs[name] = array_to_image(arrays[name], msg.header.stamp, msg.header.frame_id) if resized else msg
+        stale = self._stale_inputs()
+        if stale:
+            if not self.stalled:
+                self.get_logger().error(f'not commanding: stale input ({"; ".join(stale)})')
+            else:
+                self.get_logger().warning(f'still not commanding: {"; ".join(stale)}', throttle_duration_sec=5.0)
+            self.stalled = True
+            return None
+        if self.stalled:
+            self.get_logger().info('inputs fresh again: commanding')
+            self.stalled = False
         return {'images': msgs, 'arrays': arrays, 'proprio': list(self.state.proprio), 'mode': self.state.mode,
                 't': t}
 
@@ -299,7 +338,8 @@ class PolicyNode(Node):
         result = self.reset_future.result()
         if result is None or not result.success:
             self.reset_future = None
-            self.get_logger().error(f'reset refused: {result.message if result else "no response"}; retrying')
+            self.get_logger().error(f'reset refused: {result.message if result else "no response"}; retrying',
+                                    throttle_duration_sec=2.0)
             self.needs_reset = True
             return
         if self.state is None or self.state.header.stamp == self.reset_stamp:

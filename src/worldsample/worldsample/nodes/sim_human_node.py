@@ -14,7 +14,7 @@ from worldsample_msgs.msg import ArmState, DeltaCommand
 
 from ..core.controller import Mode
 from ..core.sim_human import SimulatedHuman
-from .common import COMMAND_QOS, STATE_QOS, declare_config, spin_node
+from .common import COMMAND_QOS, STATE_QOS, arm_state_proprio, declare_config, spin_node
 
 
 class SimHumanNode(Node):
@@ -30,6 +30,11 @@ class SimHumanNode(Node):
         self.get_logger().info(f'simulated human up (aggressiveness {agg})')
 
     def on_state(self, msg: ArmState) -> None:
+        try:
+            arm_state_proprio(msg)
+        except ValueError as e:
+            self.get_logger().error(f'arm state dropped: {e}', throttle_duration_sec=2.0)
+            return
         self.state = msg
 
     def on_tick(self) -> None:

@@ -26,7 +26,6 @@ The worker runs at CPU niceness ``nice`` (10) so the control loop is scheduled f
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -46,7 +45,7 @@ from ..core.worldmodel.calibration import LabelCalibrator
 from ..core.worldmodel.generator import Generator, ModelPredictor, SegmentCutter, SyntheticTrajectory
 from ..core.worldmodel.model import WorldModel, sized
 from .common import (SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, image_to_array,
-                     real_step, spin_node)
+                     real_step, run_in_background, spin_node)
 
 
 
@@ -72,7 +71,7 @@ class ServiceScorer:
 class WorldModelNode(Node):
     def __init__(self):
         super().__init__('world_model')
-        os.nice(int(self.declare_parameter('nice', 10).value))
+        run_in_background(self)    # niceness and CPUs: yield to the control loop (parameters nice, cpus)
         self.cfg = declare_config(self)
         self.weights = Path(self.declare_parameter('weights', 'runs/world_model/world_model.safetensors').value)
         self.size = self.declare_parameter('size', 'default').value

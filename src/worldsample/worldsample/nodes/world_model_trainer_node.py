@@ -10,7 +10,6 @@ scratch) and waits for data before training. Runs at CPU niceness ``nice`` (10).
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -25,7 +24,7 @@ from worldsample_msgs.msg import Transition
 from ..core.worldmodel.data import EpisodeAssembler
 from ..core.worldmodel.model import WorldModel, sized
 from ..core.worldmodel.training import load_episodes, mix, train
-from .common import TRANSITION_QOS, declare_config, real_step, spin_node
+from .common import (TRANSITION_QOS, declare_config, real_step, run_in_background, spin_node)
 
 LOG_EVERY_S = 30.0
 
@@ -33,7 +32,7 @@ LOG_EVERY_S = 30.0
 class WorldModelTrainerNode(Node):
     def __init__(self):
         super().__init__('world_model_trainer')
-        os.nice(int(self.declare_parameter('nice', 10).value))
+        run_in_background(self)    # niceness and CPUs: yield to the control loop (parameters nice, cpus)
         self.cfg = declare_config(self)
         self.wm_cfg = sized(self.cfg.world_model, self.declare_parameter('size', 'default').value)
         self.weights = Path(self.declare_parameter('weights', 'runs/world_model/world_model.safetensors').value)
