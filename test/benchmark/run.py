@@ -403,7 +403,7 @@ def _loop_rows(what: str, phases: dict) -> list[str]:
                     f'ms, p99 {np.percentile(act, 99):.2f} ms; period jitter median {np.median(jitter):.2f} ms, '
                     f'p99 {np.percentile(jitter, 99):.2f} ms ({len(act)} steps){d.get("note", "")} '
                     f'| p99 ≤ 5 ms, ≤ 5 ms |')
-    (a, da), (b, db) = phases.items()
+    (a, da), (b, db) = list(phases.items())[0], list(phases.items())[-1]
     on, off = (1000.0 / np.mean(d['period_ms']) for d in (da, db))
     rows.append(f'| policy loop rate, {a.replace("_", " ")} / {b.replace("_", " ")} | {on:.3f} Hz / {off:.3f} Hz '
                 f'= {on / off:.3f} | ≥ 0.98 |')
@@ -412,27 +412,35 @@ def _loop_rows(what: str, phases: dict) -> list[str]:
 
 def bench_policy_loop(seconds: float = 60.0) -> list[str]:
     """The policy node's 10 Hz loop with the SAC actor in the full sim cell, learner training
-    beside it, then (same run) after the learner is stopped: observation -> command time and
-    tick period jitter |period - 100 ms| from /policy/stats."""
+    beside it (its default: kept off the lowest CPU, ``cpus:=auto``), then (same run) the learner
+    restarted unpinned (``cpus:=''``, niceness only), then after it is stopped: observation ->
+    command time and tick period jitter |period - 100 ms| from /policy/stats."""
     from worldsample_msgs.msg import LearnerStats
 
     from worldsample.commands.record_demos import record
     tmp = Path(tempfile.mkdtemp())
     record('insertion', episodes=10, out=tmp / 'demos', seed=0, keep_failures=False)
+    learner = {'run_dir': str(tmp / 'run'), 'demos': str(tmp / 'demos' / 'demos.npz')}
     cell = _Cell([('sim_node', 'sim', {}), ('a1x_controller', 'a1x_controller', {}), ('sim_human', 'sim_human', {}),
-                  ('policy_node', 'policy', {'actor': 'sac'}),
-                  ('learner', 'learner', {'run_dir': str(tmp / 'run'), 'demos': str(tmp / 'demos' / 'demos.npz')})],
+                  ('policy_node', 'policy', {'actor': 'sac'}), ('learner', 'learner', learner)],
                  tmp, {'/learner/stats': LearnerStats})
     lstats = cell.got['/learner/stats']
+    phases = {}
     try:
-        if not cell.spin(lambda: lstats and lstats[-1].version > 0, 180):
-            raise RuntimeError(f'learner did not start training; see {tmp}/learner.log')
-        m = len(lstats)
-        phases = {'learner_on': cell.measure(seconds)}
-        rates = [s.steps_per_s for s in lstats[m:]]
-        phases['learner_on']['learner_steps_per_s'] = rates
-        phases['learner_on']['note'] = (f'; learner {np.mean(rates):.0f} steps/s meanwhile, '
-                                        f'{len(phases["learner_on"]["params_versions"])} parameter versions used')
+        for phase, cpus in (('learner_on', None), ('learner_on_unpinned', '')):
+            if cpus is not None:
+                cell.stop('learner')
+                cell.procs['learner'] = start_node('learner', 'learner', tmp / 'learner_unpinned.log', cpus=cpus,
+                                                   **learner)
+            n = len(lstats)
+            if not cell.spin(lambda: len(lstats) > n + 3 and lstats[-1].steps_per_s > 0, 180):
+                raise RuntimeError(f'learner did not start training; see {tmp}/learner*.log')
+            m = len(lstats)
+            phases[phase] = cell.measure(seconds)
+            rates = [s.steps_per_s for s in lstats[m:]]
+            phases[phase]['learner_steps_per_s'] = rates
+            phases[phase]['note'] = (f'; learner {np.mean(rates):.0f} steps/s meanwhile, '
+                                     f'{len(phases[phase]["params_versions"])} parameter versions used')
         cell.stop('learner')
         phases['learner_off'] = cell.measure(seconds)
     finally:

@@ -166,3 +166,15 @@ def test_a_killed_reward_model_is_respawned_with_a_back_off_and_counted(tmp_path
     finally:
         proc.kill()
     assert 'restarts: reward_model 2' in rest and proc.returncode == 0, rest[-2000:]
+
+
+def test_the_sim_runs_off_the_control_loops_cpu_on_every_thread(procs, ros_node):
+    from worldsample.nodes.common import background_cpus
+    proc = procs.start('sim_node', 'sim', nice=3)
+    assert ros_node.spin_until(lambda: 'off the control loop' in procs.log('sim'), 30), procs.log('sim')
+    want = background_cpus('auto', os.sched_getaffinity(0))
+    tids = os.listdir(f'/proc/{proc.pid}/task')
+    assert len(tids) > 3                                   # DDS and rendering threads included
+    for tid in tids:
+        assert os.sched_getaffinity(int(tid)) == want, tid
+        assert os.getpriority(os.PRIO_PROCESS, int(tid)) == 3, tid

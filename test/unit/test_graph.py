@@ -137,3 +137,13 @@ def test_restartable_nodes_are_respawned_and_the_cell_is_not():
     with pytest.raises(ValueError, match='cannot be required'):
         NodeSpec('x', 'x', respawn=True)
     assert [respawn_delay(k) for k in (1, 2, 3, 4, 6, 9)] == [1.0, 2.0, 4.0, 8.0, 30.0, 30.0]
+
+
+def test_background_cpus_leave_the_lowest_cpu_to_the_control_loop():
+    from worldsample.nodes.common import background_cpus
+    assert background_cpus('auto', {0, 1}) == {1} and background_cpus('auto', {2, 3, 5}) == {3, 5}
+    assert background_cpus('auto', {0}) == {0}                      # one CPU: nothing to keep free
+    assert background_cpus('', {0, 1}) == {0, 1} and background_cpus('1,3', {0, 1, 2, 3}) == {1, 3}
+    for bad in ('x', '7', ','):
+        with pytest.raises(ValueError, match='cpus'):
+            background_cpus(bad, {0, 1})

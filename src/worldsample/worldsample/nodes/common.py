@@ -180,12 +180,14 @@ def background_cpus(spec: str, available: set[int]) -> set[int]:
     return cpus
 
 
-def run_in_background(node: Node) -> None:
-    """Make a training or generation node yield to the control loop where they share a machine:
-    niceness ``nice`` (10) and the CPUs ``cpus`` ('auto': off the lowest CPU, which the control
-    loop then always finds free). Linux keeps both per thread, so they are set on every thread the
-    process has now; threads made later (XLA's, torch's, the training thread) inherit them."""
-    nice = int(node.declare_parameter('nice', 10).value)
+def yield_to_control_loop(node: Node, nice: int = 10) -> None:
+    """Keep a node off the control loop's CPU where they share a machine: niceness ``nice`` (a
+    parameter; 10 for training and generation) and the CPUs ``cpus`` ('auto': all but the lowest,
+    which the policy and the controller then always find free). The sim, which stands in for the
+    arm's and the cameras' own hardware, takes niceness 0 and the same CPUs. Linux keeps both per
+    thread, so they are set on every thread the process has now; threads made later (XLA's,
+    torch's, llvmpipe's, the training thread) inherit them."""
+    nice = int(node.declare_parameter('nice', nice).value)
     cpus = background_cpus(node.declare_parameter('cpus', 'auto').value, os.sched_getaffinity(0))
     for tid in (int(t) for t in os.listdir('/proc/self/task')):
         try:
@@ -193,7 +195,7 @@ def run_in_background(node: Node) -> None:
             os.sched_setaffinity(tid, cpus)
         except (ProcessLookupError, FileNotFoundError):   # a thread that has just ended
             pass
-    node.get_logger().info(f'background: niceness {nice}, CPUs {sorted(cpus)}')
+    node.get_logger().info(f'off the control loop: niceness {nice}, CPUs {sorted(cpus)}')
 
 
 def spin_node(node_factory, args=None) -> None:

@@ -38,7 +38,7 @@ from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
 from ..core.rl.synthetic import SyntheticAssembler
 from .common import (LATCHED_QOS, PARAMS_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS,
-                     declare_config, run_in_background, spin_node, transition_images)
+                     declare_config, yield_to_control_loop, spin_node, transition_images)
 
 STATS_TOPIC = '/learner/stats'
 STAT_FIELDS = ('critic_loss', 'actor_loss', 'q_mean', 'entropy', 'temperature')
@@ -49,7 +49,7 @@ LOG_EVERY_S = 10.0
 class LearnerNode(Node):
     def __init__(self):
         super().__init__('learner')
-        run_in_background(self)    # niceness and CPUs: yield to the control loop (parameters nice, cpus)
+        yield_to_control_loop(self)    # niceness 10, off the control loop's CPU (parameters nice, cpus)
         self.cfg = declare_config(self)
         mode = self.declare_parameter('ppl_mode', '').value
         if mode:   # a run's variant without editing the task YAML

@@ -27,6 +27,7 @@ again. An ArmState without 7 finite proprio values is dropped by name.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -187,15 +188,13 @@ class PolicyNode(Node):
                 self.get_logger().error(f'reward model did not answer within {SCORE_TIMEOUT_S} s; '
                                         'counting the step as not successful')
                 self.scoring = False
-                if not self._complete(self.scoring_obs, False):
-                    self._act(obs)
+                self._complete(self.scoring_obs, False, act_on=obs)
             return
         if self.pending is None:
             self._act(obs)
         elif self.reward_client is None:
             success = self.mark.on(now) if self.source == 'operator' else bool(self.success)
-            if not self._complete(obs, success):
-                self._act(obs)
+            self._complete(obs, success, act_on=obs)
         else:
             self._score(obs)
 
@@ -219,8 +218,7 @@ class PolicyNode(Node):
             success = False
         else:
             success = bool(result.success[0])
-        if not self._complete(next_obs, success):
-            self._act(next_obs)
+        self._complete(next_obs, success, act_on=next_obs)
 
     def _stale_inputs(self) -> list[str]:
         problems = self.liveness.problems(self.get_clock().now().nanoseconds * 1e-9)
@@ -285,11 +283,15 @@ class PolicyNode(Node):
         stats.header.stamp = cmd.header.stamp
         self.pub_stats.publish(stats)
 
-    def _complete(self, next_obs, success: bool) -> bool:
-        """Publish the transition (o_t, a_t, r_t, o_{t+1}); True when the episode ended."""
+    def _complete(self, next_obs, success: bool, act_on) -> None:
+        """Complete the pending step with o_{t+1} = ``next_obs``; unless that ended the episode, act on
+        ``act_on`` at once, and only then publish the transition (o_t, a_t, r_t, o_{t+1}): with its
+        four images it is the heaviest message of the step and must not delay the command."""
         obs, action, intervened = self.pending
         self.pending = None
         rec = self.loop.record(action, intervened, success)
+        if not rec.done:
+            self._act(act_on)
         tr = Transition(origin=Transition.ORIGIN_REAL, episode=rec.episode, step=rec.step,
                         wrist=obs['images']['wrist_camera'], side=obs['images']['side_camera'],
                         proprio=obs['proprio'], action=[float(a) for a in rec.action], intervened=rec.intervened,
@@ -300,8 +302,6 @@ class PolicyNode(Node):
         self.pub_tr.publish(tr)
         if rec.done:
             self._end_episode()
-            return True
-        return False
 
     def _end_episode(self) -> None:
         ep = self.loop.finished[-1]
@@ -359,6 +359,10 @@ class PolicyNode(Node):
 
 
 def main(args=None):
+    # One XLA thread: the actor is a small MLP (about 0.4 ms), so a pool only spreads each control
+    # step over threads that may wait for a core busy with the learner or the sim.
+    os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                               ' --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1').strip()
     spin_node(PolicyNode, args)
 
 

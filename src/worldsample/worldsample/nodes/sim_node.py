@@ -24,7 +24,7 @@ from ..core.intrinsics import Intrinsics
 from ..core.observation import CAMERAS
 from ..core.sim.cell import InsertionCell
 from .common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, array_to_image, camera_info, declare_config, msg_to_pose,
-                     spin_node)
+                     spin_node, yield_to_control_loop)
 
 PHYSICS_TICK_S = 0.01   # advance physics in 10 ms slices, paced to the wall clock
 
@@ -32,6 +32,8 @@ PHYSICS_TICK_S = 0.01   # advance physics in 10 ms slices, paced to the wall clo
 class SimNode(Node):
     def __init__(self):
         super().__init__('sim')
+        # the arm and the cameras compute on their own hardware: here they stay off the control loop's CPU
+        yield_to_control_loop(self, nice=0)
         self.cfg = declare_config(self)
         scene = self.cfg.task.scene
         if any(scene.hole_xy_noise) or scene.hole_yaw_noise:

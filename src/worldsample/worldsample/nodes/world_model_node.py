@@ -45,7 +45,7 @@ from ..core.worldmodel.calibration import LabelCalibrator
 from ..core.worldmodel.generator import Generator, ModelPredictor, SegmentCutter, SyntheticTrajectory
 from ..core.worldmodel.model import WorldModel, sized
 from .common import (SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, image_to_array,
-                     real_step, run_in_background, spin_node)
+                     real_step, yield_to_control_loop, spin_node)
 
 
 
@@ -71,7 +71,7 @@ class ServiceScorer:
 class WorldModelNode(Node):
     def __init__(self):
         super().__init__('world_model')
-        run_in_background(self)    # niceness and CPUs: yield to the control loop (parameters nice, cpus)
+        yield_to_control_loop(self)    # niceness 10, off the control loop's CPU (parameters nice, cpus)
         self.cfg = declare_config(self)
         self.weights = Path(self.declare_parameter('weights', 'runs/world_model/world_model.safetensors').value)
         self.size = self.declare_parameter('size', 'default').value

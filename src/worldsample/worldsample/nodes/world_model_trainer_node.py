@@ -24,7 +24,7 @@ from worldsample_msgs.msg import Transition
 from ..core.worldmodel.data import EpisodeAssembler
 from ..core.worldmodel.model import WorldModel, sized
 from ..core.worldmodel.training import load_episodes, mix, train
-from .common import (TRANSITION_QOS, declare_config, real_step, run_in_background, spin_node)
+from .common import (TRANSITION_QOS, declare_config, real_step, yield_to_control_loop, spin_node)
 
 LOG_EVERY_S = 30.0
 
@@ -32,7 +32,7 @@ LOG_EVERY_S = 30.0
 class WorldModelTrainerNode(Node):
     def __init__(self):
         super().__init__('world_model_trainer')
-        run_in_background(self)    # niceness and CPUs: yield to the control loop (parameters nice, cpus)
+        yield_to_control_loop(self)    # niceness 10, off the control loop's CPU (parameters nice, cpus)
         self.cfg = declare_config(self)
         self.wm_cfg = sized(self.cfg.world_model, self.declare_parameter('size', 'default').value)
         self.weights = Path(self.declare_parameter('weights', 'runs/world_model/world_model.safetensors').value)
