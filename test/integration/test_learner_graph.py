@@ -151,3 +151,51 @@ def test_policy_names_a_bad_camera_image_and_goes_on(procs, ros_node):
     while 'waiting for /a1x_controller/reset' not in procs.log('policy') and time.monotonic() < deadline:
         feed((480, 640, 3), 1.0)
     assert 'waiting for /a1x_controller/reset' in procs.log('policy')
+
+
+def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ros_node, fast_task, demos, tmp_path):
+    from rclpy.serialization import deserialize_message
+    from worldsample.core.recording.transition_log import TransitionLog
+    run_dir = tmp_path / 'run'
+    params = dict(task=fast_task, run_dir=str(run_dir), checkpoint_every_s=1000.0, stats_every_s=0.5)
+    learner = procs.start('learner', 'learner', demos=demos, **params)
+    lstats = _collector(ros_node, LearnerStats, '/learner/stats', STATE_QOS)
+    pub = ros_node.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
+    rng = np.random.default_rng(0)
+    stamp = ros_node.get_clock().now().to_msg()
+
+    def send(episode, steps):
+        for step in steps:
+            img = [array_to_image(rng.integers(0, 255, (128, 128, 3), np.uint8), stamp, c) for c in 'wsWS']
+            pub.publish(Transition(wrist=img[0], side=img[1], next_wrist=img[2], next_side=img[3],
+                                   proprio=[0.3, 0.0, 0.1, 0, 0, 0, 0.01], next_proprio=[0.3, 0.0, 0.1, 0, 0, 0, 0.01],
+                                   action=[0.1] * 7, episode=episode, step=step))
+            ros_node.spin_for(0.05)
+
+    assert ros_node.spin_until(lambda: lstats and pub.get_subscription_count() > 0, 90), procs.log('learner')
+    send(5, range(30))
+    assert ros_node.spin_until(lambda: lstats[-1].received == 30 and lstats[-1].durable == 30, 30), lstats[-1]
+    assert lstats[-1].checkpointed == 0                        # none of them is in a checkpoint yet
+    learner.send_signal(signal.SIGKILL)
+    learner.wait(timeout=10)
+    logs = sorted(run_dir.glob('transitions_*.log'))
+    ids = [(m.episode, m.step) for m in (deserialize_message(p, Transition) for p in TransitionLog(logs[-1]).read())]
+    assert ids == [(5, s) for s in range(30)]
+    with open(logs[-1], 'ab') as f:                            # the kill came in the middle of a write
+        f.write(b'\x00\x00\x04\x00partial')
+
+    lstats.clear()
+    learner = procs.start('learner', 'learner2', **params)     # no demos: checkpoint + log
+    assert ros_node.spin_until(lambda: lstats, 90), procs.log('learner2')
+    assert lstats[-1].received == 30 and lstats[-1].recovered == 30 and lstats[-1].online_size == 30, lstats[-1]
+    log = procs.log('learner2')
+    assert 'recovered 30 transitions from the transition log' in log and 'cut off' in log
+    send(6, range(5))
+    assert ros_node.spin_until(lambda: lstats[-1].received == 35 and lstats[-1].durable == 35, 30), lstats[-1]
+    learner.send_signal(signal.SIGINT)                         # a clean stop: checkpoint, new log generation
+    assert learner.wait(timeout=30) == 0
+    lstats.clear()
+    procs.start('learner', 'learner3', **params)
+    assert ros_node.spin_until(lambda: lstats, 90), procs.log('learner3')
+    assert lstats[-1].received == 35 and lstats[-1].recovered == 0 and lstats[-1].checkpointed == 35
+    assert len(list(run_dir.glob('transitions_*.log'))) == 1

@@ -14,10 +14,15 @@
   ``checkpoint_every_s`` and on shutdown; on start it resumes from there when a checkpoint
   exists, else it starts from ``demos`` (a dataset from record_demos: fits the encoder and
   fills the demo buffer);
+- writes every valid real transition to an append-only transition log
+  (``<run_dir>/transitions_<generation>.log``, core.recording.transition_log), fsync'd before the
+  transition is stored and counted; each checkpoint starts a new generation and records where
+  it stands, and on start the records past that are replayed, so a SIGKILL loses none of the
+  transitions received before it (``recovered`` in the stats);
 - publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
   to ``<run_dir>/tensorboard``;
-- runs at CPU niceness ``nice`` (10), so on a machine shared with the robot-side nodes the
-  10 Hz control loop is scheduled first.
+- runs at CPU niceness ``nice`` (10) and off the lowest CPU (``cpus``), so on a machine shared
+  with the robot-side nodes the 10 Hz control loop is scheduled first.
 """
 from __future__ import annotations
 
@@ -29,11 +34,13 @@ import traceback
 from pathlib import Path
 
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.task import Future
 from tensorboardX import SummaryWriter
 from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
 
 from ..core.recording.dataset import load_dataset
+from ..core.recording.transition_log import TransitionLog, TransitionLogError
 from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
 from ..core.rl.synthetic import SyntheticAssembler
@@ -61,10 +68,13 @@ class LearnerNode(Node):
         self.checkpoint_every = float(self.declare_parameter('checkpoint_every_s', 30.0).value)
         stats_every = float(self.declare_parameter('stats_every_s', 1.0).value)
         self.checkpoint = run_dir / 'checkpoint'
+        self.run_dir = run_dir
         self.learner = self._start(demos, seed)
         self.encoder_bytes = self.learner.feat.encoder.to_bytes()
-        self.lock = threading.Lock()     # buffers + sampling rng: transition callbacks vs training thread
+        self.lock = threading.Lock()     # buffers + sampling rng + log: transition callbacks vs training thread
         self.rejected = 0
+        self.not_durable = 0             # stored although the log could not be written (disk full, ...)
+        self.log, self.recovered = self._open_log()
         self.assembler = SyntheticAssembler()
         self.synthetic = {'trajectories': 0, 'rejected': 0}
         self.checkpointed = self.learner.received
@@ -85,9 +95,44 @@ class LearnerNode(Node):
         self.thread = threading.Thread(target=self._train_loop, name='train', daemon=True)
         self.thread.start()
 
+    def _log_path(self, generation: int) -> Path:
+        return self.run_dir / f'transitions_{generation}.log'
+
+    def _open_log(self) -> tuple[TransitionLog, int]:
+        """Replay what the logs hold past the checkpoint's position, then append to the newest one."""
+        gen, position = self.learner.log_position
+        files = self.run_dir.glob('transitions_*.log')
+        gens = sorted(int(p.stem.split('_')[1]) for p in files if p.stem.split('_')[1].isdigit())
+        for g in gens:
+            if g < gen:                  # already in the checkpoint
+                self._log_path(g).unlink()
+        recovered = 0
+        for g in [g for g in gens if g >= gen]:
+            try:
+                log = TransitionLog(self._log_path(g))
+            except TransitionLogError as e:
+                raise ValueError(f'cannot replay the transition log: {e}') from None
+            if log.cut:
+                self.get_logger().warning(f'{log.path.name} ended in {log.cut} (a crash while writing): cut off')
+            start = position if g == gen else 0
+            if log.records < start:
+                self.get_logger().error(f'{log.path.name} holds {log.records} records but the checkpoint has '
+                                        f'{start} of them: the log is not this run\'s; nothing replayed from it')
+            for payload in log.read(start):
+                self._store_real(deserialize_message(payload, Transition), log=None)
+                recovered += 1
+            log.close()
+        newest = max([gen, *gens])
+        log = TransitionLog(self._log_path(newest))
+        self.learner.log_position = (newest, log.records)     # everything logged so far is in memory now
+        if recovered:
+            self.get_logger().info(f'recovered {recovered} transitions from the transition log '
+                                   f'(received {self.learner.received} in all)')
+        return log, recovered
+
     def _start(self, demos: str, seed: int) -> Learner:
         log = self.get_logger()
-        if (self.checkpoint / 'meta.json').is_file():
+        if Learner.checkpoint_exists(self.checkpoint):
             learner = Learner.resume(self.cfg, self.checkpoint)
             log.info(f'resumed from {self.checkpoint}: version {learner.version}, online {len(learner.online)}, '
                      f'demo {len(learner.demo)} transitions')
@@ -96,6 +141,9 @@ class LearnerNode(Node):
             raise ValueError(f'no checkpoint in {self.checkpoint} and no demos:=<dataset.npz> to start from '
                              '(record one with record_demos)')
         learner = Learner.from_dataset(self.cfg, load_dataset(demos), seed)
+        for old in self.run_dir.glob('transitions_*.log'):   # another run's, whose checkpoint is gone
+            log.warning(f'removing {old.name}: no checkpoint holds its transitions\' run')
+            old.unlink()
         learner.save(self.checkpoint)
         log.info(f'new run from {demos}: {len(learner.demo)} demo transitions, encoder '
                  f'{learner.feat.encoder.out_dim}-d, features {learner.feat.dim}-d; checkpoint {self.checkpoint}')
@@ -109,14 +157,26 @@ class LearnerNode(Node):
                                     f'{msg.origin} on the real stream', throttle_duration_sec=2.0)
             return
         try:
-            obs, nxt = transition_images(msg, self.cfg)
-            f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
-            with self.lock:
-                self.learner.store(f, msg.action, msg.reward, f_next, msg.terminated, msg.intervened)
+            self._store_real(msg, self.log)
         except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError: the message says which
             self.rejected += 1
             self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: {e}',
                                     throttle_duration_sec=2.0)
+
+    def _store_real(self, msg: Transition, log: TransitionLog | None) -> None:
+        """Check and embed a real transition, write it to the log (fsync'd), then store and count it."""
+        obs, nxt = transition_images(msg, self.cfg)
+        f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
+        self.learner.check(f, msg.action, msg.reward, f_next)     # refused before it reaches the log
+        with self.lock:
+            if log is not None:
+                try:
+                    self.learner.log_position = (self.learner.log_position[0], log.append(serialize_message(msg)))
+                except OSError as e:
+                    self.not_durable += 1
+                    self.get_logger().error(f'transition log not written ({e}): stored in memory only',
+                                            throttle_duration_sec=5.0)
+            self.learner.store(f, msg.action, msg.reward, f_next, msg.terminated, msg.intervened)
 
     def on_synthetic(self, msg: Transition) -> None:
         try:
@@ -154,9 +214,17 @@ class LearnerNode(Node):
             self.finished.set_exception(RuntimeError(f'training thread failed: {type(e).__name__}: {e}'))
 
     def save(self) -> None:
+        """Checkpoint and start a new log generation: the checkpoint holds every record of the old one
+        (log appends and stores share the lock), which is deleted once the checkpoint is on disk."""
         with self.lock:
+            old = self.log
+            gen = self.learner.log_position[0] + 1
+            self.log = TransitionLog(self._log_path(gen))
+            self.learner.log_position = (gen, 0)
             self.learner.save(self.checkpoint)
             self.checkpointed = self.learner.received
+            old.close()
+            old.path.unlink()
 
     # -- outputs -------------------------------------------------------------------------
     def publish_params(self) -> None:
@@ -177,6 +245,7 @@ class LearnerNode(Node):
                            critic_updates_per_s=steps_per_s * self.cfg.agent.cta_ratio,
                            online_size=len(self.learner.online), demo_size=len(self.learner.demo),
                            received=self.learner.received, rejected=self.rejected, checkpointed=self.checkpointed,
+                           durable=self.learner.received - self.not_durable, recovered=self.recovered,
                            syn_positive_size=len(self.learner.syn_positive),
                            syn_negative_size=len(self.learner.syn_negative),
                            synthetic_used=self.learner.ppl.synthetic_used,
@@ -212,6 +281,7 @@ class LearnerNode(Node):
             self.save()
             print(f'checkpoint at version {self.learner.version} ({self.checkpointed} transitions)',
                   flush=True)   # rosout may already be gone
+        self.log.close()
         self.tb.close()
 
 

@@ -52,6 +52,7 @@ class Learner:
         self.ppl = ppl.PPLState()
         self.rng = np.random.default_rng(seed)
         self.received = 0    # online transitions stored over the whole run (restarts included)
+        self.log_position = (0, 0)   # (generation, records) of the node's transition log this state holds
 
     @classmethod
     def from_dataset(cls, cfg: CellConfig, data: dict[str, np.ndarray], seed: int = 0) -> 'Learner':
@@ -72,6 +73,11 @@ class Learner:
     def embed(self, images: dict, proprio) -> np.ndarray:
         """Features of one observation (camera name -> H x W x 3 uint8, proprio (7,))."""
         return self.feat.batch({c: np.asarray(v)[None] for c, v in images.items()}, np.asarray(proprio)[None])[0]
+
+    def check(self, f, action, reward: float, f_next) -> None:
+        """BufferError if ``store`` would refuse this embedded transition (nothing is stored)."""
+        self.online.check(np.asarray(f)[None], np.asarray(action)[None], np.asarray([reward]),
+                          np.asarray(f_next)[None], np.asarray([0.0]))
 
     def store(self, f, action, reward: float, f_next, terminated: bool, intervened: bool = False,
               demo: bool = False) -> None:
@@ -207,6 +213,7 @@ class Learner:
         rng_state = self.rng.bit_generator.state
         (tmp / 'meta.json').write_text(json.dumps({'key': np.asarray(self.key).tolist(), 'rng': rng_state,
                                                    'version': self.version, 'received': self.received,
+                                                   'log_position': list(self.log_position),
                                                    'ppl': self.ppl.to_dict()}))
         old = folder.with_name(folder.name + '.old')
         if folder.exists():
@@ -216,9 +223,17 @@ class Learner:
             shutil.rmtree(old)
         return folder
 
+    @staticmethod
+    def checkpoint_exists(folder: str | os.PathLike) -> bool:
+        folder = Path(folder)
+        return any((f / 'meta.json').is_file() for f in (folder, folder.with_name(folder.name + '.old')))
+
     @classmethod
     def resume(cls, cfg: CellConfig, folder: str | os.PathLike) -> 'Learner':
         folder = Path(folder)
+        old = folder.with_name(folder.name + '.old')
+        if not (folder / 'meta.json').is_file() and (old / 'meta.json').is_file():
+            folder = old     # killed between save()'s two renames: the previous checkpoint is whole
         if not (folder / 'meta.json').is_file():
             raise CheckpointError(f'no checkpoint in {folder} (meta.json missing)')
         try:
@@ -233,6 +248,7 @@ class Learner:
             learner.key = jax.numpy.asarray(meta['key'], dtype=jax.numpy.uint32)
             learner.rng.bit_generator.state = meta['rng']
             learner.received = int(meta['received'])
+            learner.log_position = tuple(int(v) for v in meta.get('log_position', (0, 0)))   # from before the log
             if 'ppl' in meta:
                 learner.ppl = ppl.PPLState.from_dict(meta['ppl'])
         except CheckpointError:

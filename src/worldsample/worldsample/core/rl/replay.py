@@ -49,6 +49,17 @@ class ReplayBuffer:
     def add_many(self, obs, action, reward, next_obs, done) -> None:
         """Store n transitions (leading axis n) in order; all are checked first, so a bad one
         stores none of them (BufferError naming the problem)."""
+        obs, action, reward, next_obs, done = self.check(obs, action, reward, next_obs, done)
+        n = len(obs)
+        idx = (self.cursor + np.arange(n)) % self.capacity
+        for k, v in (('obs', obs), ('action', action), ('reward', reward), ('next_obs', next_obs), ('done', done)):
+            self.data[k][idx] = v
+        self.cursor = int((self.cursor + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+        self.total_added += n
+
+    def check(self, obs, action, reward, next_obs, done):
+        """n transitions as the buffer's float32 arrays, or BufferError naming what is wrong."""
         obs, next_obs = np.asarray(obs, np.float32), np.asarray(next_obs, np.float32)
         action, reward = np.asarray(action, np.float32), np.asarray(reward, np.float32)
         done = np.asarray(done, np.float32)
@@ -62,12 +73,7 @@ class ReplayBuffer:
         if not (np.all(np.isfinite(obs)) and np.all(np.isfinite(next_obs)) and np.all(np.isfinite(action))
                 and np.all(np.isfinite(reward))):
             raise BufferError('transition contains NaN or inf; dropped')
-        idx = (self.cursor + np.arange(n)) % self.capacity
-        for k, v in (('obs', obs), ('action', action), ('reward', reward), ('next_obs', next_obs), ('done', done)):
-            self.data[k][idx] = v
-        self.cursor = int((self.cursor + n) % self.capacity)
-        self.size = min(self.size + n, self.capacity)
-        self.total_added += n
+        return obs, action, reward, next_obs, done
 
     def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         if self.size == 0:
