@@ -41,3 +41,29 @@ def test_damage_is_found_not_trusted(tmp_path):
     empty = tmp_path / 'empty.log'
     empty.touch()
     assert TransitionLog(empty).records == 0 and os.path.getsize(empty) == len(MAGIC)
+
+
+def test_the_spool_keeps_the_last_segments_and_finds_what_comes_after_an_id(tmp_path):
+    from worldsample.core.recording.transition_log import Spool, read_records
+    (tmp_path / 'spool_7.log').write_bytes(b'a previous run')
+    spool = Spool(tmp_path, segment=4)
+    assert not (tmp_path / 'spool_7.log').exists()
+    keys = [(e, s) for e in range(3) for s in range(4)]          # 12 transitions, 3 segments of 4
+    for k in keys:
+        spool.append(k, f'{k}'.encode())
+    assert spool.oldest() == (1, 0)                               # the first segment rotated out
+    got = [list(read_records(path))[r] for path, r in spool.after((1, 2))]
+    assert got == [f'{k}'.encode() for k in keys if k > (1, 2)]
+    assert len(spool.after((-1, -1))) == 8 and spool.after((2, 3)) == []
+    spool.close()
+
+
+def test_stream_gaps_are_found_by_episode_and_step():
+    from worldsample.core.recording.transition_log import StreamGaps
+    gaps = StreamGaps()
+    seen = [gaps.observe(k, d) for k, d in (((0, 0), False), ((0, 1), False), ((0, 2), True), ((1, 0), False))]
+    assert seen == [None] * 4                                   # consecutive, across an episode end
+    assert gaps.observe((1, 4), False) == (1, 0)                # steps 1-3 missing
+    assert gaps.observe((3, 0), False) == (1, 4)                # the rest of episode 1 and episode 2 missing
+    assert gaps.observe((2, 5), False) is None                  # an old one (re-sent): not a new hole
+    assert gaps.observe((3, 1), False) is None

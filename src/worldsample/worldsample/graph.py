@@ -135,8 +135,11 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         nodes.append(NodeSpec('reward_model', 'reward_model', {**task, 'model_dir': a['reward_model']},
                               required=False, respawn=True))
     source = 'operator' if collect else 'reward_model' if a['reward_model'] else 'sim'
+    # with a learner (here or elsewhere) the policy spools its transitions for a restarted learner to catch up
+    spool = f"{a['run_dir']}/spool" if a['actor'] == 'sac' else ''
     nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
-                                                    'seed': seed, 'success_source': source, 'collect': collect},
+                                                    'seed': seed, 'success_source': source, 'collect': collect,
+                                                    'spool_dir': spool},
                           exit_ends_graph=episodes > 0))
     if a['ppl'] and a['ppl'] not in PPL_MODES:
         raise GraphError(f"argument ppl:={a['ppl']!r} must be one of {PPL_MODES}")

@@ -18,7 +18,10 @@
   (``<run_dir>/transitions_<generation>.log``, core.recording.transition_log), fsync'd before the
   transition is stored and counted; each checkpoint starts a new generation and records where
   it stands, and on start the records past that are replayed, so a SIGKILL loses none of the
-  transitions received before it (``recovered`` in the stats);
+  transitions received before it (``recovered`` in the stats); then it asks the policy's
+  ``~/replay`` for the transitions published after the newest one it holds (those it missed
+  while down) and stores them from ``/worldsample/transitions_replay`` (``caught_up``), each
+  (episode, step) once;
 - publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
   to ``<run_dir>/tensorboard``;
 - runs at CPU niceness ``nice`` (10) and off the lowest CPU (``cpus``), so on a machine shared
@@ -38,9 +41,10 @@ from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.task import Future
 from tensorboardX import SummaryWriter
 from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
+from worldsample_msgs.srv import ReplayTransitions
 
 from ..core.recording.dataset import load_dataset
-from ..core.recording.transition_log import TransitionLog, TransitionLogError
+from ..core.recording.transition_log import StreamGaps, TransitionLog, TransitionLogError
 from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
 from ..core.rl.synthetic import SyntheticAssembler
@@ -48,6 +52,7 @@ from .common import (LATCHED_QOS, PARAMS_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHE
                      declare_config, yield_to_control_loop, spin_node, transition_images)
 
 STATS_TOPIC = '/learner/stats'
+REPLAY_TOPIC = '/worldsample/transitions_replay'   # the policy's spool, re-sent on request
 STAT_FIELDS = ('critic_loss', 'actor_loss', 'q_mean', 'entropy', 'temperature')
 PPL_FIELDS = ('entropy_ema', 'rho', 'positive_share', 'w_q', 'q_real', 'q_positive', 'q_negative')
 LOG_EVERY_S = 10.0
@@ -74,7 +79,12 @@ class LearnerNode(Node):
         self.lock = threading.Lock()     # buffers + sampling rng + log: transition callbacks vs training thread
         self.rejected = 0
         self.not_durable = 0             # stored although the log could not be written (disk full, ...)
+        self.held: set[tuple[int, int]] = set()   # (episode, step) stored by this process: each once
         self.log, self.recovered = self._open_log()
+        self.resumed_at = self.learner.last_real_id   # the policy re-sends what came after this
+        self.caught_up = 0
+        self.gaps = StreamGaps()          # holes in the live stream (dropped messages): asked for again
+        self.replay_after: list[tuple[int, int]] = [self.resumed_at]   # requests not yet sent
         self.assembler = SyntheticAssembler()
         self.synthetic = {'trajectories': 0, 'rejected': 0}
         self.checkpointed = self.learner.received
@@ -87,6 +97,10 @@ class LearnerNode(Node):
         self.pub_params = self.create_publisher(ActorParams, PARAMS_TOPIC, LATCHED_QOS)
         self.pub_stats = self.create_publisher(LearnerStats, STATS_TOPIC, STATE_QOS)
         self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
+        self.create_subscription(Transition, REPLAY_TOPIC, self.on_replayed, TRANSITION_QOS)
+        self.replay_client = self.create_client(ReplayTransitions, '/policy/replay')
+        # everything published after the newest transition held (a new run: everything the policy spooled)
+        self.replay_timer = self.create_timer(1.0, self.request_replay)
         self.create_subscription(Transition, SYNTHETIC_TOPIC, self.on_synthetic, SYNTHETIC_QOS)
         self.publish_params()
         self.create_timer(publish_every, self.publish_params)
@@ -150,7 +164,46 @@ class LearnerNode(Node):
         return learner
 
     # -- data ----------------------------------------------------------------------------
+    def request_replay(self) -> None:
+        """Ask the policy's replay service, once it is there, for what came after each hole's start:
+        at start-up the newest transition held (what was published while this learner was down),
+        later any gap in the live stream."""
+        if not self.replay_after:
+            return
+        if not self.replay_client.service_is_ready():
+            self.get_logger().info('waiting for /policy/replay to catch up on transitions missed while down',
+                                   throttle_duration_sec=30.0)
+            return
+        after = min(self.replay_after)     # one request covers every hole after it (duplicates are skipped)
+        self.replay_after.clear()
+        future = self.replay_client.call_async(ReplayTransitions.Request(episode=after[0], step=after[1]))
+        future.add_done_callback(lambda f: self._on_replay_answer(f, after))
+
+    def _on_replay_answer(self, future, after) -> None:
+        result = future.result()
+        if result is None or not result.ok:
+            self.get_logger().error(f'catch-up refused: {result.message if result else "no answer"}')
+        else:
+            self.get_logger().info(f'catching up from episode {after[0]} step {after[1]}: {result.message}')
+
+    def on_replayed(self, msg: Transition) -> None:
+        if (msg.episode, msg.step) <= self.resumed_at or (msg.episode, msg.step) in self.held:
+            return                          # held already (before the restart, or live since)
+        self._take(msg)
+        if (msg.episode, msg.step) in self.held:
+            self.caught_up += 1
+
     def on_transition(self, msg: Transition) -> None:
+        gap = self.gaps.observe((msg.episode, msg.step), msg.terminated or msg.truncated)
+        if gap is not None and gap >= self.resumed_at:
+            self.get_logger().warning(f'transitions after episode {gap[0]} step {gap[1]} are missing from the '
+                                      f'stream (at episode {msg.episode} step {msg.step}): asking the policy again')
+            self.replay_after.append(gap)
+        self._take(msg)
+
+    def _take(self, msg: Transition) -> None:
+        if (msg.episode, msg.step) in self.held:
+            return                          # the same transition, live and re-sent
         if msg.origin != Transition.ORIGIN_REAL:
             self.rejected += 1
             self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: origin '
@@ -177,6 +230,9 @@ class LearnerNode(Node):
                     self.get_logger().error(f'transition log not written ({e}): stored in memory only',
                                             throttle_duration_sec=5.0)
             self.learner.store(f, msg.action, msg.reward, f_next, msg.terminated, msg.intervened)
+            key = (msg.episode, msg.step)
+            self.held.add(key)
+            self.learner.last_real_id = max(self.learner.last_real_id, key)
 
     def on_synthetic(self, msg: Transition) -> None:
         try:
@@ -246,6 +302,7 @@ class LearnerNode(Node):
                            online_size=len(self.learner.online), demo_size=len(self.learner.demo),
                            received=self.learner.received, rejected=self.rejected, checkpointed=self.checkpointed,
                            durable=self.learner.received - self.not_durable, recovered=self.recovered,
+                           caught_up=self.caught_up,
                            syn_positive_size=len(self.learner.syn_positive),
                            syn_negative_size=len(self.learner.syn_negative),
                            synthetic_used=self.learner.ppl.synthetic_used,

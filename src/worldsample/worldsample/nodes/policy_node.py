@@ -23,6 +23,11 @@ acting on the last parameters it has. Every acting tick publishes ``/policy/stat
 limit, stamps that went backwards, or arm feedback the controller reports as old stop the
 commands (the controller's watchdog then holds) with the reason logged, until they are fresh
 again. An ArmState without 7 finite proprio values is dropped by name.
+
+With ``spool_dir`` every published transition is also spooled to disk (the last 1000-2000,
+core.recording.transition_log.Spool), and ``~/replay`` (ReplayTransitions) publishes those after
+a given (episode, step) again on ``/worldsample/transitions_replay``, paced, from a background
+thread: a restarted learner catches up on what was published while it was down.
 """
 from __future__ import annotations
 
@@ -35,15 +40,17 @@ import time
 import jax
 import numpy as np
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.task import Future
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
 from worldsample_msgs.msg import ActorParams, ArmState, DeltaCommand, PolicyStats, Transition
-from worldsample_msgs.srv import Reset, ScoreFrames
+from worldsample_msgs.srv import ReplayTransitions, Reset, ScoreFrames
 
 from ..core.actors import make_actor
 from ..core.episode import SESSIONS, EpisodeLoop, SuccessMark
 from ..core.liveness import Liveness
+from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
 from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, arm_state_proprio,
@@ -53,6 +60,8 @@ INTERVENTION_TOPIC = '/worldsample/intervention'
 SUCCESS_MARK_TOPIC = '/worldsample/success_mark'
 SUCCESS_SOURCES = ('sim', 'reward_model', 'operator')
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
+REPLAY_TOPIC = '/worldsample/transitions_replay'
+REPLAY_RATE_HZ = 20.0         # spooled transitions re-sent this fast: twice the live rate, which a learner keeps up with
 SCORE_TIMEOUT_S = 1.0         # a reward-model answer later than this counts as "not successful"
 
 
@@ -97,6 +106,11 @@ class PolicyNode(Node):
         self.create_subscription(DeltaCommand, INTERVENTION_TOPIC, self.on_intervention, COMMAND_QOS)
         self.pub_cmd = self.create_publisher(DeltaCommand, '/worldsample/command', COMMAND_QOS)
         self.pub_tr = self.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
+        spool_dir = self.declare_parameter('spool_dir', '').value
+        self.spool = Spool(spool_dir, int(self.declare_parameter('spool_segment', 1000).value)) if spool_dir else None
+        if self.spool is not None:
+            self.pub_replay = self.create_publisher(Transition, REPLAY_TOPIC, TRANSITION_QOS)
+            self.create_service(ReplayTransitions, '~/replay', self.on_replay)
         self.pub_summary = self.create_publisher(String, '/worldsample/episode_summary', TRANSITION_QOS)
         self.pub_stats = self.create_publisher(PolicyStats, '/policy/stats', STATE_QOS)
         self.last_tick, self.period = None, 0.0
@@ -300,8 +314,38 @@ class PolicyNode(Node):
                         next_proprio=next_obs['proprio'])
         tr.header.stamp = self.get_clock().now().to_msg()
         self.pub_tr.publish(tr)
+        if self.spool is not None:
+            self.spool.append((rec.episode, rec.step), serialize_message(tr))
         if rec.done:
             self._end_episode()
+
+    def on_replay(self, request: ReplayTransitions.Request,
+                  response: ReplayTransitions.Response) -> ReplayTransitions.Response:
+        """Re-send the spooled transitions after (episode, step), from a thread; answers at once."""
+        after = (int(request.episode), int(request.step))
+        todo, oldest = self.spool.after(after), self.spool.oldest()
+        response.ok, response.count = True, len(todo)
+        response.message = (f'{len(todo)} spooled transitions after episode {after[0]} step {after[1]}; the spool '
+                            f'reaches back to {oldest}' if oldest else 'nothing spooled yet')
+        threading.Thread(target=self._replay, args=(todo,), name='replay', daemon=True).start()
+        self.get_logger().info(f'replay requested: {response.message}')
+        return response
+
+    def _replay(self, todo) -> None:
+        wanted: dict = {}
+        for path, record in todo:
+            wanted.setdefault(path, set()).add(record)
+        sent = 0
+        for path, records in wanted.items():   # oldest log first, each streamed once
+            try:
+                for i, payload in enumerate(read_records(path)):
+                    if i in records:
+                        self.pub_replay.publish(deserialize_message(payload, Transition))
+                        sent += 1
+                        time.sleep(1.0 / REPLAY_RATE_HZ)
+            except OSError as e:                # rotated out meanwhile
+                self.get_logger().warning(f'replay: {path.name} is gone ({e})')
+        self.get_logger().info(f'replay done: {sent} of {len(todo)} transitions sent')
 
     def _end_episode(self) -> None:
         ep = self.loop.finished[-1]

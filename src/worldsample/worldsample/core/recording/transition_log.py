@@ -24,24 +24,49 @@ class TransitionLogError(ValueError):
     """A file that is not a transition log, or damage before its tail."""
 
 
+def _records(path: str | os.PathLike):
+    """Yield (offset, payload) of each whole record, then (None, why the file ends early or None);
+    streams the file, one record in memory at a time."""
+    with open(path, 'rb') as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise TransitionLogError(f'{path} is not a transition log (bad magic)')
+        while True:
+            pos = f.tell()
+            head = f.read(HEADER.size)
+            if not head:
+                yield None, None
+                return
+            if len(head) < HEADER.size:
+                yield None, f'a cut record header at byte {pos}'
+                return
+            length, crc = HEADER.unpack(head)
+            payload = f.read(length) if length <= MAX_RECORD else b''
+            if length > MAX_RECORD or len(payload) < length:
+                yield None, f'a record cut at byte {pos} ({len(payload)} of {length} bytes)'
+                return
+            if zlib.crc32(payload) != crc:
+                yield None, f'a record with a bad checksum at byte {pos}'
+                return
+            yield pos, payload
+
+
 def scan(path: str | os.PathLike) -> tuple[list[tuple[int, int]], str | None]:
     """[(offset, length)] of the whole records, and why the file ends early (None: it does not)."""
-    data = Path(path).read_bytes()
-    if not data.startswith(MAGIC):
-        raise TransitionLogError(f'{path} is not a transition log (bad magic)')
-    pos, records = len(MAGIC), []
-    while pos < len(data):
-        if pos + HEADER.size > len(data):
-            return records, f'a cut record header at byte {pos}'
-        length, crc = HEADER.unpack_from(data, pos)
-        start = pos + HEADER.size
-        if length > MAX_RECORD or start + length > len(data):
-            return records, f'a record cut at byte {pos} ({len(data) - start} of {length} bytes)'
-        if zlib.crc32(data[start:start + length]) != crc:
-            return records, f'a record with a bad checksum at byte {pos}'
-        records.append((start, length))
-        pos = start + length
+    records = []
+    for pos, payload in _records(path):
+        if pos is None:
+            return records, payload
+        records.append((pos + HEADER.size, len(payload)))
     return records, None
+
+
+def read_records(path: str | os.PathLike, start: int = 0):
+    """Payloads of a log's whole records from ``start`` on."""
+    for i, (pos, payload) in enumerate(_records(path)):
+        if pos is None:
+            return
+        if i >= start:
+            yield payload
 
 
 class TransitionLog:
@@ -61,21 +86,77 @@ class TransitionLog:
                 os.truncate(self.path, end)
         self._f = open(self.path, 'ab')
 
-    def append(self, payload: bytes) -> int:
-        """Write one record and fsync it; returns the number of records now durable."""
+    def append(self, payload: bytes, sync: bool = True) -> int:
+        """Write one record (and fsync it); returns the number of records now written."""
         self._f.write(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
         self._f.flush()
-        os.fsync(self._f.fileno())
+        if sync:
+            os.fsync(self._f.fileno())
         self.records += 1
         return self.records
 
     def read(self, start: int = 0):
-        """Payloads of records ``start``, ``start + 1``, ... (those already durable)."""
-        records, _ = scan(self.path)
-        with open(self.path, 'rb') as f:
-            for offset, length in records[start:]:
-                f.seek(offset)
-                yield f.read(length)
+        """Payloads of records ``start``, ``start + 1``, ... (those already written)."""
+        return read_records(self.path, start)
 
     def close(self) -> None:
         self._f.close()
+
+
+class Spool:
+    """The last transitions a node published, on disk in two rotating logs of ``segment`` records
+    each (so at least ``segment`` and at most ``2 * segment`` are kept), with their stream ids
+    ((episode, step), increasing) in memory, for a consumer that was down to catch up on. Not
+    fsync'd: it guards against the consumer's death, not this node's."""
+
+    def __init__(self, folder: str | os.PathLike, segment: int = 1000):
+        self.folder, self.segment = Path(folder), segment
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob('spool_*.log'):   # a previous run's: its ids mean nothing now
+            old.unlink()
+        self.index = 0
+        self.log = TransitionLog(self._path(0))
+        self.ids: dict[int, list[tuple[int, int]]] = {0: []}
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f'spool_{index}.log'
+
+    def append(self, key: tuple[int, int], payload: bytes) -> None:
+        if self.log.records >= self.segment:
+            self.log.close()
+            self.index += 1
+            self._path(self.index - 2).unlink(missing_ok=True)
+            self.ids.pop(self.index - 2, None)
+            self.log = TransitionLog(self._path(self.index))
+            self.ids[self.index] = []
+        self.log.append(payload, sync=False)
+        self.ids[self.index].append(key)
+
+    def oldest(self) -> tuple[int, int] | None:
+        keys = [k for i in sorted(self.ids) for k in self.ids[i]]
+        return keys[0] if keys else None
+
+    def after(self, key: tuple[int, int]) -> list[tuple[Path, int]]:
+        """(log, record index) of every spooled transition whose id comes after ``key``, oldest first."""
+        return [(self._path(i), r) for i in sorted(self.ids) for r, k in enumerate(self.ids[i]) if k > key]
+
+    def close(self) -> None:
+        self.log.close()
+
+
+class StreamGaps:
+    """Finds holes in a transition stream by its ids: within an episode the steps are consecutive,
+    and an episode's last step (done) is followed by step 0 of the next episode."""
+
+    def __init__(self):
+        self.last: tuple[int, int] | None = None
+        self.last_done = False
+
+    def observe(self, key: tuple[int, int], done: bool) -> tuple[int, int] | None:
+        """The id after which transitions are missing (the one seen before ``key``), or None."""
+        last, want = self.last, None
+        if last is not None:
+            want = (last[0] + 1, 0) if self.last_done else (last[0], last[1] + 1)
+        if last is None or key > last:
+            self.last, self.last_done = key, done
+        return last if want is not None and key > want else None

@@ -53,6 +53,7 @@ class Learner:
         self.rng = np.random.default_rng(seed)
         self.received = 0    # online transitions stored over the whole run (restarts included)
         self.log_position = (0, 0)   # (generation, records) of the node's transition log this state holds
+        self.last_real_id = (-1, -1)  # (episode, step) of the newest real transition stored (stream order)
 
     @classmethod
     def from_dataset(cls, cfg: CellConfig, data: dict[str, np.ndarray], seed: int = 0) -> 'Learner':
@@ -214,6 +215,7 @@ class Learner:
         (tmp / 'meta.json').write_text(json.dumps({'key': np.asarray(self.key).tolist(), 'rng': rng_state,
                                                    'version': self.version, 'received': self.received,
                                                    'log_position': list(self.log_position),
+                                                   'last_real_id': list(self.last_real_id),
                                                    'ppl': self.ppl.to_dict()}))
         old = folder.with_name(folder.name + '.old')
         if folder.exists():
@@ -249,6 +251,7 @@ class Learner:
             learner.rng.bit_generator.state = meta['rng']
             learner.received = int(meta['received'])
             learner.log_position = tuple(int(v) for v in meta.get('log_position', (0, 0)))   # from before the log
+            learner.last_real_id = tuple(int(v) for v in meta.get('last_real_id', (-1, -1)))
             if 'ppl' in meta:
                 learner.ppl = ppl.PPLState.from_dict(meta['ppl'])
         except CheckpointError:
