@@ -4,10 +4,12 @@ The node list comes from ``worldsample.graph`` (one definition, also used by
 ``./ws launch`` where ros2 launch is absent). With ``record:=true`` the rollout topics are
 recorded with ``ros2 bag record -s mcap``.
 """
+import os
 import shutil
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, ExecuteProcess, OpaqueFunction, RegisterEventHandler
+from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess, OpaqueFunction, RegisterEventHandler,
+                            SetEnvironmentVariable)
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
@@ -21,6 +23,9 @@ from worldsample.launch_runner import RESPAWN_DELAY_S
 def _nodes(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     actions = []
+    if args['backend'] == 'sim' and 'ROS_AUTOMATIC_DISCOVERY_RANGE' not in os.environ:
+        # a simulated cell talks to no other machine unless the user says so
+        actions.append(SetEnvironmentVariable('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'))
     for spec in build_graph(args):
         if spec.executable == 'recorder' and shutil.which('ros2'):
             topics = load_config(spec.parameters['task']).task.recorder_topics

@@ -77,7 +77,7 @@ def respawn_delay(quick_deaths: int) -> float:
 
 
 class Graph:
-    def __init__(self, specs: list[NodeSpec], exe_dir: Path):
+    def __init__(self, specs: list[NodeSpec], exe_dir: Path, local_only: bool = True):
         self.specs = specs
         self.exe_dir = exe_dir
         self.procs: dict[str, subprocess.Popen] = {}
@@ -88,7 +88,8 @@ class Graph:
         self.stopping = False
         self._tmp = tempfile.TemporaryDirectory(prefix='worldsample_launch_')
         self._env = dict(os.environ, PYTHONUNBUFFERED='1')
-        self._env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+        if local_only:   # a simulated cell talks to no other machine unless the user says so
+            self._env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
     def start(self) -> None:
         for spec in self.specs:
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except GraphError as e:
         print(f'launch_runner: {e}', file=sys.stderr)
         return 2
-    graph = Graph(specs, exe_dir)
+    graph = Graph(specs, exe_dir, local_only=any(s.executable == 'sim_node' for s in specs))
     # Ctrl-C must work even where the shell started us with SIGINT ignored (a background job of a
     # non-interactive shell): Python would otherwise keep it ignored, and so would the nodes.
     signal.signal(signal.SIGINT, signal.default_int_handler)
