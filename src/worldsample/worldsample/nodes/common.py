@@ -164,6 +164,9 @@ def declare_config(node: Node) -> CellConfig:
     return load_config(task)
 
 
+PLACE_EVERY_S = 2.0   # yield_to_control_loop looks for new threads this often
+
+
 def background_cpus(spec: str, available: set[int]) -> set[int]:
     """The CPUs a background node may use: '' all of them, 'auto' all but the lowest (the control
     loop's) where there are at least two, or a comma-separated list such as '2,3'."""
@@ -185,16 +188,24 @@ def yield_to_control_loop(node: Node, nice: int = 10) -> None:
     parameter; 10 for training and generation) and the CPUs ``cpus`` ('auto': all but the lowest,
     which the policy and the controller then always find free). The sim, which stands in for the
     arm's and the cameras' own hardware, takes niceness 0 and the same CPUs. Linux keeps both per
-    thread, so they are set on every thread the process has now; threads made later (XLA's,
-    torch's, llvmpipe's, the training thread) inherit them."""
+    thread, so they are set on every thread the process has now; threads made later from those
+    (XLA's, torch's, llvmpipe's, the training thread) inherit them, and any other new thread (the
+    middleware's) is placed within ``PLACE_EVERY_S``."""
     nice = int(node.declare_parameter('nice', nice).value)
     cpus = background_cpus(node.declare_parameter('cpus', 'auto').value, os.sched_getaffinity(0))
-    for tid in (int(t) for t in os.listdir('/proc/self/task')):
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
-            os.sched_setaffinity(tid, cpus)
-        except (ProcessLookupError, FileNotFoundError):   # a thread that has just ended
-            pass
+    placed: set[int] = set()
+
+    def place() -> None:
+        for tid in {int(t) for t in os.listdir('/proc/self/task')} - placed:
+            try:
+                os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+                os.sched_setaffinity(tid, cpus)
+                placed.add(tid)
+            except (ProcessLookupError, FileNotFoundError, PermissionError):   # a thread that has just ended
+                pass
+    place()
+    # threads that the middleware's own older threads start later do not inherit this: place them too
+    node.create_timer(PLACE_EVERY_S, place)
     node.get_logger().info(f'off the control loop: niceness {nice}, CPUs {sorted(cpus)}')
 
 

@@ -11,6 +11,7 @@ import pytest
 from geometry_msgs.msg import PoseStamped
 from worldsample_msgs.msg import ArmState, DeltaCommand, LearnerStats
 
+from test.integration.conftest import demos, fast_task, model_dir, procs, ros_node  # noqa: F401  (fixtures)
 from test.integration.test_world_model_node import tiny_weights  # noqa: F401  (fixture)
 from worldsample.core.controller import Mode, Pose
 from worldsample.core.driver import tcp_from_gripper_link
