@@ -1,4 +1,5 @@
-"""Fault injection, short form: the whole closed loop (sim, controller, simulated human, policy with
+"""Fault injection, short form (``./ws test test/benchmark/fault_injection.py -s``; the counts go to
+``results/fault_injection.json``): the whole closed loop (sim, controller, simulated human, policy with
 the SAC actor, learner with PPL, reward model, world-model worker, post-training, recorder) as
 separate processes; each restartable node is SIGKILLed in turn and started again, as the runner
 respawns it. Counted: nodes killed, restarts, real transitions lost (against the bag), controller
@@ -96,6 +97,10 @@ def test_killing_each_restartable_node_loses_no_transition_and_keeps_the_arm_in_
         outside += not (np.all(tcp.pos >= np.asarray(ws.low) - 1e-6) and np.all(tcp.pos <= np.asarray(ws.high) + 1e-6))
     holds = sum(1 for a, b in zip(states, states[1:]) if b.mode == Mode.HOLDING and a.mode != Mode.HOLDING)
     lost = len(published) - received
+    from test.benchmark.run import save
+    save('fault_injection', {'killed': killed, 'restarts': restarts, 'bag_transitions': len(published),
+                             'learner_received': received, 'lost': lost, 'targets': len(targets),
+                             'targets_outside_box': outside, 'controller_holds': holds, 'malformed_inputs': malformed})
     print(f'\nnodes killed {len(killed)} ({", ".join(killed)}), restarts {restarts}, real transitions lost {lost} '
           f'({len(published)} in the bag, {received} in the learner), controller targets outside the box {outside} '
           f'of {len(targets)}, controller holds {holds}, malformed inputs tried {malformed}')
