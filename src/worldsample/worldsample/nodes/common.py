@@ -31,6 +31,8 @@ SYNTHETIC_QOS = QoSProfile(depth=512, reliability=ReliabilityPolicy.RELIABLE, hi
 SENSOR_QOS = qos_profile_sensor_data
 PARAMS_TOPIC = '/learner/actor_params'   # versioned actor parameters, learner -> policy
 SYNTHETIC_TOPIC = '/worldsample/synthetic_transitions'   # labelled counterfactuals, world_model -> learner
+SUCCESS_MARK_TOPIC = '/worldsample/success_mark'   # the operator's success mark, teleop -> policy
+REPLAY_TOPIC = '/worldsample/transitions_replay'   # the policy's spool, re-sent for a restarted learner
 # Latest-value topics (actor parameters): a subscriber that joins late still gets the last one.
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)

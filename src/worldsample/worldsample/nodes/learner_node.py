@@ -48,11 +48,10 @@ from ..core.recording.transition_log import StreamGaps, TransitionLog, Transitio
 from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
 from ..core.rl.synthetic import SyntheticAssembler
-from .common import (LATCHED_QOS, PARAMS_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS,
-                     declare_config, yield_to_control_loop, spin_node, transition_images)
+from .common import (LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHETIC_TOPIC,
+                     TRANSITION_QOS, declare_config, spin_node, transition_images, yield_to_control_loop)
 
 STATS_TOPIC = '/learner/stats'
-REPLAY_TOPIC = '/worldsample/transitions_replay'   # the policy's spool, re-sent on request
 STAT_FIELDS = ('critic_loss', 'actor_loss', 'q_mean', 'entropy', 'temperature')
 PPL_FIELDS = ('entropy_ema', 'rho', 'positive_share', 'w_q', 'q_real', 'q_positive', 'q_negative')
 LOG_EVERY_S = 10.0

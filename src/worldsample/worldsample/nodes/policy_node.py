@@ -53,14 +53,13 @@ from ..core.liveness import Liveness
 from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
-from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, SENSOR_QOS, STATE_QOS, TRANSITION_QOS, arm_state_proprio,
-                     array_to_image, image_to_array, spin_node, declare_config, stamp_s)
+from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS, SUCCESS_MARK_TOPIC,
+                     TRANSITION_QOS, arm_state_proprio, array_to_image, declare_config, image_to_array, spin_node,
+                     stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
-SUCCESS_MARK_TOPIC = '/worldsample/success_mark'
 SUCCESS_SOURCES = ('sim', 'reward_model', 'operator')
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
-REPLAY_TOPIC = '/worldsample/transitions_replay'
 REPLAY_RATE_HZ = 20.0         # spooled transitions re-sent this fast: twice the live rate, which a learner keeps up with
 SCORE_TIMEOUT_S = 1.0         # a reward-model answer later than this counts as "not successful"
 
