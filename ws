@@ -99,7 +99,7 @@ build_hash() {
   (cd "$ROOT" && find msg src launch config colcon.meta -type f \
       \( -name '*.msg' -o -name '*.srv' -o -name 'package.xml' -o -name 'CMakeLists.txt' \
          -o -name 'setup.py' -o -name 'setup.cfg' -o -name 'colcon.meta' -o -path '*/resource/*' \
-         -o -name '*.py' -o -name '*.yaml' -o -name '*.rviz' \) -print0 \
+         -o -name '*.py' -o -name '*.yaml' -o -name '*.rviz' -o -name '*.xml' \) -print0 \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 

@@ -16,6 +16,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from worldsample.core.config import load_config
+from worldsample.dds import dds_environment
 from worldsample.graph import ARGUMENTS, build_graph
 from worldsample.launch_runner import RESPAWN_DELAY_S
 
@@ -23,9 +24,9 @@ from worldsample.launch_runner import RESPAWN_DELAY_S
 def _nodes(context):
     args = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     actions = []
-    if args['backend'] == 'sim' and 'ROS_AUTOMATIC_DISCOVERY_RANGE' not in os.environ:
-        # a simulated cell talks to no other machine unless the user says so
-        actions.append(SetEnvironmentVariable('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'))
+    # UDP without shared memory; a simulated cell talks to no other machine unless the user says so
+    for name, value in dds_environment(os.environ, local_only=args['backend'] == 'sim').items():
+        actions.append(SetEnvironmentVariable(name, value))
     for spec in build_graph(args):
         if spec.executable == 'recorder' and shutil.which('ros2'):
             topics = load_config(spec.parameters['task']).task.recorder_topics

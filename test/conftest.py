@@ -5,6 +5,7 @@ import signal
 import pytest
 
 from worldsample.core.config import load_config
+from worldsample.dds import keep_local
 
 
 @pytest.fixture(scope='session')
@@ -18,5 +19,5 @@ def pytest_configure(config):
     # a non-interactive shell) would pass that on to them; with a handler here they get the default.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # Keep test traffic on this machine and away from other runs.
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    keep_local(os.environ)
     os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))

@@ -83,7 +83,8 @@ def start_node(executable: str, name: str, log: Path | None = None, **params) ->
     """One worldsample node process on this benchmark's private DDS domain."""
     import yaml
     from ament_index_python.packages import get_package_prefix
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    from worldsample.dds import keep_local
+    keep_local(os.environ)
     os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 50))
     exe = Path(get_package_prefix('worldsample')) / 'lib' / 'worldsample' / executable
     path = Path(tempfile.mkdtemp()) / f'{name}.yaml'
@@ -750,12 +751,32 @@ def bench_learning(seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
             f'| ≥ 80% success |']
 
 
+def bench_fault_injection(rounds: int = 3) -> list[str]:
+    """The fault-injection test (test/integration/test_fault_injection.py) in its longer form:
+    ``rounds`` times, each restartable node SIGKILLed and restarted in turn."""
+    out = Path(tempfile.mkdtemp()) / 'counts.json'
+    env = dict(os.environ, FAULT_INJECTION_ROUNDS=str(rounds), FAULT_INJECTION_RESULTS=str(out))
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-s', '-p', 'no:cacheprovider',
+                           'test/integration/test_fault_injection.py'], env=env)
+    if not out.is_file():
+        raise RuntimeError(f'the fault-injection test stopped before counting (exit {done.returncode})')
+    counts = json.loads(out.read_text())
+    save('fault_injection', {'rounds': rounds, 'passed': done.returncode == 0, 'wall_s': time.perf_counter() - t0,
+                             **counts})
+    return [f'| fault injection, {rounds} rounds: {len(counts["killed"])} SIGKILLs, {counts["restarts"]} restarts | '
+            f'real transitions lost {counts["lost"]} ({counts["bag_transitions"]} in the bag, '
+            f'{counts["learner_received"]} in the learner); targets outside the box {counts["targets_outside_box"]} '
+            f'of {counts["targets"]}; controller holds {counts["controller_holds"]}; malformed inputs '
+            f'{counts["malformed_inputs"]} | 0 lost, 0 outside |']
+
+
 BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_latency,
            'camera_latency': bench_camera_latency, 'teleop_latency': bench_teleop_latency, 'learner': bench_learner,
            'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
            'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample,
-           'world_model_labels': bench_world_model_labels}
+           'world_model_labels': bench_world_model_labels, 'fault_injection': bench_fault_injection}
 
 
 def main(argv=None) -> int:
@@ -777,6 +798,8 @@ def main(argv=None) -> int:
     p.add_argument('--task', default='insertion_vision', help='worldsample, world_model_labels: the benchmark task')
     p.add_argument('--wm-pretrain-steps', type=int, default=1000,
                    help='worldsample: world-model training steps on the demos before a run')
+    p.add_argument('--rounds', type=int, default=3,
+                   help='fault_injection: rounds of killing every restartable node')
     p.add_argument('--threads', type=int, default=None,
                    help='worldsample: torch threads in this process (world-model training and sampling; '
                         'use 1 when running seeds side by side on two cores; default: torch\'s own)')
@@ -785,7 +808,8 @@ def main(argv=None) -> int:
                'worldsample': {'variants': tuple(args.variant), 'seeds': tuple(args.seed) or (0, 1, 2),
                                'env_steps': args.env_steps, 'task': args.task,
                                'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads},
-               'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task}}
+               'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task},
+               'fault_injection': {'rounds': args.rounds}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)

@@ -227,10 +227,20 @@ def test_a_restarted_learner_holds_every_transition_the_policy_published(procs, 
     assert lstats[-1].caught_up >= 20, lstats[-1]
     policy.send_signal(signal.SIGINT)
     assert policy.wait(timeout=30) == 0
+    # the policy restarted on its spool folder (a cell restart) numbers its episodes on, so the
+    # learner, which holds the first run's ids, takes the new ones rather than skip them as repeats
+    ros_node.spin_for(2.0)
+    before = lstats[-1].received
+    policy = procs.start('policy_node', 'policy', task=fast_task, actor='expert', spool_dir=str(tmp_path / 'spool'))
+    assert ros_node.spin_until(lambda: lstats[-1].received >= before + 10, 90), procs.log('policy')
+    policy.send_signal(signal.SIGINT)
+    assert policy.wait(timeout=30) == 0
     ros_node.spin_for(3.0)
     procs.procs['recorder'].send_signal(signal.SIGINT)
     procs.procs['recorder'].wait(timeout=30)
-    published = {(m.episode, m.step) for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])}
+    ids = [(m.episode, m.step) for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])]
+    published = set(ids)
+    assert len(ids) == len(published), 'the restarted policy repeated ids'
     held = [(t.episode, t.step) for log in sorted(run_dir.glob('transitions_*.log'))
             for t in (deserialize_message(p, Transition) for p in read_records(log))]
     assert len(held) == len(set(held)), 'a transition was stored twice'

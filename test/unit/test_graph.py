@@ -147,3 +147,18 @@ def test_background_cpus_leave_the_lowest_cpu_to_the_control_loop():
     for bad in ('x', '7', ','):
         with pytest.raises(ValueError, match='cpus'):
             background_cpus(bad, {0, 1})
+
+
+def test_dds_profiles_keep_a_simulated_cell_on_loopback_udp_and_leave_a_users_choice_alone():
+    from worldsample.core.config import config_dir
+    from worldsample.dds import dds_environment
+    ours = str(config_dir() / 'fastdds.xml')
+    local = str(config_dir() / 'fastdds_localhost.xml')
+    assert dds_environment({}, local_only=True) == {'FASTDDS_DEFAULT_PROFILES_FILE': local}
+    assert dds_environment({'FASTDDS_DEFAULT_PROFILES_FILE': ours}, local_only=True) == {'FASTDDS_DEFAULT_PROFILES_FILE': local}
+    assert dds_environment({'FASTDDS_DEFAULT_PROFILES_FILE': ours}, local_only=False) == {'FASTDDS_DEFAULT_PROFILES_FILE': ours}
+    assert dds_environment({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET'}, local_only=True) == {}
+    assert dds_environment({'FASTDDS_DEFAULT_PROFILES_FILE': '/etc/mine.xml'}, local_only=True) == {}
+    for name in ('fastdds.xml', 'fastdds_localhost.xml'):     # neither lets Fast DDS add shared memory
+        text = (config_dir() / name).read_text()
+        assert '<useBuiltinTransports>false</useBuiltinTransports>' in text and '<type>SHM</type>' not in text

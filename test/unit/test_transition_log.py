@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from worldsample.core.recording.transition_log import MAGIC, TransitionLog, TransitionLogError
+from worldsample.core.recording.transition_log import MAGIC, HeldIds, Spool, TransitionLog, TransitionLogError
 
 
 def test_records_read_back_in_order_and_a_broken_tail_is_cut_on_open(tmp_path):
@@ -67,3 +67,32 @@ def test_stream_gaps_are_found_by_episode_and_step():
     assert gaps.observe((3, 0), False) == (1, 4)                # the rest of episode 1 and episode 2 missing
     assert gaps.observe((2, 5), False) is None                  # an old one (re-sent): not a new hole
     assert gaps.observe((3, 1), False) is None
+
+
+def test_held_ids_stay_bounded_and_count_what_fell_below_the_window_as_held():
+    held = HeldIds(floor=(2, 5), window=3)
+    assert (2, 5) in held and (1, 99) in held and (2, 6) not in held
+    for key in [(3, 0), (3, 2), (3, 1), (4, 0)]:      # out of order, as a catch-up interleaves
+        held.add(key)
+    assert len(held) == 3 and held.floor == (3, 0)      # the oldest left the window
+    assert (3, 0) in held and (3, 1) in held and (4, 0) in held and (4, 1) not in held
+    held.add((3, 1))                                     # held already: nothing changes
+    assert len(held) == 3
+    for step in range(1000):
+        held.add((5, step))
+    assert len(held) == 3 and held.floor == (5, 996)
+    with pytest.raises(ValueError, match='window'):
+        HeldIds(window=0)
+
+
+def test_a_spool_folder_numbers_episodes_on_across_restarts(tmp_path):
+    assert Spool(tmp_path).first_episode == 0
+    spool = Spool(tmp_path, segment=4)
+    for key in [(0, 0), (0, 1), (1, 0), (2, 0)]:
+        spool.append(key, b'x')
+    spool.close()
+    restarted = Spool(tmp_path)
+    assert restarted.first_episode == 3 and restarted.after((-1, -1)) == []   # the old records are gone
+    (tmp_path / 'episode.txt').write_text('garbage')
+    with pytest.raises(ValueError, match='episode.txt'):
+        Spool(tmp_path)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from .dds import dds_environment
 from .graph import ARGUMENTS, GraphError, NodeSpec, build_graph
 
 PACKAGE = 'worldsample'
@@ -88,8 +89,8 @@ class Graph:
         self.stopping = False
         self._tmp = tempfile.TemporaryDirectory(prefix='worldsample_launch_')
         self._env = dict(os.environ, PYTHONUNBUFFERED='1')
-        if local_only:   # a simulated cell talks to no other machine unless the user says so
-            self._env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+        # a simulated cell talks to no other machine unless the user says so (worldsample.dds)
+        self._env.update(dds_environment(self._env, local_only))
 
     def start(self) -> None:
         for spec in self.specs:

@@ -44,7 +44,7 @@ from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
 from worldsample_msgs.srv import ReplayTransitions
 
 from ..core.recording.dataset import load_dataset
-from ..core.recording.transition_log import StreamGaps, TransitionLog, TransitionLogError
+from ..core.recording.transition_log import HeldIds, StreamGaps, TransitionLog, TransitionLogError
 from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
 from ..core.rl.synthetic import SyntheticAssembler
@@ -78,9 +78,10 @@ class LearnerNode(Node):
         self.lock = threading.Lock()     # buffers + sampling rng + log: transition callbacks vs training thread
         self.rejected = 0
         self.not_durable = 0             # stored although the log could not be written (disk full, ...)
-        self.held: set[tuple[int, int]] = set()   # (episode, step) stored by this process: each once
+        self.held = HeldIds()            # (episode, step) ids held, in bounded memory: each stored once
         self.log, self.recovered = self._open_log()
         self.resumed_at = self.learner.last_real_id   # the policy re-sends what came after this
+        self.held.floor = max(self.held.floor, self.resumed_at)    # in the checkpoint or the log
         self.caught_up = 0
         self.gaps = StreamGaps()          # holes in the live stream (dropped messages): asked for again
         self.replay_after: list[tuple[int, int]] = [self.resumed_at]   # requests not yet sent
@@ -186,14 +187,24 @@ class LearnerNode(Node):
             self.get_logger().info(f'catching up from episode {after[0]} step {after[1]}: {result.message}')
 
     def on_replayed(self, msg: Transition) -> None:
-        if (msg.episode, msg.step) <= self.resumed_at or (msg.episode, msg.step) in self.held:
+        if (msg.episode, msg.step) in self.held:
             return                          # held already (before the restart, or live since)
         self._take(msg)
         if (msg.episode, msg.step) in self.held:
             self.caught_up += 1
 
     def on_transition(self, msg: Transition) -> None:
-        gap = self.gaps.observe((msg.episode, msg.step), msg.terminated or msg.truncated)
+        key = (msg.episode, msg.step)
+        backwards = key <= self.held.floor or (self.gaps.last is not None and key <= self.gaps.last)
+        if backwards and key in self.held and self._well_formed(msg):
+            # the live stream's ids only grow (one writer, reliable, and a restarted policy numbers on
+            # from its spool folder): a policy restarted on another folder numbers from 0 again.
+            self.get_logger().warning(f'the live stream repeats episode {key[0]} step {key[1]}, which this learner '
+                                      'holds: the policy restarted without its spool folder and numbers episodes '
+                                      'from the start again; its ids count as new from here')
+            self.held, self.gaps, self.resumed_at = HeldIds(), StreamGaps(), (-1, -1)
+            self.learner.last_real_id = (-1, -1)
+        gap = self.gaps.observe(key, msg.terminated or msg.truncated)
         if gap is not None and gap >= self.resumed_at:
             self.get_logger().warning(f'transitions after episode {gap[0]} step {gap[1]} are missing from the '
                                       f'stream (at episode {msg.episode} step {msg.step}): asking the policy again')
@@ -214,6 +225,13 @@ class LearnerNode(Node):
             self.rejected += 1
             self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: {e}',
                                     throttle_duration_sec=2.0)
+
+    def _well_formed(self, msg: Transition) -> bool:
+        try:
+            transition_images(msg, self.cfg)
+        except ValueError:
+            return False
+        return msg.origin == Transition.ORIGIN_REAL
 
     def _store_real(self, msg: Transition, log: TransitionLog | None) -> None:
         """Check and embed a real transition, write it to the log (fsync'd), then store and count it."""

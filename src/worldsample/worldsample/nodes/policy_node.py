@@ -27,7 +27,9 @@ again. An ArmState without 7 finite proprio values is dropped by name.
 With ``spool_dir`` every published transition is also spooled to disk (the last 1000-2000,
 core.recording.transition_log.Spool), and ``~/replay`` (ReplayTransitions) publishes those after
 a given (episode, step) again on ``/worldsample/transitions_replay``, paced, from a background
-thread: a restarted learner catches up on what was published while it was down.
+thread: a restarted learner catches up on what was published while it was down. Episode numbers
+continue from the spool folder's newest episode, so a cell restarted on its run folder never
+repeats an (episode, step) id that a resumed learner holds.
 """
 from __future__ import annotations
 
@@ -117,7 +119,9 @@ class PolicyNode(Node):
         self.reward_client = (self.create_client(ScoreFrames, '/reward_model/score')
                               if self.source == 'reward_model' else None)
         self.scoring, self.scoring_since, self.scoring_id, self.scoring_obs = False, 0.0, 0, None
-        self.loop = EpisodeLoop(self.cfg.task, self.seed, self.session)
+        # numbered on from the spool folder's last episode, so ids stay unique across restarts of a run
+        first = self.spool.first_episode if self.spool is not None else 0
+        self.loop = EpisodeLoop(self.cfg.task, self.seed, self.session, episode=first)
         self.pending = None       # (obs msgs, action, intervened) awaiting o_{t+1}
         self.reset_future = None
         self.needs_reset = True
@@ -353,7 +357,7 @@ class PolicyNode(Node):
                                f'after {ep.steps} steps ({ep.interventions} intervened)')
         self.pub_summary.publish(String(data=json.dumps(summary)))
         self.mark.episode_ended()
-        done = sum(e.success for e in self.loop.finished) if self.session == 'demos' else self.loop.episode
+        done = sum(e.success for e in self.loop.finished) if self.session == 'demos' else len(self.loop.finished)
         if self.session == 'demos':
             self.get_logger().info(f'{done} of {self.episodes or "unlimited"} demonstrations recorded')
         if self.episodes and done >= self.episodes:

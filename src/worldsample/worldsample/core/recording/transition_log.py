@@ -10,10 +10,13 @@ executed: payloads are CDR messages, read back by the message type's own deseria
 """
 from __future__ import annotations
 
+import heapq
 import os
 import struct
 import zlib
 from pathlib import Path
+
+from .. import atomic
 
 MAGIC = b'WSTLOG1\n'
 HEADER = struct.Struct('<II')
@@ -107,19 +110,35 @@ class Spool:
     """The last transitions a node published, on disk in two rotating logs of ``segment`` records
     each (so at least ``segment`` and at most ``2 * segment`` are kept), with their stream ids
     ((episode, step), increasing) in memory, for a consumer that was down to catch up on. Not
-    fsync'd: it guards against the consumer's death, not this node's."""
+    fsync'd: it guards against the consumer's death, not this node's.
+
+    The folder also remembers the newest episode spooled (``episode.txt``, rewritten once per
+    episode), so a producer restarted on the same folder numbers its episodes on from
+    ``first_episode`` and its ids stay unique within a run: a consumer that resumed from a
+    checkpoint would take repeated ids for transitions it already holds."""
 
     def __init__(self, folder: str | os.PathLike, segment: int = 1000):
         self.folder, self.segment = Path(folder), segment
         self.folder.mkdir(parents=True, exist_ok=True)
-        for old in self.folder.glob('spool_*.log'):   # a previous run's: its ids mean nothing now
+        for old in self.folder.glob('spool_*.log'):   # a previous process's: nobody can ask for them now
             old.unlink()
+        self.first_episode = self._read_episode() + 1
+        self.episode = self.first_episode - 1
         self.index = 0
         self.log = TransitionLog(self._path(0))
         self.ids: dict[int, list[tuple[int, int]]] = {0: []}
 
     def _path(self, index: int) -> Path:
         return self.folder / f'spool_{index}.log'
+
+    def _read_episode(self) -> int:
+        path = self.folder / 'episode.txt'
+        if not path.is_file():
+            return -1
+        text = path.read_text().strip()
+        if not text.isdigit():
+            raise ValueError(f'{path} should hold the newest spooled episode number, found {text[:40]!r}')
+        return int(text)
 
     def append(self, key: tuple[int, int], payload: bytes) -> None:
         if self.log.records >= self.segment:
@@ -131,6 +150,9 @@ class Spool:
             self.ids[self.index] = []
         self.log.append(payload, sync=False)
         self.ids[self.index].append(key)
+        if key[0] > self.episode:
+            self.episode = key[0]
+            atomic.write_bytes(self.folder / 'episode.txt', f'{key[0]}\n'.encode())
 
     def oldest(self) -> tuple[int, int] | None:
         keys = [k for i in sorted(self.ids) for k in self.ids[i]]
@@ -160,3 +182,33 @@ class StreamGaps:
         if last is None or key > last:
             self.last, self.last_done = key, done
         return last if want is not None and key > want else None
+
+
+class HeldIds:
+    """The (episode, step) ids a consumer holds, in bounded memory: the newest ``window`` ids
+    individually, everything at or below ``floor`` as held. A transition can only come back from
+    a producer's spool (its newest 1000-2000), so an id that falls below the window either is held
+    or can no longer be had. ``floor`` starts at what a checkpoint already covers."""
+
+    def __init__(self, floor: tuple[int, int] = (-1, -1), window: int = 20_000):
+        if window < 1:
+            raise ValueError(f'window must be at least 1, got {window}')
+        self.floor, self.window = tuple(floor), window
+        self.ids: set[tuple[int, int]] = set()
+        self.order: list[tuple[int, int]] = []     # min-heap of self.ids, for evicting the oldest
+
+    def __contains__(self, key: tuple[int, int]) -> bool:
+        return key <= self.floor or key in self.ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, key: tuple[int, int]) -> None:
+        if key in self:
+            return
+        self.ids.add(key)
+        heapq.heappush(self.order, key)
+        while len(self.ids) > self.window:
+            oldest = heapq.heappop(self.order)
+            self.ids.discard(oldest)
+            self.floor = max(self.floor, oldest)
