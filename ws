@@ -55,9 +55,10 @@ ensure_venv() {
     "$(find_python)" -m venv "$VENV"
   fi
   log "installing pinned Python packages (requirements.txt); first time takes about a minute"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" 2>&1 \
-    | grep -v "^WARNING: Location 'file://" || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || die "pip install failed"
+  local out rc=0
+  out="$("$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" 2>&1)" || rc=$?
+  [ -z "$out" ] || printf '%s\n' "$out" | grep -v "^WARNING: Location 'file://" >&2 || true
+  [ "$rc" -eq 0 ] || die "pip install failed (exit $rc)"
   repair_cmake_exports
   echo "$want" >"$stamp"
   rm -f "$INSTALL/.ws-build.sha256"   # new packages: rebuild the workspace

@@ -34,6 +34,7 @@ import math
 import threading
 import time
 import traceback
+from collections import Counter
 from pathlib import Path
 
 from rclpy.node import Node
@@ -76,7 +77,7 @@ class LearnerNode(Node):
         self.learner = self._start(demos, seed)
         self.encoder_bytes = self.learner.feat.encoder.to_bytes()
         self.lock = threading.Lock()     # buffers + sampling rng + log: transition callbacks vs training thread
-        self.rejected = 0
+        self.refusals: Counter[str] = Counter()   # refused real transitions by reason (the error's type)
         self.not_durable = 0             # stored although the log could not be written (disk full, ...)
         self.held = HeldIds()            # (episode, step) ids held, in bounded memory: each stored once
         self.log, self.recovered = self._open_log()
@@ -215,16 +216,22 @@ class LearnerNode(Node):
         if (msg.episode, msg.step) in self.held:
             return                          # the same transition, live and re-sent
         if msg.origin != Transition.ORIGIN_REAL:
-            self.rejected += 1
-            self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: origin '
-                                    f'{msg.origin} on the real stream', throttle_duration_sec=2.0)
+            self._refuse(msg, 'origin', f'origin {msg.origin} on the real stream')
             return
         try:
             self._store_real(msg, self.log)
         except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError: the message says which
-            self.rejected += 1
-            self.get_logger().error(f'transition (episode {msg.episode}, step {msg.step}) refused: {e}',
-                                    throttle_duration_sec=2.0)
+            self._refuse(msg, type(e).__name__, str(e))
+
+    def _refuse(self, msg: Transition, kind: str, why: str) -> None:
+        """Count a refused real transition by kind; the first of each kind is always logged, the
+        rest at most every 2 s (the periodic line counts them all)."""
+        self.refusals[kind] += 1
+        text = f'transition (episode {msg.episode}, step {msg.step}) refused: {why}'
+        if self.refusals[kind] == 1:
+            self.get_logger().error(text)
+        else:
+            self.get_logger().error(text, throttle_duration_sec=2.0)
 
     def _well_formed(self, msg: Transition) -> bool:
         try:
@@ -317,7 +324,8 @@ class LearnerNode(Node):
         msg = LearnerStats(version=version, steps_per_s=steps_per_s,
                            critic_updates_per_s=steps_per_s * self.cfg.agent.cta_ratio,
                            online_size=len(self.learner.online), demo_size=len(self.learner.demo),
-                           received=self.learner.received, rejected=self.rejected, checkpointed=self.checkpointed,
+                           received=self.learner.received, rejected=sum(self.refusals.values()),
+                           checkpointed=self.checkpointed,
                            durable=self.learner.received - self.not_durable, recovered=self.recovered,
                            caught_up=self.caught_up,
                            syn_positive_size=len(self.learner.syn_positive),
@@ -342,10 +350,14 @@ class LearnerNode(Node):
             self.last_log = now
             self.get_logger().info(
                 f'v{version}: {steps_per_s:.0f} steps/s, online {msg.online_size}, demo {msg.demo_size}, '
-                f'received {msg.received} (refused {msg.rejected}), critic loss {msg.critic_loss:.4f}, '
+                f'received {msg.received} (refused {msg.rejected}{self._refusal_kinds()}), '
+                f'critic loss {msg.critic_loss:.4f}, '
                 f'Q {msg.q_mean:.3f}, alpha {msg.temperature:.4f}; synthetic +{msg.syn_positive_size}/'
                 f'-{msg.syn_negative_size} (refused {msg.synthetic_rejected}), rho {msg.rho:.3f}, '
                 f'pi {msg.positive_share:.2f}, {msg.synthetic_used} synthetic rows used')
+
+    def _refusal_kinds(self) -> str:
+        return ': ' + ', '.join(f'{k} {n}' for k, n in sorted(self.refusals.items())) if self.refusals else ''
 
     def close(self) -> None:
         """Stop training and write a final checkpoint (runs on Ctrl-C too)."""
