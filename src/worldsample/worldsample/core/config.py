@@ -403,8 +403,8 @@ def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f'config file not found: {path}')
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
+        data = yaml.safe_load(path.read_text(encoding='utf-8'))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f'{path}: not valid YAML: {e}') from None
     if not isinstance(data, dict):
         raise ConfigError(f'{path}: top level must be a mapping')

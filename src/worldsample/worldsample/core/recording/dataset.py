@@ -76,8 +76,8 @@ def load_dataset(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'dataset not found: {path}')
-    with np.load(path, allow_pickle=False) as f:
+    with atomic.read_npz(path, 'dataset', ValueError) as f:     # a damaged file: ValueError naming it
         missing = [k for k in FIELDS if k not in f.files]
         if missing:
-            raise ValueError(f'{path}: not a WorldSample dataset, missing arrays {missing}')
+            raise ValueError(f'not a WorldSample dataset, missing arrays {missing}')
         return {k: f[k] for k in FIELDS}
