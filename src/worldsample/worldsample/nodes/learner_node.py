@@ -204,7 +204,8 @@ class LearnerNode(Node):
                                       'holds: the policy restarted without its spool folder and numbers episodes '
                                       'from the start again; its ids count as new from here')
             self.held, self.gaps, self.resumed_at = HeldIds(), StreamGaps(), (-1, -1)
-            self.learner.last_real_id = (-1, -1)
+            with self.lock:                  # the training thread writes it into checkpoints
+                self.learner.last_real_id = (-1, -1)
         gap = self.gaps.observe(key, msg.terminated or msg.truncated)
         if gap is not None and gap >= self.resumed_at:
             self.get_logger().warning(f'transitions after episode {gap[0]} step {gap[1]} are missing from the '
