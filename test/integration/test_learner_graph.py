@@ -153,6 +153,17 @@ def test_policy_names_a_bad_camera_image_and_goes_on(procs, ros_node):
     assert 'waiting for /a1x_controller/reset' in procs.log('policy')
 
 
+def test_a_spool_that_cannot_be_written_is_named_and_the_policy_goes_on(procs, ros_node, tmp_path):
+    spool = tmp_path / 'spool'
+    (spool / 'episode.txt').mkdir(parents=True)        # every write of the episode number fails
+    procs.start('sim_node', 'sim')
+    procs.start('a1x_controller', 'a1x_controller')
+    policy = procs.start('policy_node', 'policy', actor='expert', spool_dir=str(spool))
+    assert ros_node.spin_until(lambda: procs.log('policy').count('SUCCESS') >= 2, 90), procs.log('policy')
+    assert policy.poll() is None
+    assert 'spool not written' in procs.log('policy')
+
+
 def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ros_node, fast_task, demos, tmp_path):
     from rclpy.serialization import deserialize_message
     from worldsample.core.recording.transition_log import TransitionLog

@@ -318,7 +318,11 @@ class PolicyNode(Node):
         tr.header.stamp = self.get_clock().now().to_msg()
         self.pub_tr.publish(tr)
         if self.spool is not None:
-            self.spool.append((rec.episode, rec.step), serialize_message(tr))
+            try:
+                self.spool.append((rec.episode, rec.step), serialize_message(tr))
+            except OSError as e:       # disk full, folder gone: the loop goes on, catch-up loses this one
+                self.get_logger().error(f'spool not written ({e}): a restarted learner cannot catch up on '
+                                        f'episode {rec.episode} step {rec.step}', throttle_duration_sec=5.0)
         if rec.done:
             self._end_episode()
 
