@@ -134,7 +134,7 @@ class LearnerNode(Node):
                 self.get_logger().error(f'{log.path.name} holds {log.records} records but the checkpoint has '
                                         f'{start} of them: the log is not this run\'s; nothing replayed from it')
             for payload in log.read(start):
-                self._store_real(deserialize_message(payload, Transition), log=None)
+                self._store_real(deserialize_message(payload, Transition), logged=False)
                 recovered += 1
             log.close()
         newest = max([gen, *gens])
@@ -220,7 +220,7 @@ class LearnerNode(Node):
             self._refuse(msg, 'origin', f'origin {msg.origin} on the real stream')
             return
         try:
-            self._store_real(msg, self.log)
+            self._store_real(msg, logged=True)
         except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError: the message says which
             self._refuse(msg, type(e).__name__, str(e))
 
@@ -241,15 +241,18 @@ class LearnerNode(Node):
             return False
         return msg.origin == Transition.ORIGIN_REAL
 
-    def _store_real(self, msg: Transition, log: TransitionLog | None) -> None:
-        """Check and embed a real transition, write it to the log (fsync'd), then store and count it."""
+    def _store_real(self, msg: Transition, logged: bool) -> None:
+        """Check and embed a real transition, write it to the log (fsync'd; not when it comes from the
+        log), then store and count it. The log is the one current under the lock: a checkpoint swaps
+        it for the next generation."""
         obs, nxt = transition_images(msg, self.cfg)
         f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
         self.learner.check(f, msg.action, msg.reward, f_next)     # refused before it reaches the log
         with self.lock:
-            if log is not None:
+            if logged:
                 try:
-                    self.learner.log_position = (self.learner.log_position[0], log.append(serialize_message(msg)))
+                    self.learner.log_position = (self.learner.log_position[0],
+                                                 self.log.append(serialize_message(msg)))
                 except OSError as e:
                     self.not_durable += 1
                     self.get_logger().error(f'transition log not written ({e}): stored in memory only',
