@@ -374,7 +374,9 @@ class _Cell:
         n = len(self.got['/policy/stats'])
         self.spin(lambda: False, seconds)
         got = [s for s in self.got['/policy/stats'][n:] if s.period_ms > 0]
-        return {'act_ms': [s.act_ms for s in got], 'period_ms': [s.period_ms for s in got],
+        return {'act_ms': [s.act_ms for s in got], 'observe_ms': [s.observe_ms for s in got],
+                'actor_ms': [s.actor_ms for s in got], 'period_ms': [s.period_ms for s in got],
+                'version_per_step': [s.params_version for s in got],
                 'params_versions': sorted({s.params_version for s in got})}
 
     def stop(self, name: str) -> None:
@@ -396,13 +398,30 @@ class _Cell:
                 p.kill()
 
 
+def _split(d: dict) -> str:
+    """Where a control step's time goes: taking the observation, the actor, and the steps around a
+    parameter swap (the loader thread's work competes with them for the GIL)."""
+    if 'observe_ms' not in d:
+        return ''
+    act, versions = np.array(d['act_ms']), np.array(d['version_per_step'])
+    change = versions[1:] != versions[:-1]
+    swapped = np.r_[False, change] | np.r_[change, False]    # the step during the load and the first after
+    text = (f'; of it, observation p99 {np.percentile(d["observe_ms"], 99):.2f} ms, actor p99 '
+            f'{np.percentile(d["actor_ms"], 99):.2f} ms')
+    if swapped.any():
+        text += (f'; the steps around a parameter swap median {np.median(act[swapped]):.2f} ms, max '
+                 f'{act[swapped].max():.2f} ms ({swapped.sum()} steps), the others p99 '
+                 f'{np.percentile(act[~swapped], 99):.2f} ms')
+    return text
+
+
 def _loop_rows(what: str, phases: dict) -> list[str]:
     rows = []
     for phase, d in phases.items():
         act, jitter = np.array(d['act_ms']), np.abs(np.array(d['period_ms']) - 100.0)
         rows.append(f'| policy, {what}, {phase.replace("_", " ")} | observation → command median {np.median(act):.2f} '
                     f'ms, p99 {np.percentile(act, 99):.2f} ms; period jitter median {np.median(jitter):.2f} ms, '
-                    f'p99 {np.percentile(jitter, 99):.2f} ms ({len(act)} steps){d.get("note", "")} '
+                    f'p99 {np.percentile(jitter, 99):.2f} ms ({len(act)} steps){d.get("note", "")}{_split(d)} '
                     f'| p99 ≤ 5 ms, ≤ 5 ms |')
     (a, da), (b, db) = list(phases.items())[0], list(phases.items())[-1]
     on, off = (1000.0 / np.mean(d['period_ms']) for d in (da, db))

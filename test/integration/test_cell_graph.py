@@ -178,3 +178,32 @@ def test_the_sim_runs_off_the_control_loops_cpu_on_every_thread(procs, ros_node)
     for tid in tids:
         assert os.sched_getaffinity(int(tid)) == want, tid
         assert os.getpriority(os.PRIO_PROCESS, int(tid)) == 3, tid
+
+
+def _scheduler(tid: int) -> tuple[int, int]:
+    """(policy without the reset-on-fork flag, real-time priority) of a thread."""
+    return os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK, os.sched_getparam(tid).sched_priority
+
+
+def test_the_policy_step_runs_at_real_time_priority_and_only_that_thread(procs, ros_node):
+    proc = procs.start('policy_node', 'policy', actor='sac')
+    assert ros_node.spin_until(lambda: 'priority 10' in procs.log('policy'), 30), procs.log('policy')
+    if 'not permitted' in procs.log('policy'):       # an unprivileged user: it says so and runs on
+        assert _scheduler(proc.pid) == (os.SCHED_OTHER, 0)
+        return
+    assert 'control step at real-time priority 10 (SCHED_FIFO)' in procs.log('policy')
+    # the executor's thread (the process's first) steps and calls back; the parameter loader, the
+    # middleware's and XLA's threads stay ordinary, also those started after it
+    assert _scheduler(proc.pid) == (os.SCHED_FIFO, 10)
+    assert os.sched_getscheduler(proc.pid) & os.SCHED_RESET_ON_FORK
+    others = {int(t) for t in os.listdir(f'/proc/{proc.pid}/task')} - {proc.pid}
+    assert len(others) > 3 and all(_scheduler(t) == (os.SCHED_OTHER, 0) for t in others)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0, procs.log('policy')
+
+    off = procs.start('policy_node', 'policy_off', rt_priority=0)
+    assert ros_node.spin_until(lambda: 'policy up' in procs.log('policy_off'), 30), procs.log('policy_off')
+    assert _scheduler(off.pid) == (os.SCHED_OTHER, 0) and 'real-time' not in procs.log('policy_off')
+    bad = procs.start('policy_node', 'policy_bad', rt_priority=500)
+    assert bad.wait(timeout=30) == 1
+    assert 'rt_priority must be 0 (off) or within 1..99, got 500' in procs.log('policy_bad')

@@ -14,7 +14,7 @@ from worldsample_msgs.msg import ActorParams, LearnerStats, PolicyStats, Transit
 
 from worldsample.core.rl.learner import Learner
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
-from worldsample.nodes.common import LATCHED_QOS, STATE_QOS, TRANSITION_QOS, array_to_image
+from worldsample.nodes.common import LATCHED_QOS, STATE_QOS, SYNTHETIC_QOS, TRANSITION_QOS, array_to_image
 
 pytestmark = pytest.mark.integration
 
@@ -183,15 +183,37 @@ def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ro
                                    action=[0.1] * 7, episode=episode, step=step))
             ros_node.spin_for(0.05)
 
-    assert ros_node.spin_until(lambda: lstats and pub.get_subscription_count() > 0, 90), procs.log('learner')
+    syn = ros_node.create_publisher(Transition, '/worldsample/synthetic_transitions', SYNTHETIC_QOS)
+
+    def send_synthetic(traj, steps, accepted):
+        for step in range(steps):
+            img = [array_to_image(rng.integers(0, 255, (128, 128, 3), np.uint8), stamp, c) for c in 'wsWS']
+            last = step == steps - 1
+            syn.publish(Transition(origin=Transition.ORIGIN_SYNTHETIC, episode=traj, step=step, wrist=img[0],
+                                   side=img[1], next_wrist=img[2], next_side=img[3],
+                                   proprio=[0.3, 0.0, 0.1, 0, 0, 0, 0.01], next_proprio=[0.3, 0.0, 0.1, 0, 0, 0, 0.01],
+                                   action=[0.1] * 7, reward=float(last and accepted), terminated=last and accepted,
+                                   truncated=last and not accepted))
+            ros_node.spin_for(0.05)
+
+    assert ros_node.spin_until(lambda: lstats and pub.get_subscription_count() > 0
+                               and syn.get_subscription_count() > 0, 90), procs.log('learner')
     send(5, range(30))
-    assert ros_node.spin_until(lambda: lstats[-1].received == 30 and lstats[-1].durable == 30, 30), lstats[-1]
+    send_synthetic(900, 3, accepted=True)
+    send_synthetic(901, 2, accepted=False)
+    assert ros_node.spin_until(lambda: lstats[-1].received == 30 and lstats[-1].durable == 30
+                               and lstats[-1].synthetic_trajectories == 2, 30), lstats[-1]
+    assert (lstats[-1].syn_positive_size, lstats[-1].syn_negative_size) == (3, 2)
     assert lstats[-1].checkpointed == 0                        # none of them is in a checkpoint yet
     learner.send_signal(signal.SIGKILL)
     learner.wait(timeout=10)
     logs = sorted(run_dir.glob('transitions_*.log'))
-    ids = [(m.episode, m.step) for m in (deserialize_message(p, Transition) for p in TransitionLog(logs[-1]).read())]
-    assert ids == [(5, s) for s in range(30)]
+    ids = [(m.origin, m.episode, m.step)
+           for m in (deserialize_message(p, Transition) for p in TransitionLog(logs[-1]).read())]
+    assert [i for i in ids if i[0] == Transition.ORIGIN_REAL] == [(Transition.ORIGIN_REAL, 5, s) for s in range(30)]
+    synthetic = Transition.ORIGIN_SYNTHETIC      # each trajectory whole, its steps in order
+    assert [i for i in ids if i[0] == synthetic] == [(synthetic, 900, s) for s in range(3)] + [
+        (synthetic, 901, s) for s in range(2)]
     with open(logs[-1], 'ab') as f:                            # the kill came in the middle of a write
         f.write(b'\x00\x00\x04\x00partial')
 
@@ -199,8 +221,10 @@ def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ro
     learner = procs.start('learner', 'learner2', **params)     # no demos: checkpoint + log
     assert ros_node.spin_until(lambda: lstats, 90), procs.log('learner2')
     assert lstats[-1].received == 30 and lstats[-1].recovered == 30 and lstats[-1].online_size == 30, lstats[-1]
+    assert lstats[-1].synthetic_recovered == 2 and lstats[-1].synthetic_trajectories == 0
+    assert (lstats[-1].syn_positive_size, lstats[-1].syn_negative_size) == (3, 2)
     log = procs.log('learner2')
-    assert 'recovered 30 transitions from the transition log' in log and 'cut off' in log
+    assert 'recovered 30 transitions and 2 synthetic trajectories from the transition log' in log and 'cut off' in log
     send(6, range(5))
     assert ros_node.spin_until(lambda: lstats[-1].received == 35 and lstats[-1].durable == 35, 30), lstats[-1]
     learner.send_signal(signal.SIGINT)                         # a clean stop: checkpoint, new log generation
@@ -209,6 +233,7 @@ def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ro
     procs.start('learner', 'learner3', **params)
     assert ros_node.spin_until(lambda: lstats, 90), procs.log('learner3')
     assert lstats[-1].received == 35 and lstats[-1].recovered == 0 and lstats[-1].checkpointed == 35
+    assert lstats[-1].synthetic_recovered == 0 and (lstats[-1].syn_positive_size, lstats[-1].syn_negative_size) == (3, 2)
     assert len(list(run_dir.glob('transitions_*.log'))) == 1
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from worldsample.core.rl.deployed_actor import export_actor
+from worldsample.core.rl.features import Featurizer
 from worldsample.core.rl.learner import CheckpointError, Learner
 from worldsample.core.rl.replay import BufferError
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
@@ -99,6 +100,19 @@ def test_broadcast_parameters_act_like_the_learner_and_bad_ones_are_named(small,
     sampled = np.asarray(sac.sample_actions(learner.state, learner.feat(obs)[None], jax.random.fold_in(key, 5)))[0]
     np.testing.assert_allclose(loaded.act(obs, key, step=5), sampled, rtol=1e-6)
     assert not np.allclose(loaded.act(obs, key, step=6), sampled)   # a new step draws a new sample
+
+    # the encoder bytes are read once and again only when they change
+    loader = ActorLoader(small)
+    first = loader.load(2, learner.feat.dim, actor, enc)
+    assert loader.load(3, learner.feat.dim, actor, bytes(enc)).feat is first.feat
+    other = PCAEncoder.fit({c: rng.integers(0, 255, (40, 128, 128, 3), np.uint8) for c in CAMS},
+                           learner.feat.encoder.cfg)
+    swapped = loader.load(4, learner.feat.dim, actor, other.to_bytes())
+    np.testing.assert_array_equal(swapped.feat(obs), Featurizer(other, small.task)(obs))
+    assert not np.allclose(swapped.feat(obs), first.feat(obs))
+    with pytest.raises(ParamsError, match='not a readable encoder'):
+        loader.load(5, learner.feat.dim, actor, enc[:100])
+    np.testing.assert_array_equal(loader.load(6, learner.feat.dim, actor, enc).feat(obs), first.feat(obs))
 
     loader = ActorLoader(small)
     with pytest.raises(ParamsError, match='not readable actor parameters'):

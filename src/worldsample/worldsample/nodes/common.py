@@ -211,6 +211,28 @@ def yield_to_control_loop(node: Node, nice: int = 10) -> None:
     node.get_logger().info(f'off the control loop: niceness {nice}, CPUs {sorted(cpus)}')
 
 
+def control_loop_priority(node: Node, default: int = 10) -> None:
+    """Run the calling thread (the node's executor: its control step and callbacks) under the
+    real-time policy SCHED_FIFO at priority ``rt_priority`` (a parameter; 0 leaves it as it is), so
+    a busy core's ordinary processes (the controller's loop, the simulated human, a learner) wait
+    for the step instead of the step for them. Threads started from it later fall back to the
+    ordinary policy (SCHED_RESET_ON_FORK). Without the privilege (CAP_SYS_NICE, or an ``rtprio``
+    limit such as ``@realtime - rtprio 20`` in /etc/security/limits.conf) it says so and runs on."""
+    priority = int(node.declare_parameter('rt_priority', default).value)
+    if priority <= 0:
+        return
+    low, high = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
+    if not low <= priority <= high:
+        raise ValueError(f'rt_priority must be 0 (off) or within {low}..{high}, got {priority}')
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(priority))
+    except PermissionError:
+        node.get_logger().warning(f'real-time priority {priority} not permitted (needs CAP_SYS_NICE or an rtprio '
+                                  'limit): the control step runs at ordinary priority (rt_priority:=0 silences this)')
+        return
+    node.get_logger().info(f'control step at real-time priority {priority} (SCHED_FIFO)')
+
+
 def spin_node(node_factory, args=None) -> None:
     """Standard main(): init, spin until Ctrl-C, external shutdown or the node's ``finished``
     future completes (if it has one); clean up."""

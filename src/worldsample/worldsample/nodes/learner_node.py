@@ -21,7 +21,8 @@
   transitions received before it (``recovered`` in the stats); then it asks the policy's
   ``~/replay`` for the transitions published after the newest one it holds (those it missed
   while down) and stores them from ``/worldsample/transitions_replay`` (``caught_up``), each
-  (episode, step) once;
+  (episode, step) once; whole synthetic trajectories go into the same log (their steps together,
+  one fsync) and are replayed the same way (``synthetic_recovered``);
 - publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
   to ``<run_dir>/tensorboard``;
 - runs at CPU niceness ``nice`` (10) and off the lowest CPU (``cpus``), so on a machine shared
@@ -80,14 +81,14 @@ class LearnerNode(Node):
         self.refusals: Counter[str] = Counter()   # refused real transitions by reason (the error's type)
         self.not_durable = 0             # stored although the log could not be written (disk full, ...)
         self.held = HeldIds()            # (episode, step) ids held, in bounded memory: each stored once
+        self.assembler = SyntheticAssembler()
+        self.synthetic = {'trajectories': 0, 'rejected': 0, 'recovered': 0, 'not_durable': 0}
         self.log, self.recovered = self._open_log()
         self.resumed_at = self.learner.last_real_id   # the policy re-sends what came after this
         self.held.floor = max(self.held.floor, self.resumed_at)    # in the checkpoint or the log
         self.caught_up = 0
         self.gaps = StreamGaps()          # holes in the live stream (dropped messages): asked for again
         self.replay_after: list[tuple[int, int]] = [self.resumed_at]   # requests not yet sent
-        self.assembler = SyntheticAssembler()
-        self.synthetic = {'trajectories': 0, 'rejected': 0}
         self.checkpointed = self.learner.received
         self.info: dict[str, float] = {}
         self.published = -1
@@ -114,7 +115,8 @@ class LearnerNode(Node):
         return self.run_dir / f'transitions_{generation}.log'
 
     def _open_log(self) -> tuple[TransitionLog, int]:
-        """Replay what the logs hold past the checkpoint's position, then append to the newest one."""
+        """Replay what the logs hold past the checkpoint's position (real transitions and whole
+        synthetic trajectories), then append to the newest one."""
         gen, position = self.learner.log_position
         files = self.run_dir.glob('transitions_*.log')
         gens = sorted(int(p.stem.split('_')[1]) for p in files if p.stem.split('_')[1].isdigit())
@@ -134,15 +136,19 @@ class LearnerNode(Node):
                 self.get_logger().error(f'{log.path.name} holds {log.records} records but the checkpoint has '
                                         f'{start} of them: the log is not this run\'s; nothing replayed from it')
             for payload in log.read(start):
-                self._store_real(deserialize_message(payload, Transition), logged=False)
-                recovered += 1
+                msg = deserialize_message(payload, Transition)
+                if msg.origin == Transition.ORIGIN_SYNTHETIC:
+                    self.synthetic['recovered'] += self._store_synthetic(msg, logged=False)
+                else:
+                    self._store_real(msg, logged=False)
+                    recovered += 1
             log.close()
         newest = max([gen, *gens])
         log = TransitionLog(self._log_path(newest))
         self.learner.log_position = (newest, log.records)     # everything logged so far is in memory now
-        if recovered:
-            self.get_logger().info(f'recovered {recovered} transitions from the transition log '
-                                   f'(received {self.learner.received} in all)')
+        if recovered or self.synthetic['recovered']:
+            self.get_logger().info(f'recovered {recovered} transitions and {self.synthetic["recovered"]} synthetic '
+                                   f'trajectories from the transition log (received {self.learner.received} in all)')
         return log, recovered
 
     def _start(self, demos: str, seed: int) -> Learner:
@@ -264,20 +270,37 @@ class LearnerNode(Node):
 
     def on_synthetic(self, msg: Transition) -> None:
         try:
-            if msg.origin != Transition.ORIGIN_SYNTHETIC:
-                raise ValueError(f'origin {msg.origin} on the synthetic stream')
-            obs, nxt = transition_images(msg, self.cfg)
-            f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
-            done = self.assembler.add(msg.episode, msg.step, f, msg.action, msg.reward, f_next, msg.terminated,
-                                      msg.truncated, msg.intervened)
-            if done is not None:
-                with self.lock:
-                    self.learner.store_synthetic(*done)
-                self.synthetic['trajectories'] += 1
+            self.synthetic['trajectories'] += self._store_synthetic(msg, logged=True)
         except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError, SyntheticError
             self.synthetic['rejected'] += 1
             self.get_logger().error(f'synthetic transition (trajectory {msg.episode}, step {msg.step}) refused: {e}',
                                     throttle_duration_sec=2.0)
+
+    def _store_synthetic(self, msg: Transition, logged: bool) -> bool:
+        """Check and embed one synthetic step; once its trajectory is whole, store it and (unless it
+        comes from the log) append its steps to the log, under the lock like a real transition, so
+        the checkpoint plus the log hold it. Not fsync'd per step: the steps are written together
+        and synced once. Returns whether a trajectory was stored."""
+        if msg.origin != Transition.ORIGIN_SYNTHETIC:
+            raise ValueError(f'origin {msg.origin} on the synthetic stream')
+        obs, nxt = transition_images(msg, self.cfg)
+        f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
+        done = self.assembler.add(msg.episode, msg.step, f, msg.action, msg.reward, f_next, msg.terminated,
+                                  msg.truncated, msg.intervened, record=serialize_message(msg) if logged else None)
+        if done is None:
+            return False
+        with self.lock:
+            self.learner.store_synthetic(done.f, done.actions, done.f_next, done.success)   # refused: not logged
+            if logged:
+                try:
+                    for i, record in enumerate(done.records):
+                        n = self.log.append(record, sync=i == len(done.records) - 1)
+                    self.learner.log_position = (self.learner.log_position[0], n)
+                except OSError as e:
+                    self.synthetic['not_durable'] += 1
+                    self.get_logger().error(f'transition log not written ({e}): synthetic trajectory in memory only',
+                                            throttle_duration_sec=5.0)
+        return True
 
     # -- training (background thread) ---------------------------------------------------
     def _train_loop(self) -> None:
@@ -337,6 +360,7 @@ class LearnerNode(Node):
                            synthetic_used=self.learner.ppl.synthetic_used,
                            synthetic_trajectories=self.synthetic['trajectories'],
                            synthetic_rejected=self.synthetic['rejected'],
+                           synthetic_recovered=self.synthetic['recovered'],
                            synthetic_per_update=float(self.info.get('synthetic_rows', 0.0)),
                            **{k: float(self.info.get(k, 0.0)) for k in STAT_FIELDS},
                            **{k: float(self.info.get(k, float('nan'))) for k in PPL_FIELDS})

@@ -18,7 +18,9 @@ With ``actor:=sac`` the actions come from the learner's SAC actor: parameters ar
 ``/learner/actor_params`` are checked and prepared in a background thread and swapped in
 between ticks, so the loop never waits for them; if the learner goes away the policy keeps
 acting on the last parameters it has. Every acting tick publishes ``/policy/stats``
-(observation -> command time, tick period, parameter version). It acts only on fresh inputs
+(observation -> command time and its observation and actor parts, tick period, parameter
+version). The executor's thread, which runs the tick and the callbacks, runs at real-time
+priority ``rt_priority`` (SCHED_FIFO, 10; 0 off) where permitted. It acts only on fresh inputs
 (core.liveness, the task's ``liveness`` section): a camera image or arm state older than its
 limit, stamps that went backwards, or arm feedback the controller reports as old stop the
 commands (the controller's watchdog then holds) with the reason logged, until they are fresh
@@ -56,8 +58,8 @@ from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
 from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS, SUCCESS_MARK_TOPIC,
-                     TRANSITION_QOS, arm_state_proprio, array_to_image, declare_config, image_to_array, spin_node,
-                     stamp_s)
+                     TRANSITION_QOS, arm_state_proprio, array_to_image, control_loop_priority, declare_config,
+                     image_to_array, spin_node, stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 SUCCESS_SOURCES = ('sim', 'reward_model', 'operator')
@@ -127,6 +129,7 @@ class PolicyNode(Node):
         self.needs_reset = True
         self.finished = Future()   # done after `episodes` episodes; ends spin_node
         self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
+        control_loop_priority(self)   # this thread spins the executor: the step runs first on its core
         what = {'demos': 'successful demonstrations', 'labels': 'label episodes'}.get(self.session, 'episodes')
         self.get_logger().info(f'policy up: actor={actor}, success from {self.source}, '
                                f'{what}: {self.episodes or "unlimited"}')
@@ -274,7 +277,7 @@ class PolicyNode(Node):
             self.get_logger().info('inputs fresh again: commanding')
             self.stalled = False
         return {'images': msgs, 'arrays': arrays, 'proprio': list(self.state.proprio), 'mode': self.state.mode,
-                't': t}
+                't': t, 'observe_s': time.monotonic() - t}
 
     def _act(self, obs) -> None:
         now = time.monotonic()
@@ -288,6 +291,7 @@ class PolicyNode(Node):
                                      self.n_sampled)
         else:
             policy = self.actor({'proprio': np.asarray(obs['proprio'])})
+        actor_s = time.monotonic() - now
         action, intervened = self.loop.decide(policy, self.intervention[1] if fresh else None)
         cmd = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION if intervened else DeltaCommand.SOURCE_POLICY,
                            action=[float(a) for a in action])
@@ -295,7 +299,8 @@ class PolicyNode(Node):
         self.pub_cmd.publish(cmd)
         self.pending = (obs, action, intervened)
         stats = PolicyStats(params_version=self.loaded.version if self.loaded else 0,
-                            act_ms=1e3 * (time.monotonic() - obs['t']), period_ms=1e3 * self.period,
+                            act_ms=1e3 * (time.monotonic() - obs['t']), observe_ms=1e3 * obs['observe_s'],
+                            actor_ms=1e3 * actor_s, period_ms=1e3 * self.period,
                             episode=self.loop.episode, step=self.loop.step, intervened=intervened)
         stats.header.stamp = cmd.header.stamp
         self.pub_stats.publish(stats)
@@ -414,6 +419,8 @@ def main(args=None):
     # step over threads that may wait for a core busy with the learner or the sim.
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                                ' --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1').strip()
+    # and in the calling thread: no hand-off to a dispatch thread that waits for a core like any other
+    jax.config.update('jax_cpu_enable_async_dispatch', False)
     spin_node(PolicyNode, args)
 
 

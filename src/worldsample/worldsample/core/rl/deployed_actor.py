@@ -53,6 +53,7 @@ class ActorLoader:
     def __init__(self, cfg: CellConfig):
         self.cfg = cfg
         self._templates: dict[int, sac.SACState] = {}
+        self._encoder: tuple[bytes, Featurizer] | None = None   # the last encoder bytes, read
 
     def _template(self, obs_dim: int) -> sac.SACState:
         # Shapes and static structure only: the parameters are replaced by the received ones. One
@@ -62,12 +63,20 @@ class ActorLoader:
                                                   jax.random.PRNGKey(0))
         return self._templates[obs_dim]
 
+    def _featurizer(self, encoder: bytes, what: str) -> Featurizer:
+        # The encoder is frozen for a run, so every broadcast carries the same 1.6 MB: it is read
+        # when it changes only, which keeps the loader thread's hold on the GIL (and with it the
+        # control step's wait) short.
+        if self._encoder is None or self._encoder[0] != encoder:
+            try:
+                self._encoder = (encoder, Featurizer(PCAEncoder.load(encoder), self.cfg.task))
+            except EncoderError as e:
+                raise ParamsError(f'{what}: {e}') from None
+        return self._encoder[1]
+
     def load(self, version: int, obs_dim: int, actor: bytes, encoder: bytes) -> LoadedActor:
         what = f'actor parameters v{version}'
-        try:
-            feat = Featurizer(PCAEncoder.load(bytes(encoder)), self.cfg.task)
-        except EncoderError as e:
-            raise ParamsError(f'{what}: {e}') from None
+        feat = self._featurizer(bytes(encoder), what)
         if feat.dim != obs_dim:
             raise ParamsError(f'{what}: the encoder makes {feat.dim}-d features but the actor takes {obs_dim}-d')
         template = self._template(obs_dim)

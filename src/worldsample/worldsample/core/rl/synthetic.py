@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,18 +25,39 @@ class _Partial:
     f: list = field(default_factory=list)
     action: list = field(default_factory=list)
     f_next: list = field(default_factory=list)
+    records: list = field(default_factory=list)
+
+
+class Trajectory(NamedTuple):
+    """A whole synthetic trajectory: what ``Learner.store_synthetic`` takes, and the steps' records
+    (the messages as received, for the learner's transition log)."""
+    f: np.ndarray          # (n, d) features of o'_0..o'_{n-1}
+    actions: np.ndarray    # (n, 7)
+    f_next: np.ndarray     # (n, d) features of o'_1..o'_n
+    success: np.ndarray    # (n,) reward-model labels, True on the accepted last step only
+    records: list
 
 
 class SyntheticAssembler:
-    def __init__(self, max_pending: int = 64, max_length: int = 256):
-        self.max_pending, self.max_length = max_pending, max_length
+    def __init__(self, max_pending: int = 64, max_length: int = 256, max_record_bytes: int = 256 << 20):
+        """At most ``max_pending`` open trajectories of at most ``max_length`` steps, and at most
+        ``max_record_bytes`` of records held for them (a record is a ~200 KB message: the open
+        trajectories' records are the assembler's memory), the oldest open one given up first."""
+        self.max_pending, self.max_length, self.max_record_bytes = max_pending, max_length, max_record_bytes
         self.pending: OrderedDict[int, _Partial] = OrderedDict()
+        self.record_bytes = 0  # of the open trajectories' records (bytes-like ones)
         self.dropped = 0       # trajectories given up (out-of-order steps, evicted when too many were open)
 
+    def _drop(self, traj_id: int) -> _Partial:
+        part = self.pending.pop(traj_id)
+        self.record_bytes -= sum(len(r) for r in part.records if isinstance(r, (bytes, bytearray)))
+        return part
+
     def add(self, traj_id: int, step: int, f, action, reward: float, f_next, terminated: bool,
-            truncated: bool, intervened: bool = False):
-        """One embedded step. Returns ``(f (n, d), actions (n, 7), f_next (n, d), success (n,))`` when
-        the step completes its trajectory, else None; SyntheticError for a step that breaks the protocol."""
+            truncated: bool, intervened: bool = False, record=None) -> Trajectory | None:
+        """One embedded step (``record``: anything to hand back with the whole trajectory). Returns the
+        :class:`Trajectory` when the step completes it, else None; SyntheticError for a step that
+        breaks the protocol."""
         if intervened:
             raise SyntheticError('a synthetic step cannot be intervened')
         if terminated and truncated:
@@ -47,26 +69,32 @@ class SyntheticAssembler:
         expected = 0 if part is None else len(part.action)
         if step != expected:
             if part is not None:
-                del self.pending[traj_id]
+                self._drop(traj_id)
                 self.dropped += 1
             raise SyntheticError(f'step {step} of trajectory {traj_id} out of order (expected {expected}); '
                                  'trajectory dropped')
         if part is None:
             if len(self.pending) >= self.max_pending:
-                self.pending.popitem(last=False)
+                self._drop(next(iter(self.pending)))
                 self.dropped += 1
             part = self.pending[traj_id] = _Partial()
         part.f.append(np.asarray(f, np.float32))
         part.action.append(np.asarray(action, np.float32))
         part.f_next.append(np.asarray(f_next, np.float32))
+        part.records.append(record)
+        if isinstance(record, (bytes, bytearray)):
+            self.record_bytes += len(record)
         n = len(part.action)
         if not (terminated or truncated):
             if n >= self.max_length:
-                del self.pending[traj_id]
+                self._drop(traj_id)
                 self.dropped += 1
                 raise SyntheticError(f'trajectory {traj_id} has {n} steps and no end; dropped')
+            while self.record_bytes > self.max_record_bytes and len(self.pending) > 1:
+                self._drop(next(iter(self.pending)))   # the oldest open trajectory (never this one)
+                self.dropped += 1
             return None
-        del self.pending[traj_id]
+        self._drop(traj_id)
         success = np.zeros(n, bool)
         success[-1] = terminated
-        return np.stack(part.f), np.stack(part.action), np.stack(part.f_next), success
+        return Trajectory(np.stack(part.f), np.stack(part.action), np.stack(part.f_next), success, part.records)
