@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .two_hosts import bench_two_hosts
 from .world_model_labels import bench_world_model_labels
 from .worldsample_learning import VARIANTS, bench_worldsample
 
@@ -795,7 +796,8 @@ BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_late
            'policy_loop': bench_policy_loop, 'generation_load': bench_generation_load, 'learning': bench_learning,
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
            'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample,
-           'world_model_labels': bench_world_model_labels, 'fault_injection': bench_fault_injection}
+           'world_model_labels': bench_world_model_labels, 'fault_injection': bench_fault_injection,
+           'two_hosts': bench_two_hosts}
 
 
 def main(argv=None) -> int:
