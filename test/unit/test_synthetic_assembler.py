@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from worldsample.core.rl.synthetic import SyntheticAssembler, SyntheticError
+from worldsample.core.rl.synthetic import SyntheticAssembler, SyntheticError, from_record, to_record
 
 D = 5
 
@@ -17,15 +17,12 @@ def _step(asm, traj, t, last=None, **kw):
 
 def test_interleaved_trajectories_come_out_whole_and_labelled():
     asm = SyntheticAssembler()
-    assert _step(asm, 7, 0, record='7.0') is None and _step(asm, 9, 0, record='9.0') is None
-    assert _step(asm, 7, 1, record='7.1') is None
-    f, a, f_next, success, records = _step(asm, 9, 1, last='neg', record='9.1')
+    assert _step(asm, 7, 0) is None and _step(asm, 9, 0) is None and _step(asm, 7, 1) is None
+    f, a, f_next, success = _step(asm, 9, 1, last='neg')
     assert f.shape == (2, D) and a.shape == (2, 7) and success.tolist() == [False, False]
     np.testing.assert_array_equal(f_next[:, 0], [1, 2])
-    assert records == ['9.0', '9.1']           # each step's record comes back with its trajectory
-    f, a, f_next, success, records = _step(asm, 7, 2, last='pos', record='7.2')
+    f, a, f_next, success = _step(asm, 7, 2, last='pos')
     assert success.tolist() == [False, False, True] and f[:, 0].tolist() == [0, 1, 2]
-    assert records == ['7.0', '7.1', '7.2']
     assert not asm.pending and asm.dropped == 0
 
 
@@ -59,16 +56,20 @@ def test_open_trajectories_are_bounded():
     assert list(asm.pending) == [2]
 
 
-def test_the_records_held_for_open_trajectories_are_bounded():
-    asm = SyntheticAssembler(max_record_bytes=250)
-    _step(asm, 1, 0, record=b'x' * 100)
-    _step(asm, 2, 0, record=b'y' * 100)
-    assert asm.record_bytes == 200 and list(asm.pending) == [1, 2]
-    _step(asm, 2, 1, record=b'y' * 100)          # over the bound: the oldest open one is given up
-    assert list(asm.pending) == [2] and asm.dropped == 1 and asm.record_bytes == 200
-    _step(asm, 2, 2, record=b'y' * 100)          # one open trajectory is never dropped for its size
-    *_, records = _step(asm, 2, 3, last='neg', record=b'y' * 100)
-    assert len(records) == 4 and asm.record_bytes == 0 and not asm.pending
-    with pytest.raises(SyntheticError, match='expected 0'):
-        _step(asm, 1, 1, record=b'x')            # the dropped one cannot go on
-    assert asm.record_bytes == 0
+
+def test_a_trajectory_comes_back_whole_from_its_log_record_and_damage_is_named():
+    asm = SyntheticAssembler()
+    _step(asm, 1, 0)
+    whole = _step(asm, 1, 1, last='pos')
+    record = to_record(whole)
+    assert len(record) < 4096                         # the embedded rows, not the frames
+    back = from_record(record)
+    for got, want in zip(back, whole):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(SyntheticError, match='not a synthetic trajectory record'):
+        from_record(b'\x00\x01\x00\x00cdr')
+    with pytest.raises(SyntheticError, match='damaged synthetic trajectory record'):
+        from_record(record[:len(record) // 2])
+    short = whole._replace(actions=whole.actions[:1])
+    with pytest.raises(SyntheticError, match='mismatched shapes'):
+        from_record(to_record(short))

@@ -69,6 +69,29 @@ def test_stream_gaps_are_found_by_episode_and_step():
     assert gaps.observe((3, 1), False) is None
 
 
+def test_catch_up_waits_for_the_live_stream_so_no_transition_falls_between_the_answer_and_it():
+    from worldsample.core.recording.transition_log import CatchUp
+    up = CatchUp(resumed_at=(0, 23), started=100.0, live_wait_s=5.0)
+    assert up.due(101.0) is None                  # the live stream has not begun: the answer could miss its start
+    assert up.on_live((5, 40), False, newest_held=(0, 23)) is None
+    assert up.due(101.5) == (0, 23) and up.due(102.0) is None     # asked once, covering (0, 24) .. (5, 39)
+    assert up.on_live((5, 42), False, newest_held=(5, 40)) == (5, 40)   # a hole in the live stream
+    assert up.due(103.0) == (5, 40)
+    assert up.on_live((5, 41), False, newest_held=(5, 42)) is None      # re-sent: not a new hole
+    assert up.due(104.0) is None
+
+    # no live stream within the wait (the policy was paused): ask anyway, and once more after the
+    # newest id held when the live stream does begin, for what came after the answer
+    late = CatchUp(resumed_at=(0, 23), started=100.0, live_wait_s=5.0)
+    assert late.due(104.9) is None and late.due(105.0) == (0, 23)
+    assert late.on_live((9, 3), False, newest_held=(7, 10)) is None
+    assert late.due(106.0) == (7, 10)
+    assert late.on_live((9, 4), False, newest_held=(9, 3)) is None and late.due(107.0) is None
+
+    # a first run holds nothing: the first request asks for all the spool holds
+    assert CatchUp(resumed_at=(-1, -1), started=0.0).due(5.0) == (-1, -1)
+
+
 def test_held_ids_stay_bounded_and_count_what_fell_below_the_window_as_held():
     held = HeldIds(floor=(2, 5), window=3)
     assert (2, 5) in held and (1, 99) in held and (2, 6) not in held

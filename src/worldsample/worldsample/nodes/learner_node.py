@@ -21,8 +21,8 @@
   transitions received before it (``recovered`` in the stats); then it asks the policy's
   ``~/replay`` for the transitions published after the newest one it holds (those it missed
   while down) and stores them from ``/worldsample/transitions_replay`` (``caught_up``), each
-  (episode, step) once; whole synthetic trajectories go into the same log (their steps together,
-  one fsync) and are replayed the same way (``synthetic_recovered``);
+  (episode, step) once; each whole synthetic trajectory goes into the same log as one record of
+  its embedded rows and is replayed the same way (``synthetic_recovered``);
 - publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
   to ``<run_dir>/tensorboard``;
 - runs at CPU niceness ``nice`` (10) and off the lowest CPU (``cpus``), so on a machine shared
@@ -46,10 +46,10 @@ from worldsample_msgs.msg import ActorParams, LearnerStats, Transition
 from worldsample_msgs.srv import ReplayTransitions
 
 from ..core.recording.dataset import load_dataset
-from ..core.recording.transition_log import HeldIds, StreamGaps, TransitionLog, TransitionLogError
+from ..core.recording.transition_log import CatchUp, HeldIds, TransitionLog, TransitionLogError
 from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
-from ..core.rl.synthetic import SyntheticAssembler
+from ..core.rl.synthetic import RECORD_MAGIC, SyntheticAssembler, from_record, to_record
 from .common import (LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHETIC_TOPIC,
                      TRANSITION_QOS, declare_config, spin_node, transition_images, yield_to_control_loop)
 
@@ -82,13 +82,12 @@ class LearnerNode(Node):
         self.not_durable = 0             # stored although the log could not be written (disk full, ...)
         self.held = HeldIds()            # (episode, step) ids held, in bounded memory: each stored once
         self.assembler = SyntheticAssembler()
-        self.synthetic = {'trajectories': 0, 'rejected': 0, 'recovered': 0, 'not_durable': 0}
+        self.synthetic = {'trajectories': 0, 'rejected': 0, 'recovered': 0}
         self.log, self.recovered = self._open_log()
-        self.resumed_at = self.learner.last_real_id   # the policy re-sends what came after this
-        self.held.floor = max(self.held.floor, self.resumed_at)    # in the checkpoint or the log
+        resumed_at = self.learner.last_real_id   # the policy re-sends what came after this
+        self.held.floor = max(self.held.floor, resumed_at)    # in the checkpoint or the log
         self.caught_up = 0
-        self.gaps = StreamGaps()          # holes in the live stream (dropped messages): asked for again
-        self.replay_after: list[tuple[int, int]] = [self.resumed_at]   # requests not yet sent
+        self.catchup = CatchUp(resumed_at, time.monotonic())   # what to ask the policy's spool for
         self.checkpointed = self.learner.received
         self.info: dict[str, float] = {}
         self.published = -1
@@ -136,11 +135,10 @@ class LearnerNode(Node):
                 self.get_logger().error(f'{log.path.name} holds {log.records} records but the checkpoint has '
                                         f'{start} of them: the log is not this run\'s; nothing replayed from it')
             for payload in log.read(start):
-                msg = deserialize_message(payload, Transition)
-                if msg.origin == Transition.ORIGIN_SYNTHETIC:
-                    self.synthetic['recovered'] += self._store_synthetic(msg, logged=False)
+                if payload.startswith(RECORD_MAGIC):
+                    self._recover_synthetic(payload)
                 else:
-                    self._store_real(msg, logged=False)
+                    self._store_real(deserialize_message(payload, Transition), logged=False)
                     recovered += 1
             log.close()
         newest = max([gen, *gens])
@@ -175,14 +173,15 @@ class LearnerNode(Node):
         """Ask the policy's replay service, once it is there, for what came after each hole's start:
         at start-up the newest transition held (what was published while this learner was down),
         later any gap in the live stream."""
-        if not self.replay_after:
+        if not self.catchup.pending:
             return
         if not self.replay_client.service_is_ready():
             self.get_logger().info('waiting for /policy/replay to catch up on transitions missed while down',
                                    throttle_duration_sec=30.0)
             return
-        after = min(self.replay_after)     # one request covers every hole after it (duplicates are skipped)
-        self.replay_after.clear()
+        after = self.catchup.due(time.monotonic())   # duplicates of what is held are skipped
+        if after is None:
+            return
         future = self.replay_client.call_async(ReplayTransitions.Request(episode=after[0], step=after[1]))
         future.add_done_callback(lambda f: self._on_replay_answer(f, after))
 
@@ -202,21 +201,22 @@ class LearnerNode(Node):
 
     def on_transition(self, msg: Transition) -> None:
         key = (msg.episode, msg.step)
-        backwards = key <= self.held.floor or (self.gaps.last is not None and key <= self.gaps.last)
+        last = self.catchup.gaps.last
+        backwards = key <= self.held.floor or (last is not None and key <= last)
         if backwards and key in self.held and self._well_formed(msg):
             # the live stream's ids only grow (one writer, reliable, and a restarted policy numbers on
             # from its spool folder): a policy restarted on another folder numbers from 0 again.
             self.get_logger().warning(f'the live stream repeats episode {key[0]} step {key[1]}, which this learner '
                                       'holds: the policy restarted without its spool folder and numbers episodes '
                                       'from the start again; its ids count as new from here')
-            self.held, self.gaps, self.resumed_at = HeldIds(), StreamGaps(), (-1, -1)
+            self.held = HeldIds()
+            self.catchup.restart()
             with self.lock:                  # the training thread writes it into checkpoints
                 self.learner.last_real_id = (-1, -1)
-        gap = self.gaps.observe(key, msg.terminated or msg.truncated)
-        if gap is not None and gap >= self.resumed_at:
+        gap = self.catchup.on_live(key, msg.terminated or msg.truncated, self.learner.last_real_id)
+        if gap is not None:
             self.get_logger().warning(f'transitions after episode {gap[0]} step {gap[1]} are missing from the '
                                       f'stream (at episode {msg.episode} step {msg.step}): asking the policy again')
-            self.replay_after.append(gap)
         self._take(msg)
 
     def _take(self, msg: Transition) -> None:
@@ -270,37 +270,45 @@ class LearnerNode(Node):
 
     def on_synthetic(self, msg: Transition) -> None:
         try:
-            self.synthetic['trajectories'] += self._store_synthetic(msg, logged=True)
+            self.synthetic['trajectories'] += self._store_synthetic(msg)
         except ValueError as e:   # ImageError, FeatureError, EncoderError, BufferError, SyntheticError
             self.synthetic['rejected'] += 1
             self.get_logger().error(f'synthetic transition (trajectory {msg.episode}, step {msg.step}) refused: {e}',
                                     throttle_duration_sec=2.0)
 
-    def _store_synthetic(self, msg: Transition, logged: bool) -> bool:
-        """Check and embed one synthetic step; once its trajectory is whole, store it and (unless it
-        comes from the log) append its steps to the log, under the lock like a real transition, so
-        the checkpoint plus the log hold it. Not fsync'd per step: the steps are written together
-        and synced once. Returns whether a trajectory was stored."""
+    def _store_synthetic(self, msg: Transition) -> bool:
+        """Check and embed one synthetic step; once its trajectory is whole, store it and append it
+        to the log as one record of its embedded rows (core.rl.synthetic.to_record, a few KB), under
+        the lock like a real transition, so the checkpoint plus the log hold it. Not fsync'd: it
+        survives the learner's death (the page cache), and the next real transition's fsync takes
+        it to the disk. Returns whether a trajectory was stored."""
         if msg.origin != Transition.ORIGIN_SYNTHETIC:
             raise ValueError(f'origin {msg.origin} on the synthetic stream')
         obs, nxt = transition_images(msg, self.cfg)
         f, f_next = self.learner.embed(obs, msg.proprio), self.learner.embed(nxt, msg.next_proprio)
         done = self.assembler.add(msg.episode, msg.step, f, msg.action, msg.reward, f_next, msg.terminated,
-                                  msg.truncated, msg.intervened, record=serialize_message(msg) if logged else None)
+                                  msg.truncated, msg.intervened)
         if done is None:
             return False
         with self.lock:
-            self.learner.store_synthetic(done.f, done.actions, done.f_next, done.success)   # refused: not logged
-            if logged:
-                try:
-                    for i, record in enumerate(done.records):
-                        n = self.log.append(record, sync=i == len(done.records) - 1)
-                    self.learner.log_position = (self.learner.log_position[0], n)
-                except OSError as e:
-                    self.synthetic['not_durable'] += 1
-                    self.get_logger().error(f'transition log not written ({e}): synthetic trajectory in memory only',
-                                            throttle_duration_sec=5.0)
+            self.learner.store_synthetic(*done)    # a refused trajectory is not logged
+            try:
+                self.learner.log_position = (self.learner.log_position[0],
+                                             self.log.append(to_record(done), sync=False))
+            except OSError as e:
+                self.get_logger().error(f'transition log not written ({e}): synthetic trajectory in memory only',
+                                        throttle_duration_sec=5.0)
         return True
+
+    def _recover_synthetic(self, payload: bytes) -> None:
+        """A synthetic trajectory from the log, stored again; a damaged one is skipped (the world
+        models make more) with the reason."""
+        try:
+            self.learner.store_synthetic(*from_record(payload))
+        except ValueError as e:      # SyntheticError, BufferError
+            self.get_logger().warning(f'transition log: synthetic trajectory skipped: {e}')
+            return
+        self.synthetic['recovered'] += 1
 
     # -- training (background thread) ---------------------------------------------------
     def _train_loop(self) -> None:

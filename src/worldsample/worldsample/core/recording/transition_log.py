@@ -212,3 +212,45 @@ class HeldIds:
             oldest = heapq.heappop(self.order)
             self.ids.discard(oldest)
             self.floor = max(self.floor, oldest)
+
+
+class CatchUp:
+    """When a restarted consumer asks a producer's spool for what it missed (the requests of
+    ``after`` ids; the producer re-sends everything past one).
+
+    The first request covers what came after ``resumed_at`` (the newest id held from a checkpoint
+    or the log). It waits until the live stream has begun (at most ``live_wait_s``): the spool
+    answers with what it holds when asked, and a restarted subscriber is matched to the producer
+    a while after it starts, so a request made before its first live transition leaves the
+    transitions in between in neither the answer nor the live stream. If the live stream begins
+    only after the wait, it asks once more, after the newest id held then. Later, each hole in the
+    live stream (StreamGaps) is asked for."""
+
+    def __init__(self, resumed_at: tuple[int, int], started: float, live_wait_s: float = 5.0):
+        self.resumed_at, self.started, self.live_wait_s = tuple(resumed_at), started, live_wait_s
+        self.gaps = StreamGaps()
+        self.pending: list[tuple[int, int]] = [self.resumed_at]   # requests not yet sent
+        self.asked = False
+
+    def restart(self) -> None:
+        """The producer numbers from the start again: every id counts as new."""
+        self.resumed_at, self.gaps = (-1, -1), StreamGaps()
+
+    def on_live(self, key: tuple[int, int], done: bool, newest_held: tuple[int, int]) -> tuple[int, int] | None:
+        """A live transition; returns the id after which transitions are missing (then asked for)."""
+        if self.gaps.last is None and self.asked:     # the live stream began after a request was answered
+            self.pending.append(max(tuple(newest_held), self.resumed_at))
+        gap = self.gaps.observe(key, done)
+        if gap is not None and gap >= self.resumed_at:
+            self.pending.append(gap)
+            return gap
+        return None
+
+    def due(self, now: float) -> tuple[int, int] | None:
+        """The id to ask after now (one request covers every hole after it), or None."""
+        if not self.pending or (self.gaps.last is None and now - self.started < self.live_wait_s):
+            return None
+        after = min(self.pending)
+        self.pending.clear()
+        self.asked = True
+        return after

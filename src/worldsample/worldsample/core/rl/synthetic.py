@@ -9,6 +9,8 @@ the rule, and its trajectory is dropped.
 """
 from __future__ import annotations
 
+import io
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -25,39 +27,53 @@ class _Partial:
     f: list = field(default_factory=list)
     action: list = field(default_factory=list)
     f_next: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
 
 class Trajectory(NamedTuple):
-    """A whole synthetic trajectory: what ``Learner.store_synthetic`` takes, and the steps' records
-    (the messages as received, for the learner's transition log)."""
+    """A whole synthetic trajectory, embedded: what ``Learner.store_synthetic`` takes."""
     f: np.ndarray          # (n, d) features of o'_0..o'_{n-1}
     actions: np.ndarray    # (n, 7)
     f_next: np.ndarray     # (n, d) features of o'_1..o'_n
     success: np.ndarray    # (n,) reward-model labels, True on the accepted last step only
-    records: list
+
+
+RECORD_MAGIC = b'WSSYN1\n'   # a transition-log record holding one embedded synthetic trajectory
+
+
+def to_record(t: Trajectory) -> bytes:
+    """The trajectory as one transition-log record: the magic, then an npz of its arrays (a few KB
+    where the steps' messages are about 200 KB each); no pickle."""
+    buf = io.BytesIO()
+    np.savez(buf, **t._asdict())
+    return RECORD_MAGIC + buf.getvalue()
+
+
+def from_record(payload: bytes) -> Trajectory:
+    """The trajectory of a :func:`to_record` record; SyntheticError if it is not one."""
+    if not payload.startswith(RECORD_MAGIC):
+        raise SyntheticError('not a synthetic trajectory record')
+    try:
+        with np.load(io.BytesIO(payload[len(RECORD_MAGIC):]), allow_pickle=False) as z:
+            t = Trajectory(*(z[name] for name in Trajectory._fields))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise SyntheticError(f'a damaged synthetic trajectory record ({type(e).__name__}: {e})') from None
+    n = len(t.success)
+    if t.f.shape[0] != n or t.actions.shape != (n, 7) or t.f_next.shape != t.f.shape:
+        raise SyntheticError(f'a synthetic trajectory record with mismatched shapes {t.f.shape} {t.actions.shape} '
+                             f'{t.f_next.shape} {t.success.shape}')
+    return t
 
 
 class SyntheticAssembler:
-    def __init__(self, max_pending: int = 64, max_length: int = 256, max_record_bytes: int = 256 << 20):
-        """At most ``max_pending`` open trajectories of at most ``max_length`` steps, and at most
-        ``max_record_bytes`` of records held for them (a record is a ~200 KB message: the open
-        trajectories' records are the assembler's memory), the oldest open one given up first."""
-        self.max_pending, self.max_length, self.max_record_bytes = max_pending, max_length, max_record_bytes
+    def __init__(self, max_pending: int = 64, max_length: int = 256):
+        self.max_pending, self.max_length = max_pending, max_length
         self.pending: OrderedDict[int, _Partial] = OrderedDict()
-        self.record_bytes = 0  # of the open trajectories' records (bytes-like ones)
         self.dropped = 0       # trajectories given up (out-of-order steps, evicted when too many were open)
 
-    def _drop(self, traj_id: int) -> _Partial:
-        part = self.pending.pop(traj_id)
-        self.record_bytes -= sum(len(r) for r in part.records if isinstance(r, (bytes, bytearray)))
-        return part
-
     def add(self, traj_id: int, step: int, f, action, reward: float, f_next, terminated: bool,
-            truncated: bool, intervened: bool = False, record=None) -> Trajectory | None:
-        """One embedded step (``record``: anything to hand back with the whole trajectory). Returns the
-        :class:`Trajectory` when the step completes it, else None; SyntheticError for a step that
-        breaks the protocol."""
+            truncated: bool, intervened: bool = False) -> Trajectory | None:
+        """One embedded step. Returns the :class:`Trajectory` when the step completes it, else None;
+        SyntheticError for a step that breaks the protocol."""
         if intervened:
             raise SyntheticError('a synthetic step cannot be intervened')
         if terminated and truncated:
@@ -69,32 +85,26 @@ class SyntheticAssembler:
         expected = 0 if part is None else len(part.action)
         if step != expected:
             if part is not None:
-                self._drop(traj_id)
+                del self.pending[traj_id]
                 self.dropped += 1
             raise SyntheticError(f'step {step} of trajectory {traj_id} out of order (expected {expected}); '
                                  'trajectory dropped')
         if part is None:
             if len(self.pending) >= self.max_pending:
-                self._drop(next(iter(self.pending)))
+                self.pending.popitem(last=False)
                 self.dropped += 1
             part = self.pending[traj_id] = _Partial()
         part.f.append(np.asarray(f, np.float32))
         part.action.append(np.asarray(action, np.float32))
         part.f_next.append(np.asarray(f_next, np.float32))
-        part.records.append(record)
-        if isinstance(record, (bytes, bytearray)):
-            self.record_bytes += len(record)
         n = len(part.action)
         if not (terminated or truncated):
             if n >= self.max_length:
-                self._drop(traj_id)
+                del self.pending[traj_id]
                 self.dropped += 1
                 raise SyntheticError(f'trajectory {traj_id} has {n} steps and no end; dropped')
-            while self.record_bytes > self.max_record_bytes and len(self.pending) > 1:
-                self._drop(next(iter(self.pending)))   # the oldest open trajectory (never this one)
-                self.dropped += 1
             return None
-        self._drop(traj_id)
+        del self.pending[traj_id]
         success = np.zeros(n, bool)
         success[-1] = terminated
-        return Trajectory(np.stack(part.f), np.stack(part.action), np.stack(part.f_next), success, part.records)
+        return Trajectory(np.stack(part.f), np.stack(part.action), np.stack(part.f_next), success)
