@@ -9,7 +9,7 @@ import shutil
 
 from launch import LaunchDescription
 from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess, OpaqueFunction, RegisterEventHandler,
-                            SetEnvironmentVariable)
+                            SetEnvironmentVariable, TimerAction)
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
@@ -18,7 +18,7 @@ from launch_ros.actions import Node
 from worldsample.core.config import load_config
 from worldsample.dds import dds_environment
 from worldsample.graph import ARGUMENTS, build_graph
-from worldsample.launch_runner import RESPAWN_DELAY_S
+from worldsample.launch_runner import FINISH_DRAIN_S, RESPAWN_DELAY_S
 
 
 def _nodes(context):
@@ -39,8 +39,10 @@ def _nodes(context):
                     respawn=spec.respawn, respawn_delay=RESPAWN_DELAY_S if spec.respawn else None)
         actions.append(node)
         if spec.exit_ends_graph:
+            # after a moment, so that the recorder takes what it has received (as the pip-only runner)
             actions.append(RegisterEventHandler(OnProcessExit(
-                target_action=node, on_exit=[EmitEvent(event=Shutdown(reason=f'{spec.name} finished'))])))
+                target_action=node, on_exit=[TimerAction(period=FINISH_DRAIN_S, actions=[
+                    EmitEvent(event=Shutdown(reason=f'{spec.name} finished'))])])))
     return actions
 
 

@@ -32,6 +32,7 @@ from .graph import ARGUMENTS, GraphError, NodeSpec, build_graph
 
 PACKAGE = 'worldsample'
 STOP_GRACE_S = 10.0
+FINISH_DRAIN_S = 1.0      # after a node that ends the graph finished, before the others are stopped
 RESPAWN_DELAY_S = 1.0     # first back-off; doubled per quick death, up to RESPAWN_MAX_S
 RESPAWN_MAX_S = 30.0
 STABLE_S = 60.0           # a node that ran this long before dying starts its back-off afresh
@@ -140,7 +141,8 @@ class Graph:
                 if code is None or name in gone:
                     continue
                 if by_name[name].exit_ends_graph and code == 0:
-                    _log(f'{name} finished; shutting the graph down')
+                    _log(f'{name} finished; shutting the graph down in {FINISH_DRAIN_S:g} s')
+                    time.sleep(FINISH_DRAIN_S)       # the recorder takes what it has received first
                     return self.stop(0)
                 if by_name[name].respawn:
                     gone.add(name)

@@ -43,6 +43,7 @@ import time
 
 import jax
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.task import Future
@@ -62,6 +63,7 @@ from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSO
                      image_to_array, spin_node, stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
+ACK_WAIT_S = 5.0      # at the end of the last episode: how long to wait for the transitions' delivery
 SUCCESS_SOURCES = ('sim', 'reward_model', 'operator')
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
 REPLAY_RATE_HZ = 20.0         # spooled transitions re-sent this fast: twice the live rate, which a learner keeps up with
@@ -370,6 +372,11 @@ class PolicyNode(Node):
         if self.session == 'demos':
             self.get_logger().info(f'{done} of {self.episodes or "unlimited"} demonstrations recorded')
         if self.episodes and done >= self.episodes:
+            # the process ends next, and with it what DDS has not delivered: wait for the recorder's
+            # and the learner's acknowledgements of the last transitions first
+            if not self.pub_tr.wait_for_all_acked(Duration(seconds=ACK_WAIT_S)):
+                self.get_logger().warning(f'the last transitions were not acknowledged by every subscriber within '
+                                          f'{ACK_WAIT_S:g} s')
             self.get_logger().info(f'finished {self.episodes} episodes')
             self.finished.set_result(True)
             return
