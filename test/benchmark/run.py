@@ -80,19 +80,24 @@ def bench_sim_env(steps: int = 500, repeats: int = 3) -> list[str]:
     return rows
 
 
-def start_node(executable: str, name: str, log: Path | None = None, **params) -> subprocess.Popen:
-    """One worldsample node process on this benchmark's private DDS domain."""
+def node_command(executable: str, name: str, **params) -> list[str]:
+    """The command line of one worldsample node named ``name`` with these parameters (task
+    insertion unless given), its parameters in a file of their own."""
     import yaml
     from ament_index_python.packages import get_package_prefix
-    from worldsample.dds import keep_local
-    keep_local(os.environ)
-    os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 50))
     exe = Path(get_package_prefix('worldsample')) / 'lib' / 'worldsample' / executable
     path = Path(tempfile.mkdtemp()) / f'{name}.yaml'
     path.write_text(yaml.safe_dump({name: {'ros__parameters': {'task': 'insertion', **params}}}))
+    return [str(exe), '--ros-args', '-r', f'__node:={name}', '--params-file', str(path)]
+
+
+def start_node(executable: str, name: str, log: Path | None = None, **params) -> subprocess.Popen:
+    """One worldsample node process on this benchmark's private DDS domain."""
+    from worldsample.dds import keep_local
+    keep_local(os.environ)
+    os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 50))
     out = open(log, 'w') if log else subprocess.DEVNULL
-    return subprocess.Popen([str(exe), '--ros-args', '-r', f'__node:={name}', '--params-file', str(path)],
-                            stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(node_command(executable, name, **params), stdout=out, stderr=subprocess.STDOUT)
 
 
 def bench_controller_latency(n: int = 300) -> list[str]:

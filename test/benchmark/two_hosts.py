@@ -53,13 +53,9 @@ def _in(ns: str, cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
 
 
-def _learner(env: dict, tmp: Path, name: str, **params) -> subprocess.Popen:
-    import yaml
-    from ament_index_python.packages import get_package_prefix
-    exe = Path(get_package_prefix('worldsample')) / 'lib' / 'worldsample' / 'learner'
-    path = tmp / f'{name}.yaml'
-    path.write_text(yaml.safe_dump({'learner': {'ros__parameters': {'task': 'insertion', 'cpus': '', **params}}}))
-    return _in(GPU, [str(exe), '--ros-args', '--params-file', str(path)], env, tmp / f'{name}.log')
+def _learner(env: dict, tmp: Path, log: str, **params) -> subprocess.Popen:
+    from .run import node_command
+    return _in(GPU, node_command('learner', 'learner', cpus='', **params), env, tmp / f'{log}.log')
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 60) -> None:
