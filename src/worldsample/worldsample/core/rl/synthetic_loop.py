@@ -6,9 +6,8 @@ counterfactual trajectories each, in one batched call of a :class:`Generator` (t
 model, or the simulator's oracle), labelled by the reward model and embedded into the learner's
 positive or negative synthetic buffer. A :class:`PostTrainer` keeps training the learned world model on the accumulating
 rollouts (mixed with the demos, recency-weighted) in bursts of ``train.post_train_steps``
-updates every ``train.post_train_every`` environment steps: on a CPU a burst costs about as
-much as the environment steps between two bursts, so generation and post-training share the
-cores with acting and learning in a fixed, recorded ratio. The first burst, once a rollout
+updates every ``train.post_train_every`` environment steps, so generation and post-training
+share the cores with acting and learning in a fixed, recorded ratio. The first burst, once a rollout
 episode has ended, is ``train.post_train_warmup`` updates long, and the learned model's
 segments are skipped (counted) until it has run: a model fit to the demos alone makes frames
 the reward model misreads.
