@@ -15,7 +15,9 @@ its held-out precision/recall go into every result) and, per seed, the tiny worl
 on that seed's demos (``--wm-pretrain-steps``), which every learned-world-model variant of that
 seed starts from and post-trains during its run. World-model fidelity (PSNR, SSIM,
 moving-region PSNR) is measured on held-out segments of the task at the start and at the end of
-each run that uses the learned model.
+each run that uses the learned model. Every generated label is audited against the simulator's
+truth (core.sim.label_audit: physics replays, no rendering, nothing the learner sees), so each
+result says how many of the synthetic positives and negatives the critic saw were true.
 """
 from __future__ import annotations
 
@@ -129,7 +131,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
         def factory(learner, demos):
             nonlocal t_prep
             if source == 'oracle':
-                return build_loop(cfg, learner, 'oracle', scorer, seed)
+                return build_loop(cfg, learner, 'oracle', scorer, seed, audit_labels=True)
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
             model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
@@ -140,7 +142,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
             fidelity['start'] = evaluate(model, held, wm_cfg, HELD_OUT['segments'])['metrics']
             fidelity['_model'], fidelity['_held'] = model, held
             t_prep = time.perf_counter() - t
-            return build_loop(cfg, learner, 'model', scorer, seed, model, demo_eps)
+            return build_loop(cfg, learner, 'model', scorer, seed, model, demo_eps, audit_labels=True)
 
     t0 = time.perf_counter()
     _, _, hist = train(cfg, seed=seed, log=log, env_steps=env_steps, synthetic=factory)

@@ -10,7 +10,9 @@ def _result(variant, seed, success, ppl=True):
     steps = [1000 * (i + 1) for i in range(len(success))]
     hist = {'env_steps': steps, 'success_rate': success, 'intervention_rate': [0.3 - 0.01 * i for i in range(len(success))],
             'ppl': [{'entropy_ema': -1.0 - 0.1 * i, 'rho': 0.03 + 0.01 * i, 'q_real': 0.5, 'q_positive': 0.8,
-                     'q_negative': 0.2, 'synthetic_used': 1000.0 * (i + 1)} for i in range(len(success))] if ppl else []}
+                     'q_negative': 0.2, 'synthetic_used': 1000.0 * (i + 1)} for i in range(len(success))] if ppl else [],
+            'synthetic': [{'positive': 7 * seed, 'label_audit': {'positive_true': 5 * seed} if seed else None}
+                          for _ in success] if ppl else []}
     return {'machine': {'cpu': 'test cpu', 'cores': 2}, 'variant': variant, 'seed': seed, 'wall_s': 600.0,
             'history': hist, 'fidelity': {}}
 
@@ -30,6 +32,8 @@ def test_report_marks_censored_seeds_and_writes_plots(tmp_path, capsys):
     assert 'HIL-SERL mean final success, 0.60' in report
     row = next(line for line in report.splitlines() if line.startswith('| worldsample |'))
     assert '0.60 (0.90, 0.30)' in row and '2500 (2000, >3000)' in row and '3e+03' in row
+    assert '| 0, 7 (5) |' in row            # positives per seed, the audited true ones where audited
+    assert '| 0 | — | — |' in next(line for line in report.splitlines() if line.startswith('| hil-serl |'))
     for png in ('success.png', 'interventions.png', 'entropy_rho.png', 'q_values.png'):
         assert (tmp_path / png).stat().st_size > 5000
     assert main([str(tmp_path / 'nothing')]) == 2 and 'no result folder' in capsys.readouterr().err

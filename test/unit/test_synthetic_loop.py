@@ -1,5 +1,6 @@
 """The real-synthetic loop of the single-process trainer: the oracle world model, segments to
 synthetic buffers, post-training bursts, and a short training run through all of it."""
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -12,10 +13,11 @@ from worldsample.core.rl.learner import Learner
 from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop
 from worldsample.core.rl.trainer import train
 from worldsample.core.sim.env import InsertionEnv
+from worldsample.core.sim.label_audit import LabelAudit
 from worldsample.core.sim.oracle import OraclePredictor
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
 from worldsample.core.worldmodel.data import EpisodeAssembler
-from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment
+from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment, SyntheticTrajectory
 from worldsample.core.worldmodel.model import WorldModel, sized
 
 CAMS = ('wrist_camera', 'side_camera')
@@ -135,3 +137,66 @@ def test_a_short_training_run_puts_oracle_synthetic_samples_into_critic_updates(
     assert hist.ppl[-1]['synthetic_used'] > 0 and hist.ppl[-1]['syn_negative_size'] > 0
     assert set(hist.wall_split[-1]) == {'env', 'learner', 'generation', 'post_training'}
     assert hist.wall_split[-1]['generation'] > 0 and hist.wall_split[-1]['env'] > 0
+
+
+def test_the_label_audit_checks_each_label_against_the_simulator(vision):
+    env, expert = InsertionEnv(vision), InsertionExpert(vision)
+    obs, _ = env.reset(seed=3)
+    observations, actions, snaps = [obs], [], []
+    for _ in range(40):                        # the expert until it inserts
+        snaps.append(env.snapshot())
+        a = expert.act(obs['proprio'], env.hole) * np.asarray(vision.task.action.active)
+        obs, _, success, _, _ = env.step(a)
+        observations.append(obs)
+        actions.append(a)
+        if success:
+            break
+    env.close()
+    assert success
+    n = len(actions)
+    seg = RealSegment(0, n - 4, {c: np.stack([o[c] for o in observations[n - 4:]]) for c in CAMS},
+                      np.array(actions[n - 4:], np.float32),
+                      np.stack([o['proprio'] for o in observations[n - 4:]]), state=snaps[n - 4])
+    up = np.zeros((4, 7), np.float32)
+    up[:, 2] = 1.0                             # straight up: never in
+
+    def traj(acts, positive):
+        success = np.zeros(len(acts), bool)
+        success[-1] = positive
+        return SyntheticTrajectory((0, n - 4), {}, acts, np.zeros((len(acts) + 1, 7)), success * 1.0, success)
+    audit = LabelAudit(vision)
+    audit([seg], [traj(seg.actions, True), traj(up, True), traj(seg.actions[:2], True),
+                  traj(seg.actions, False), traj(up, False)])
+    s = audit.summary()
+    # its own actions insert at the last step; up never does; its first two steps are not yet in
+    assert (s['positive'], s['positive_true'], s['negative'], s['negative_truly_successful']) == (3, 1, 2, 1)
+    assert s['precision'] == pytest.approx(1 / 3) and s['negatives_truly_successful_share'] == 0.5
+    assert np.isnan(LabelAudit(vision).summary()['precision'])
+    with pytest.raises(ValueError, match='simulated segments only'):
+        audit([replace(seg, state=None)], [traj(up, True)])
+    audit.close()
+
+
+def test_a_run_with_the_label_audit_trains_exactly_as_one_without(vision):
+    import jax
+
+    def oracle_loop(audit):
+        def build(learner, demos):
+            return SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), reward, np.random.default_rng(1)),
+                                 learner, batch_segments=2, audit=LabelAudit(vision) if audit else None)
+        return build
+
+    def reward(frames):          # accepts every 3rd frame, so that both labels occur
+        n = len(frames['wrist_camera'])
+        y = np.arange(n) % 3 == 0
+        return y * 1.0, y
+    runs = [train(vision, seed=0, log=lambda m: None, env_steps=40, synthetic=oracle_loop(a)) for a in (False, True)]
+    (s0, _, h0), (s1, _, h1) = runs
+    assert h0.synthetic[-1]['label_audit'] is None
+    audit = h1.synthetic[-1].pop('label_audit')
+    h0.synthetic[-1].pop('label_audit')
+    assert json.dumps([h0.synthetic, h0.ppl, h0.success_rate]) == json.dumps([h1.synthetic, h1.ppl, h1.success_rate])
+    assert audit['positive'] + audit['negative'] == h1.synthetic[-1]['trajectories'] > 0 and audit['positive'] > 0
+    assert audit['positive'] == h1.synthetic[-1]['positive'] and audit['wall_s'] > 0
+    for a, b in zip(jax.tree_util.tree_leaves(s0), jax.tree_util.tree_leaves(s1)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -13,8 +13,9 @@ Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and write
   without PPL (Fig. 9);
 - ``report.md``: the table in the layout of Tables 1 and 2b: final success, intervention rate,
   environment steps to reach the baseline's final success (per seed; ``>N`` marks a seed that
-  never reached it, counted as N, the run length), synthetic samples used in critic updates, wall
-  time, and the world model's fidelity at the start and end of the run.
+  never reached it, counted as N, the run length), synthetic samples used in critic updates, the
+  positive synthetic trajectories per seed (with, in parentheses, how many the label audit found
+  truly successful), wall time, and the world model's fidelity at the start and end of the run.
 """
 from __future__ import annotations
 
@@ -70,8 +71,9 @@ def table(results: dict[str, list[dict]]) -> tuple[list[str], float | None]:
     threshold = float(np.mean([r['history']['success_rate'][-1] for r in base])) if base else None
     rows = ['| variant | seeds | final success (per seed) | interventions, last window | steps to baseline final '
             f'success{f" ({threshold:.2f})" if threshold is not None else ""} (per seed; > censored) | '
-            'synthetic samples in critic updates | world model PSNR / moving / SSIM, start → end | wall min |',
-            '| --- | --- | --- | --- | --- | --- | --- | --- |']
+            'synthetic samples in critic updates | synthetic positive trajectories (truly successful, audited) | '
+            'world model PSNR / moving / SSIM, start → end | wall min |',
+            '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for variant, runs in results.items():
         final = [r['history']['success_rate'][-1] for r in runs]
         interv = [r['history']['intervention_rate'][-1] for r in runs]
@@ -82,6 +84,7 @@ def table(results: dict[str, list[dict]]) -> tuple[list[str], float | None]:
             reach = f'{np.mean([s for s, _ in hits]):.0f} (' + ', '.join(
                 f'{">" if c else ""}{s}' for s, c in hits) + ')'
         used = [r['history']['ppl'][-1].get('synthetic_used', 0) if r['history'].get('ppl') else 0 for r in runs]
+        positives = _positives(runs)
         fid = '—'
         starts = [r['fidelity'] for r in runs if r.get('fidelity', {}).get('end')]
         if starts:
@@ -91,9 +94,19 @@ def table(results: dict[str, list[dict]]) -> tuple[list[str], float | None]:
                         f'{np.mean([x["ssim"] for x in m]):.3f}')
             fid = f'{f("start")} → {f("end")}'
         rows.append(f'| {variant} | {len(runs)} | {np.mean(final):.2f} ({", ".join(f"{x:.2f}" for x in final)}) | '
-                    f'{np.mean(interv):.2f} | {reach} | {np.mean(used):.3g} | {fid} | '
+                    f'{np.mean(interv):.2f} | {reach} | {np.mean(used):.3g} | {positives} | {fid} | '
                     f'{np.mean([r["wall_s"] for r in runs]) / 60:.0f} |')
     return rows, threshold
+
+
+def _positives(runs: list[dict]) -> str:
+    """Per seed: positive synthetic trajectories stored, and how many the label audit found truly
+    successful (simulation runs with an audit); '—' for runs without synthetic data."""
+    last = [r['history']['synthetic'][-1] for r in runs if r['history'].get('synthetic')]
+    if not last:
+        return '—'
+    return ', '.join(f'{s["positive"]} ({s["label_audit"]["positive_true"]})' if s.get('label_audit')
+                     else str(s['positive']) for s in last)
 
 
 def _curves(ax, results, key, ylabel):

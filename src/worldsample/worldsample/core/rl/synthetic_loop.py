@@ -60,8 +60,10 @@ class PostTrainer:
 
 class SyntheticLoop:
     def __init__(self, cfg: CellConfig, generator: Generator, learner: Learner, post_trainer: PostTrainer | None = None,
-                 batch_segments: int = 4, calibrate_labels: bool = False):
+                 batch_segments: int = 4, calibrate_labels: bool = False, audit=None):
         self.cfg, self.generator, self.learner, self.post_trainer = cfg, generator, learner, post_trainer
+        # simulation only: every generated label checked against the simulator (core.sim.label_audit)
+        self.audit = audit
         self.cutter = SegmentCutter(cfg.world_model.segment_length)
         # learned models: labels held to a threshold calibrated on replays of recent real segments,
         # at the first generation and again after every post-training burst
@@ -72,6 +74,11 @@ class SyntheticLoop:
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
                        'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0, 'skipped_before_warmup': 0}
         self.wall = {'generation': 0.0, 'post_training': 0.0}
+
+    @property
+    def needs_state(self) -> bool:
+        """Whether :meth:`observe` needs the sim state at each o_t (the oracle, or the label audit)."""
+        return self.generator.needs_state or self.audit is not None
 
     def observe(self, rec: StepRecord, obs: dict, next_obs: dict, env_step: int, snapshot=None) -> None:
         """One executed real step (``snapshot``: the sim state at o_t, for the oracle)."""
@@ -97,14 +104,17 @@ class SyntheticLoop:
             t0 = time.perf_counter()
             if self.calibrator is not None and self.calibrator.apply(self.generator):
                 self.counts['calibrations'] = self.calibrator.calibrations
-            for traj in self.generator.generate(self.pending):
+            trajectories = self.generator.generate(self.pending)
+            for traj in trajectories:
                 positive = self.learner.add_synthetic(traj.images, traj.proprio, traj.actions, traj.success)
                 self.counts['trajectories'] += 1
                 self.counts['positive'] += positive
                 self.counts['synthetic_transitions'] += len(traj.actions)
-            self.pending = []
             self.counts['dropped_ambiguous'] = self.generator.dropped_ambiguous
             self.wall['generation'] += time.perf_counter() - t0
+            if self.audit is not None:          # its own wall time, kept out of generation's
+                self.audit(self.pending, trajectories)
+            self.pending = []
         if segment is not None or rec.done:     # snapshots before the next segment's start are not needed
             self.snapshots = {k: v for k, v in self.snapshots.items() if k[0] == rec.episode and k[1] > rec.step}
         if self.post_trainer is not None:
@@ -121,6 +131,11 @@ class SyntheticLoop:
         latest = self.calibrator.latest if self.calibrator is not None else None
         return dataclasses.asdict(latest) if latest is not None else None
 
+    @property
+    def label_audit(self) -> dict | None:
+        """The label audit's summary so far (LabelAudit.summary), or None without one."""
+        return self.audit.summary() if self.audit is not None else None
+
 
 def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
     """A reward model (core.reward.classifier.RewardModel) as the generator's labeller: R_hat and
@@ -133,16 +148,21 @@ def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, 
 
 
 def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int, model: WorldModel | None = None,
-               demo_episodes: list[Episode] = ()) -> SyntheticLoop:
+               demo_episodes: list[Episode] = (), audit_labels: bool = False) -> SyntheticLoop:
     """The loop for ``source`` 'model' (the learned world model, post-trained on the rollouts mixed
-    with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only)."""
+    with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only). ``audit_labels``
+    (simulation only) checks every generated label against the simulator's truth."""
     rng = np.random.default_rng(seed)
+    audit = None
+    if audit_labels:
+        from ..sim.label_audit import LabelAudit
+        audit = LabelAudit(cfg)
     if source == 'oracle':
         from ..sim.oracle import OraclePredictor
-        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner)
+        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner, audit=audit)
     if source != 'model' or model is None:
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
                        cfg.train.post_train_warmup)
     return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post,
-                         calibrate_labels=True)
+                         calibrate_labels=True, audit=audit)

@@ -141,7 +141,7 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
         policy = (None if override is not None
                   else np.asarray(sac.sample_actions(learner.state, feat(obs)[None], k_act))[0])
         action, intervened = episodes.decide(policy, override)
-        snapshot = env.snapshot() if loop is not None and loop.generator.needs_state else None
+        snapshot = env.snapshot() if loop is not None and loop.needs_state else None
         nxt, _, _, _, info = env.step(action)
         rec = episodes.record(action, intervened, info['success'])
         wall['env'] += time.perf_counter() - tick
@@ -176,12 +176,13 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
             hist.wall_s.append(time.perf_counter() - t0)
             hist.wall_split.append(wall | (loop.wall if loop else {'generation': 0.0, 'post_training': 0.0}))
             hist.ppl.append(learner.ppl_stats())
-            hist.synthetic.append({**loop.counts, 'label_calibration': loop.label_calibration} if loop else {})
+            hist.synthetic.append({**loop.counts, 'label_calibration': loop.label_calibration,
+                                   'label_audit': loop.label_audit} if loop else {})
             log(f'step {step}: eval success {ev["success_rate"]:.2f} (len {ev["episode_length"]:.0f}), '
                 f'train success {hist.train_success_rate[-1]:.2f}, interventions {hist.intervention_rate[-1]:.2f}, '
                 f'{episodes.episode} episodes, {hist.wall_s[-1]:.0f} s'
                 + (f'; synthetic {loop.counts["trajectories"]} trajectories ({loop.counts["positive"]} positive, '
-                   f'{loop.counts["dropped_ambiguous"]} dropped as ambiguous{_theta(loop)}; '
+                   f'{loop.counts["dropped_ambiguous"]} dropped as ambiguous{_theta(loop)}{_audit(loop)}; '
                    f'{loop.counts["skipped_before_warmup"]} segments skipped before the warm-up), '
                    f'rho {hist.ppl[-1]["rho"]:.3f}, {learner.ppl.synthetic_used} rows used' if loop else ''))
             window = {'success': [], 'interventions': []}
@@ -192,6 +193,13 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
 
 def _images(obs: dict) -> dict:
     return {c: obs[c] for c in CAMERAS}
+
+
+def _audit(loop: SyntheticLoop) -> str:
+    """The label audit in the progress line (when the loop has one)."""
+    a = loop.label_audit
+    return '' if a is None else (f', truly successful: {a["positive_true"]} of {a["positive"]} positives, '
+                                 f'{a["negative_truly_successful"]} of {a["negative"]} negatives')
 
 
 def _theta(loop: SyntheticLoop) -> str:
