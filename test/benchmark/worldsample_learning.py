@@ -31,14 +31,16 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
-# variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle')
+# variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle', synthetic positives kept)
 VARIANTS = {
-    'hil-serl': ('baseline', None),
-    'worldsample': ('full', 'model'),
-    'no-scheduling': ('no_scheduling', 'model'),
-    'no-q-selection': ('no_q_selection', 'model'),
-    'no-ppl': ('no_ppl', 'model'),
-    'worldsample-oracle': ('full', 'oracle'),
+    'hil-serl': ('baseline', None, True),
+    'worldsample': ('full', 'model', True),
+    'no-scheduling': ('no_scheduling', 'model', True),
+    'no-q-selection': ('no_q_selection', 'model', True),
+    'no-ppl': ('no_ppl', 'model', True),
+    'worldsample-oracle': ('full', 'oracle', True),
+    # control: the oracle's counterfactual failures alone (what synthetic negatives do by themselves)
+    'oracle-negatives-only': ('full', 'oracle', False),
 }
 WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
 HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
@@ -107,7 +109,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
     from worldsample.core.worldmodel.training import evaluate
     from .run import machine
 
-    mode, source = VARIANTS[variant]
+    mode, source, positives = VARIANTS[variant]
     cfg = load_config(task)
     cfg = replace(cfg, ppl=replace(cfg.ppl, mode=mode))
     wm_cfg = sized(cfg.world_model, WM_SIZE)
@@ -118,7 +120,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
         rm, rm_report = reward_model(task, log)
         extra['reward_model'] = rm_report
         extra['generation_budget'] = {
-            'source': source, 'world_model_size': WM_SIZE if source == 'model' else None,
+            'source': source, 'positives_kept': positives, 'world_model_size': WM_SIZE if source == 'model' else None,
             'counterfactuals_per_segment': wm_cfg.counterfactuals, 'segment_length': wm_cfg.segment_length,
             'synthetic_steps_per_real_step_max': wm_cfg.counterfactuals,
             'post_train_every_env_steps': cfg.train.post_train_every if source == 'model' else None,
@@ -131,7 +133,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
         def factory(learner, demos):
             nonlocal t_prep
             if source == 'oracle':
-                return build_loop(cfg, learner, 'oracle', scorer, seed, audit_labels=True)
+                return build_loop(cfg, learner, 'oracle', scorer, seed, audit_labels=True, positives=positives)
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
             model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
@@ -142,7 +144,8 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
             fidelity['start'] = evaluate(model, held, wm_cfg, HELD_OUT['segments'])['metrics']
             fidelity['_model'], fidelity['_held'] = model, held
             t_prep = time.perf_counter() - t
-            return build_loop(cfg, learner, 'model', scorer, seed, model, demo_eps, audit_labels=True)
+            return build_loop(cfg, learner, 'model', scorer, seed, model, demo_eps, audit_labels=True,
+                              positives=positives)
 
     t0 = time.perf_counter()
     _, _, hist = train(cfg, seed=seed, log=log, env_steps=env_steps, synthetic=factory)

@@ -200,3 +200,24 @@ def test_a_run_with_the_label_audit_trains_exactly_as_one_without(vision):
     assert audit['positive'] == h1.synthetic[-1]['positive'] and audit['wall_s'] > 0
     for a, b in zip(jax.tree_util.tree_leaves(s0), jax.tree_util.tree_leaves(s1)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_without_positives_the_loop_stores_only_the_negatives_and_counts_the_rest(vision):
+    obs, actions, snaps = _expert_run(vision, 8)
+    encoder = PCAEncoder.fit({c: np.stack([o[c] for o in obs]) for c in CAMS}, EncoderConfig(8, 4))
+    learner = Learner(vision, encoder)
+
+    def scorer(frames):          # accepts the 2nd frame of odd trajectories
+        scores = np.zeros((len(frames['wrist_camera']) // 4, 4))
+        scores[1::2, 1] = 1.0
+        return scores.ravel(), scores.ravel() >= 0.5
+    loop = SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, np.random.default_rng(0)), learner,
+                         batch_segments=1, audit=LabelAudit(vision), positives=False)
+    episodes = EpisodeLoop(vision.task)
+    for t in range(8):
+        loop.observe(episodes.record(actions[t], False, success=False), obs[t], obs[t + 1], env_step=t + 1,
+                     snapshot=snaps[t])
+    assert loop.counts['segments'] == 2 and loop.counts['dropped_positive'] == 2
+    assert loop.counts['trajectories'] == 2 and loop.counts['positive'] == 0
+    assert len(learner.syn_positive) == 0 and len(learner.syn_negative) == 2 * 4
+    assert loop.label_audit['negative'] == 2 and loop.label_audit['positive'] == 0    # what the critic saw

@@ -60,8 +60,11 @@ class PostTrainer:
 
 class SyntheticLoop:
     def __init__(self, cfg: CellConfig, generator: Generator, learner: Learner, post_trainer: PostTrainer | None = None,
-                 batch_segments: int = 4, calibrate_labels: bool = False, audit=None):
+                 batch_segments: int = 4, calibrate_labels: bool = False, audit=None, positives: bool = True):
         self.cfg, self.generator, self.learner, self.post_trainer = cfg, generator, learner, post_trainer
+        # False: trajectories labelled positive are left out (counted), a control that tells what
+        # the synthetic negatives alone do for the learner
+        self.positives = positives
         # simulation only: every generated label checked against the simulator (core.sim.label_audit)
         self.audit = audit
         self.cutter = SegmentCutter(cfg.world_model.segment_length)
@@ -72,7 +75,8 @@ class SyntheticLoop:
         self.pending: list = []
         self.snapshots: dict[tuple[int, int], object] = {}
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
-                       'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0, 'skipped_before_warmup': 0}
+                       'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0, 'skipped_before_warmup': 0,
+                       'dropped_positive': 0}
         self.wall = {'generation': 0.0, 'post_training': 0.0}
 
     @property
@@ -105,6 +109,9 @@ class SyntheticLoop:
             if self.calibrator is not None and self.calibrator.apply(self.generator):
                 self.counts['calibrations'] = self.calibrator.calibrations
             trajectories = self.generator.generate(self.pending)
+            if not self.positives:
+                self.counts['dropped_positive'] += sum(t.positive for t in trajectories)
+                trajectories = [t for t in trajectories if not t.positive]
             for traj in trajectories:
                 positive = self.learner.add_synthetic(traj.images, traj.proprio, traj.actions, traj.success)
                 self.counts['trajectories'] += 1
@@ -148,10 +155,11 @@ def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, 
 
 
 def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int, model: WorldModel | None = None,
-               demo_episodes: list[Episode] = (), audit_labels: bool = False) -> SyntheticLoop:
+               demo_episodes: list[Episode] = (), audit_labels: bool = False, positives: bool = True) -> SyntheticLoop:
     """The loop for ``source`` 'model' (the learned world model, post-trained on the rollouts mixed
     with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only). ``audit_labels``
-    (simulation only) checks every generated label against the simulator's truth."""
+    (simulation only) checks every generated label against the simulator's truth; ``positives``
+    False leaves out every trajectory labelled positive."""
     rng = np.random.default_rng(seed)
     audit = None
     if audit_labels:
@@ -159,10 +167,11 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
         audit = LabelAudit(cfg)
     if source == 'oracle':
         from ..sim.oracle import OraclePredictor
-        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner, audit=audit)
+        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner, audit=audit,
+                             positives=positives)
     if source != 'model' or model is None:
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
                        cfg.train.post_train_warmup)
     return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post,
-                         calibrate_labels=True, audit=audit)
+                         calibrate_labels=True, audit=audit, positives=positives)
