@@ -170,7 +170,14 @@ def test_the_label_audit_checks_each_label_against_the_simulator(vision):
     s = audit.summary()
     # its own actions insert at the last step; up never does; its first two steps are not yet in
     assert (s['positive'], s['positive_true'], s['negative'], s['negative_truly_successful']) == (3, 1, 2, 1)
-    assert s['precision'] == pytest.approx(1 / 3) and s['negatives_truly_successful_share'] == 0.5
+    # the real segment inserted, so all 3 positives come from a successful one; so does its 1 true positive
+    assert (s['positive_of_successful_segment'], s['positive_true_of_successful_segment']) == (3, 1)
+    early = replace(seg, actions=seg.actions[:2].copy(), images={c: v[:3] for c, v in seg.images.items()},
+                    proprio=seg.proprio[:3], start=n - 40)        # a real segment that did not get in
+    audit([early], [SyntheticTrajectory((0, n - 40), {}, seg.actions, np.zeros((5, 7)), np.ones(4), np.eye(4)[3] > 0)])
+    s = audit.summary()
+    assert (s['positive'], s['positive_true'], s['positive_of_successful_segment']) == (4, 2, 3)
+    assert s['precision'] == pytest.approx(2 / 4) and s['negatives_truly_successful_share'] == 0.5
     assert np.isnan(LabelAudit(vision).summary()['precision'])
     with pytest.raises(ValueError, match='simulated segments only'):
         audit([replace(seg, state=None)], [traj(up, True)])

@@ -7,7 +7,10 @@ replays from) and the trajectory's counterfactual actions say whether the peg re
 The audit replays every generated trajectory without rendering and counts
 
 - labelled positive, and of those truly successful by the frame labelled a success;
-- labelled negative (run over the whole segment), and of those truly successful somewhere.
+- labelled negative (run over the whole segment), and of those truly successful somewhere;
+- of the positives, those made from a real segment that itself succeeded (its own actions
+  replayed), and how many of those were truly successful: whether a world model's positives
+  are true only where the real arm got the peg in.
 
 It reads nothing the learner sees and draws no random numbers, so a run trains the same with
 and without it; it costs physics steps only (no rendering). What it measures is how much of
@@ -26,26 +29,34 @@ from .env import InsertionEnv
 class LabelAudit:
     def __init__(self, cfg: CellConfig):
         self.env = InsertionEnv(cfg, render_cameras=False)
-        self.counts = {'positive': 0, 'positive_true': 0, 'negative': 0, 'negative_truly_successful': 0}
+        self.counts = {'positive': 0, 'positive_true': 0, 'negative': 0, 'negative_truly_successful': 0,
+                       'positive_of_successful_segment': 0, 'positive_true_of_successful_segment': 0}
         self.wall_s = 0.0
 
-    def truly_successful(self, segment: RealSegment, traj: SyntheticTrajectory) -> bool:
-        """Whether the simulator, from the segment's state at o_0, succeeds within the trajectory's actions."""
+    def truly_successful(self, segment: RealSegment, actions) -> bool:
+        """Whether the simulator, from the segment's state at o_0, succeeds within ``actions``."""
         if segment.state is None:
             raise SegmentError(f'segment (episode {segment.episode}, step {segment.start}) has no saved sim state: '
                                'labels can be audited on simulated segments only')
         self.env.restore(segment.state)
-        return any(self.env.step(a)[4]['success'] for a in traj.actions)
+        return any(self.env.step(a)[4]['success'] for a in actions)
 
     def __call__(self, segments: list[RealSegment], trajectories: list[SyntheticTrajectory]) -> None:
         """Audit the ``trajectories`` one generation call made of ``segments``."""
         t0 = time.perf_counter()
         by_source = {(s.episode, s.start): s for s in segments}
+        real: dict[tuple[int, int], bool] = {}          # the real segments' own outcome, when needed
         for traj in trajectories:
-            true = self.truly_successful(by_source[traj.source], traj)
+            segment = by_source[traj.source]
+            true = self.truly_successful(segment, traj.actions)
             if traj.positive:
                 self.counts['positive'] += 1
                 self.counts['positive_true'] += true
+                if traj.source not in real:
+                    real[traj.source] = self.truly_successful(segment, segment.actions)
+                if real[traj.source]:
+                    self.counts['positive_of_successful_segment'] += 1
+                    self.counts['positive_true_of_successful_segment'] += true
             else:
                 self.counts['negative'] += 1
                 self.counts['negative_truly_successful'] += true
