@@ -43,6 +43,8 @@ def test_wrong_type_and_bad_box(tmp_path):
         load_config(_write(tmp_path, src.replace('low: [0.27, -0.06, 0.052]', 'low: [0.5, -0.06, 0.052]')))
     with pytest.raises(ConfigError, match="sampling_precision must be 'bfloat16' or 'float32'"):
         load_config(_write(tmp_path, src.replace('sampling_precision: bfloat16', 'sampling_precision: fp8')))
+    with pytest.raises(ConfigError, match='label_holdout_every >= 2'):      # 1 would hold out every episode
+        load_config(_write(tmp_path, src.replace('label_holdout_every: 5', 'label_holdout_every: 1')))
 
 
 def test_missing_file():

@@ -5,7 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from worldsample.core.worldmodel.calibration import CalibrationSet, LabelCalibrator, calibrate, calibrated_threshold
+from worldsample.core.worldmodel.calibration import (CalibrationSet, LabelCalibrator, calibrate, calibrated_threshold,
+                                                     held_out)
 from worldsample.core.worldmodel.generator import Generator, RealSegment
 from worldsample.core.worldmodel.model import sized
 
@@ -132,9 +133,12 @@ def test_the_calibrator_calibrates_before_the_first_batch_and_after_each_model_c
 
     def frames(v):
         return {c: np.full((4, 4, 3), v, np.uint8) for c in CAMS}
-    for t in range(4):               # one episode, success in its last frame
-        calibrator.observe(0, t, frames(10), np.zeros(7), np.zeros(7), frames(97 if t == 3 else 10), np.zeros(7),
-                           t == 3)
+    assert wm.label_holdout_every == 5 and held_out(4, 5) and not any(held_out(e, 5) for e in (0, 1, 2, 3, 5))
+    for episode in (3, 4):           # two episodes, success in their last frame; only 4 is held out of training
+        for t in range(4):
+            calibrator.observe(episode, t, frames(10), np.zeros(7), np.zeros(7), frames(97 if t == 3 else 10),
+                               np.zeros(7), t == 3)
+    assert [s.episode for s in calibrator.recent.segments] == [4]
     _scorer.threshold = 0.7
     generator = Generator(replace(cfg, world_model=wm), Faithful(), _scorer, np.random.default_rng(0))
     first = calibrator.apply(generator)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from worldsample.core.config import load_config
-from worldsample.core.episode import EpisodeLoop
+from worldsample.core.episode import EpisodeLoop, StepRecord
 from worldsample.core.expert import InsertionExpert
 from worldsample.core.rl.learner import Learner
 from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop
@@ -97,6 +97,13 @@ def test_segments_become_labelled_synthetic_buffers_and_the_model_post_trains(vi
     assert post.rollouts == []                                              # no real episode has ended yet
     loop.observe(episodes.record(actions[0], False, success=True), obs[9], obs[1], env_step=10)
     assert len(post.rollouts) == 1 and len(post.rollouts[0].actions) == 10
+    # rollout episodes held out for label calibration (every 5th: 4, 9, ...) are never trained on
+    assert vision.world_model.label_holdout_every == 5
+    for episode in (3, 4):
+        for t in range(2):
+            post.observe(StepRecord(episode, t, actions[t], False, float(t == 1), t == 1, False, t == 1), obs[t],
+                         obs[t + 1])
+    assert len(post.rollouts) == 2 and len(post.rollouts[1].actions) == 2      # episode 3's, not 4's
 
 
 def test_the_learned_model_generates_only_after_its_warm_up_burst_on_rollouts(vision):

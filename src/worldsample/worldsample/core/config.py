@@ -233,16 +233,18 @@ class WorldModelConfig:
     perturb_noise: float           # sigma (eps ~ N(0, sigma^2))
     # labels of predicted frames (core.worldmodel.calibration): precision the synthetic success
     # labels must reach against the real frames' labels on replays of recent real segments, the
-    # fewest frames that judges it on, and how many recent segments are replayed
+    # fewest frames that judges it on, how many recent segments are replayed, and which rollout
+    # episodes are held out of post-training to calibrate on (every n-th)
     label_precision_min: float
     label_min_positives: int
     label_calibration_segments: int
+    label_holdout_every: int
 
     def __post_init__(self):
         if not 0.0 < self.label_precision_min <= 1.0 or self.label_min_positives < 1 \
-                or self.label_calibration_segments < 1:
-            raise ConfigError('world_model: need 0 < label_precision_min <= 1, label_min_positives >= 1 and '
-                              'label_calibration_segments >= 1')
+                or self.label_calibration_segments < 1 or self.label_holdout_every < 2:
+            raise ConfigError('world_model: need 0 < label_precision_min <= 1, label_min_positives >= 1, '
+                              'label_calibration_segments >= 1 and label_holdout_every >= 2')
         if self.sampling_precision not in ('bfloat16', 'float32'):
             raise ConfigError(f"world_model.sampling_precision must be 'bfloat16' or 'float32', "
                               f'got {self.sampling_precision!r}')

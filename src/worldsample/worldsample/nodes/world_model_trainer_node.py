@@ -1,6 +1,8 @@
 """world_model_trainer node: asynchronous post-training of the world model on the live rollouts.
 
-Collects the real stream ``/worldsample/transitions`` into episodes (core EpisodeAssembler),
+Collects the real stream ``/worldsample/transitions`` into episodes (core EpisodeAssembler;
+the episodes the world_model workers calibrate their labels on are left out, core
+calibration.held_out),
 trains in a background thread on the demo dataset (``demos``, optional) mixed with the
 rollouts (recency-weighted, core.worldmodel.training.mix) and writes the weights atomically to
 ``weights`` every ``save_every_s``; the world_model workers watching that file pick them up
@@ -21,6 +23,7 @@ from rclpy.node import Node
 from rclpy.task import Future
 from worldsample_msgs.msg import Transition
 
+from ..core.worldmodel.calibration import held_out
 from ..core.worldmodel.data import EpisodeAssembler
 from ..core.worldmodel.model import WorldModel, sized
 from ..core.worldmodel.training import load_episodes, mix, train
@@ -61,6 +64,8 @@ class WorldModelTrainerNode(Node):
 
     def on_transition(self, msg: Transition) -> None:
         step = real_step(self, msg, self.cfg)
+        if step and held_out(step[0], self.wm_cfg.label_holdout_every):    # the workers calibrate labels on these
+            return
         done = self.assembler.add(*step) if step else []
         if done:
             with self.lock:

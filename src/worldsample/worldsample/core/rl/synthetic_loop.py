@@ -5,7 +5,8 @@ same cutter the world_model node uses); every ``batch_segments`` completed segme
 counterfactual trajectories each, in one batched call of a :class:`Generator` (the learned world
 model, or the simulator's oracle), labelled by the reward model and embedded into the learner's
 positive or negative synthetic buffer. A :class:`PostTrainer` keeps training the learned world model on the accumulating
-rollouts (mixed with the demos, recency-weighted) in bursts of ``train.post_train_steps``
+rollouts (mixed with the demos, recency-weighted; the episodes held out for label calibration
+excepted) in bursts of ``train.post_train_steps``
 updates every ``train.post_train_every`` environment steps, so generation and post-training
 share the cores with acting and learning in a fixed, recorded ratio. The first burst, once a rollout
 episode has ended, is ``train.post_train_warmup`` updates long, and the learned model's
@@ -23,7 +24,7 @@ import numpy as np
 from ..config import CellConfig
 from ..episode import StepRecord
 from ..observation import CAMERAS
-from ..worldmodel.calibration import LabelCalibrator
+from ..worldmodel.calibration import LabelCalibrator, held_out
 from ..worldmodel.data import Episode, EpisodeAssembler
 from ..worldmodel.generator import Generator, ModelPredictor, SegmentCutter
 from ..worldmodel.model import WorldModel
@@ -45,6 +46,8 @@ class PostTrainer:
         return self.trained >= self.warmup
 
     def observe(self, rec: StepRecord, obs: dict, next_obs: dict) -> None:
+        if held_out(rec.episode, self.model.cfg.label_holdout_every):     # label calibration's, never trained on
+            return
         self.rollouts += self.assembler.add(rec.episode, rec.step, obs, obs['proprio'], rec.action, next_obs,
                                             next_obs['proprio'], rec.done)
 

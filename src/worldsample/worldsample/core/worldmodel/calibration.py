@@ -4,7 +4,11 @@ The reward model was trained on real frames; the world model's frames can fool i
 model trained on 20 successful demos draws insertions that did not happen). Before its labels
 reach the learner, the learned world model replays recent real segments with their own actions;
 the reward model scores both the predicted and the real frames, and the real frames' labels
-(the same labels the real transitions get) are the reference. The synthetic success threshold
+(the same labels the real transitions get) are the reference. The segments come from held-out
+rollout episodes (every ``label_holdout_every``-th, :func:`held_out`), which post-training never
+trains on: replays of segments the model has just trained on are not a test of its labels (with
+them, a calibration passed at a replay precision of 1.00 while 2 of the 89 positives it then let
+through were truly successful). The synthetic success threshold
 is then the smallest theta >= delta_R at which the predicted frames' labels reach
 ``label_precision_min`` against the real ones, judged on at least ``label_min_positives``
 frames each way. Where no theta does, the model's positives are not trusted at all.
@@ -28,6 +32,13 @@ from ..config import WorldModelConfig
 from ..observation import CAMERAS
 from .data import RunTracker
 from .generator import Generator, Predictor, RealSegment, Scorer, segment_of
+
+
+def held_out(episode: int, every: int) -> bool:
+    """Whether rollout ``episode`` is held out of world-model post-training for label calibration
+    (every ``every``-th: episodes every-1, 2*every-1, ...). Post-training, in the single-process loop
+    and in the world_model_trainer node, skips these; the calibrator keeps only these."""
+    return episode % every == every - 1
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,8 @@ def calibrate(predictor: Predictor, scorer: Scorer, segments: list[RealSegment],
 
 class LabelCalibrator:
     """Label calibration as generation runs it, in the single-process loop and the world_model
-    node alike: fed the real stream (:meth:`observe`), it calibrates the generator before its
+    node alike: fed the real stream (:meth:`observe`, which keeps the held-out episodes' steps
+    only), it calibrates the generator before its
     first batch and again after every change of the model (:meth:`model_changed`), at most once
     per ``min_interval_s`` (a calibration replays up to ``label_calibration_segments`` segments,
     as much model work as many generation batches). The stream and the generation may run on
@@ -125,6 +137,8 @@ class LabelCalibrator:
     def observe(self, episode: int, step: int, images, proprio, action, next_images, next_proprio, done: bool,
                 segment: RealSegment | None = None) -> None:
         """One real step, and the segment the cutter completed with it (if any)."""
+        if not held_out(episode, self.cfg.label_holdout_every):
+            return
         with self.lock:
             self.recent.observe(episode, step, images, proprio, action, next_images, next_proprio, done)
             if segment is not None:
