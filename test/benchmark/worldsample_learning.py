@@ -31,7 +31,8 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
-# variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle', synthetic positives kept)
+# variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle' | 'oracle-kinematic' (the oracle's
+# frames with the learned model's controller-integrated proprio), synthetic positives kept)
 VARIANTS = {
     'hil-serl': ('baseline', None, True),
     'worldsample': ('full', 'model', True),
@@ -41,6 +42,8 @@ VARIANTS = {
     'worldsample-oracle': ('full', 'oracle', True),
     # control: the oracle's counterfactual failures alone (what synthetic negatives do by themselves)
     'oracle-negatives-only': ('full', 'oracle', False),
+    # control: perfect frames, but the proprio a learned model pairs them with
+    'oracle-kinematic-proprio': ('full', 'oracle-kinematic', True),
 }
 WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
 HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
@@ -132,8 +135,9 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
 
         def factory(learner, demos):
             nonlocal t_prep
-            if source == 'oracle':
-                return build_loop(cfg, learner, 'oracle', scorer, seed, audit_labels=True, positives=positives)
+            if source in ('oracle', 'oracle-kinematic'):
+                return build_loop(cfg, learner, 'oracle', scorer, seed, audit_labels=True, positives=positives,
+                                  oracle_proprio='kinematic' if source == 'oracle-kinematic' else 'simulated')
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
             model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)

@@ -17,7 +17,8 @@ from worldsample.core.sim.label_audit import LabelAudit
 from worldsample.core.sim.oracle import OraclePredictor
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
 from worldsample.core.worldmodel.data import EpisodeAssembler
-from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment, SyntheticTrajectory
+from worldsample.core.worldmodel.generator import (Generator, ModelPredictor, RealSegment, SyntheticTrajectory,
+                                                   kinematic_proprio)
 from worldsample.core.worldmodel.model import WorldModel, sized
 
 CAMS = ('wrist_camera', 'side_camera')
@@ -62,6 +63,17 @@ def test_oracle_replaying_a_segments_own_actions_reproduces_its_recorded_frames(
     with pytest.raises(ValueError, match='no saved sim state'):
         oracle([replace(seg, state=None)], seg.actions[None], 1)
     oracle.close()
+    # the control with a learned model's proprio: the same frames, the controller-integrated proprio
+    kinematic = OraclePredictor(vision, proprio='kinematic')
+    cf = np.stack([seg.actions, seg.actions * 0.5])
+    k_frames, k_proprio = kinematic([seg], cf, 2)
+    np.testing.assert_array_equal(k_frames['side_camera'][0], seg.images['side_camera'][1:])
+    np.testing.assert_array_equal(k_proprio, kinematic_proprio(vision, [seg], cf, 2))
+    np.testing.assert_array_equal(k_proprio[0], seg.proprio)           # its own actions: exactly the real proprio
+    assert not np.allclose(k_proprio[1], seg.proprio)
+    kinematic.close()
+    with pytest.raises(ValueError, match="'simulated' or 'kinematic'"):
+        OraclePredictor(vision, proprio='true')
 
 
 def test_segments_become_labelled_synthetic_buffers_and_the_model_post_trains(vision):

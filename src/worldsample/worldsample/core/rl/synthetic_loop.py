@@ -158,11 +158,13 @@ def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, 
 
 
 def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int, model: WorldModel | None = None,
-               demo_episodes: list[Episode] = (), audit_labels: bool = False, positives: bool = True) -> SyntheticLoop:
+               demo_episodes: list[Episode] = (), audit_labels: bool = False, positives: bool = True,
+               oracle_proprio: str = 'simulated') -> SyntheticLoop:
     """The loop for ``source`` 'model' (the learned world model, post-trained on the rollouts mixed
     with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only). ``audit_labels``
     (simulation only) checks every generated label against the simulator's truth; ``positives``
-    False leaves out every trajectory labelled positive."""
+    False leaves out every trajectory labelled positive; ``oracle_proprio`` 'kinematic' gives the
+    oracle's frames the learned model's controller-integrated proprio."""
     rng = np.random.default_rng(seed)
     audit = None
     if audit_labels:
@@ -170,7 +172,7 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
         audit = LabelAudit(cfg)
     if source == 'oracle':
         from ..sim.oracle import OraclePredictor
-        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg), scorer, rng), learner, audit=audit,
+        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg, oracle_proprio), scorer, rng), learner, audit=audit,
                              positives=positives)
     if source != 'model' or model is None:
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")

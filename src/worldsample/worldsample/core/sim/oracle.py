@@ -5,7 +5,9 @@ segment's saved physics state (InsertionEnv.snapshot at o_0: arm, board, control
 replay env of the same task and executes the counterfactual actions, rendering both cameras and
 reading the true proprio. Its frames then go through the same labelling path (reward model,
 positive/negative split) as the learned model's. Running the learner with it separates what
-world-model error costs from what the learning rule does.
+world-model error costs from what the learning rule does. With ``proprio='kinematic'`` it pairs
+its frames with the controller-integrated proprio a learned model uses instead of the true one
+(a control: what that proprio costs, with perfect frames).
 """
 from __future__ import annotations
 
@@ -14,14 +16,17 @@ import numpy as np
 from ..config import CellConfig
 from ..observation import CAMERAS
 from ..worldmodel.data import SegmentError
-from ..worldmodel.generator import RealSegment
+from ..worldmodel.generator import RealSegment, kinematic_proprio
 from .env import InsertionEnv
 
 
 class OraclePredictor:
     needs_state = True
 
-    def __init__(self, cfg: CellConfig):
+    def __init__(self, cfg: CellConfig, proprio: str = 'simulated'):
+        if proprio not in ('simulated', 'kinematic'):
+            raise ValueError(f"oracle proprio must be 'simulated' or 'kinematic', got {proprio!r}")
+        self.cfg, self.proprio = cfg, proprio
         self.env = InsertionEnv(cfg)
 
     def __call__(self, segments: list[RealSegment], actions: np.ndarray, k: int):
@@ -43,7 +48,10 @@ class OraclePredictor:
             for c in CAMERAS:
                 frames[c].append(np.stack(traj[c]))
             proprio.append(np.stack(p))
-        return {c: np.stack(f) for c, f in frames.items()}, np.stack(proprio)
+        frames = {c: np.stack(f) for c, f in frames.items()}
+        if self.proprio == 'kinematic':
+            return frames, kinematic_proprio(self.cfg, segments, actions, k)
+        return frames, np.stack(proprio)
 
     def close(self) -> None:
         self.env.close()

@@ -89,6 +89,14 @@ class Predictor(Protocol):
         (S*K, T, H, W, 3) uint8} at the cameras' resolution for o'_1..o'_T and proprio (S*K, T+1, 7)."""
 
 
+def kinematic_proprio(cfg: CellConfig, segments: list[RealSegment], actions: np.ndarray, k: int) -> np.ndarray:
+    """(S*K, T+1, 7) proprio of counterfactual ``actions`` (K per segment in order) from the
+    controller integration (counterfactual.synthetic_proprio): what a learned world model, which
+    predicts frames only, pairs them with."""
+    return np.stack([synthetic_proprio(segments[i // k].proprio, segments[i // k].actions, a, cfg.task, cfg.controller)
+                     for i, a in enumerate(actions)])
+
+
 class ModelPredictor:
     needs_state = False            # predicts from the real o_0 alone
 
@@ -107,10 +115,7 @@ class ModelPredictor:
 
     def __call__(self, segments, actions, k):
         anchors = {c: np.stack([s.images[c][0] for s in segments for _ in range(k)]) for c in CAMERAS}
-        frames = self.frames(anchors, actions)
-        proprio = np.stack([synthetic_proprio(segments[i // k].proprio, segments[i // k].actions, a, self.cfg.task,
-                                              self.cfg.controller) for i, a in enumerate(actions)])
-        return frames, proprio
+        return self.frames(anchors, actions), kinematic_proprio(self.cfg, segments, actions, k)
 
 
 class Generator:
