@@ -12,7 +12,7 @@ def _result(variant, seed, success, ppl=True):
             'ppl': [{'entropy_ema': -1.0 - 0.1 * i, 'rho': 0.03 + 0.01 * i, 'q_real': 0.5, 'q_positive': 0.8,
                      'q_negative': 0.2, 'synthetic_used': 1000.0 * (i + 1)} for i in range(len(success))] if ppl else [],
             'synthetic': [{'positive': 7 * seed, 'label_audit': {'positive_true': 5 * seed} if seed else None}
-                          for _ in success] if ppl else []}
+                          for _ in success] if ppl else [{} for _ in success]}    # as the trainer records them
     return {'machine': {'cpu': 'test cpu', 'cores': 2}, 'variant': variant, 'seed': seed, 'wall_s': 600.0,
             'history': hist, 'fidelity': {}}
 

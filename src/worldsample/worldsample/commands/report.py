@@ -103,6 +103,7 @@ def _positives(runs: list[dict]) -> str:
     """Per seed: positive synthetic trajectories stored, and how many the label audit found truly
     successful (simulation runs with an audit); '—' for runs without synthetic data."""
     last = [r['history']['synthetic'][-1] for r in runs if r['history'].get('synthetic')]
+    last = [s for s in last if s]            # a run without synthetic data records empty entries
     if not last:
         return '—'
     return ', '.join(f'{s["positive"]} ({s["label_audit"]["positive_true"]})' if s.get('label_audit')
