@@ -7,7 +7,8 @@
   rollout, proprio through the controller's integration), on a GPU when torch sees one;
 - labels every predicted frame pair with one batched call of the reward model service
   ``/reward_model/score`` (y_hat = 1[R_hat >= delta_R]), held to a threshold calibrated on
-  replays of recent real segments before the first batch and after weights reloads, at most
+  replays of recent real segments of held-out episodes (core.worldmodel.calibration.held_out:
+  every ``label_holdout_every``-th, which world_model_trainer never trains on) before the first batch and after weights reloads, at most
   every ``calibrate_every_s`` (core.worldmodel.calibration.LabelCalibrator, the same as the
   single-process loop, which recalibrates after every post-training burst);
 - generates only once the weights have had ``warmup`` updates on real rollouts (the weights

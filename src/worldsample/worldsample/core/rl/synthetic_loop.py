@@ -71,8 +71,9 @@ class SyntheticLoop:
         # simulation only: every generated label checked against the simulator (core.sim.label_audit)
         self.audit = audit
         self.cutter = SegmentCutter(cfg.world_model.segment_length)
-        # learned models: labels held to a threshold calibrated on replays of recent real segments,
-        # at the first generation and again after every post-training burst
+        # learned models: labels held to a threshold calibrated on replays of recent real segments of
+        # held-out episodes (never post-trained on), at the first generation and again after every
+        # post-training burst
         self.calibrator = LabelCalibrator(cfg.world_model) if calibrate_labels else None
         self.batch_segments = batch_segments    # segments per generation call (batched rollouts amortise on a CPU)
         self.pending: list = []
