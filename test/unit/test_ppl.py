@@ -182,6 +182,29 @@ def test_weighted_update_with_only_real_rows_matches_the_plain_update(small, enc
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize('mode', ['full', 'baseline'])
+def test_warm_up_compiles_every_update_of_a_run_and_changes_nothing(small, encoder, mode):
+    # shapes no other test uses, so the compile caches start without them (each learner's state has
+    # its own network definitions, which the caches key on)
+    cfg = replace(_with_mode(small, mode), agent=replace(small.agent, hidden=(24, 24), batch_size=48))
+    fns = (sac.update, sac.update_ppl, sac.q_values)
+    warm, cold = Learner(cfg, encoder, seed=4), Learner(cfg, encoder, seed=4)
+    before = [f._cache_size() for f in fns]
+    warm.warm_up()
+    compiled = [f._cache_size() for f in fns]
+    assert compiled[0] == before[0] + 1
+    assert compiled[1:] == ([before[1] + 1, before[2] + 1] if mode == 'full' else before[1:])
+    for learner in (warm, cold):
+        _real(learner, 30, np.random.default_rng(8))
+        _synthetic(learner, 6, np.random.default_rng(9))
+    infos = [warm.step() for _ in range(4)]
+    assert [f._cache_size() for f in fns] == compiled      # the run's updates compiled nothing more
+    assert infos[-1] == pytest.approx([cold.step() for _ in range(4)][-1], nan_ok=True)
+    for x, y in zip(jax.tree_util.tree_leaves(warm.state.critic), jax.tree_util.tree_leaves(cold.state.critic)):
+        np.testing.assert_array_equal(x, y)
+    assert np.array_equal(warm.key, cold.key) and warm.rng.random() == cold.rng.random()
+
+
 def test_malformed_synthetic_trajectories_are_refused_by_name(small, encoder):
     learner = Learner(small, encoder)
     dim, a = learner.feat.dim, np.zeros((3, 7), np.float32)

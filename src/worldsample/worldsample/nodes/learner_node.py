@@ -7,7 +7,9 @@
   trajectory is assembled from its steps (core.rl.synthetic) and stored whole in the positive
   or negative synthetic buffer; Policy-Paced Learning (``ppl.mode``, core.rl.ppl) decides how
   many synthetic rows each critic batch gets;
-- trains in a background thread as fast as the data allows (core.rl.learner.Learner);
+- trains in a background thread as fast as the data allows (core.rl.learner.Learner); every
+  update it will run is compiled on start (``Learner.warm_up``), so neither the first update
+  nor a Ctrl-C waiting for the current one stops for a compile;
 - broadcasts versioned actor parameters + the frozen encoder on ``/learner/actor_params``
   (transient-local: a late policy gets the latest at once) every ``publish_every_s``;
 - checkpoints agent, buffers and encoder to ``<run_dir>/checkpoint`` every
@@ -76,6 +78,9 @@ class LearnerNode(Node):
         self.checkpoint = run_dir / 'checkpoint'
         self.run_dir = run_dir
         self.learner = self._start(demos, seed)
+        started = time.monotonic()
+        self.learner.warm_up()     # compiled here, not in the first update (nor a Ctrl-C's wait for it)
+        self.get_logger().info(f'updates compiled in {time.monotonic() - started:.1f} s')
         self.encoder_bytes = self.learner.feat.encoder.to_bytes()
         self.lock = threading.Lock()     # buffers + sampling rng + log: transition callbacks vs training thread
         self.refusals: Counter[str] = Counter()   # refused real transitions by reason (the error's type)

@@ -195,6 +195,28 @@ class Learner:
     def step(self) -> dict:
         return self.update(self.sample())
 
+    def warm_up(self) -> None:
+        """Compile every update this configuration runs (the plain one; with PPL the mixed one and
+        the selection's Q evaluation) on zeros of the shapes :meth:`sample` produces, so no later
+        update stops for a compile: on one CPU at niceness 10 that takes tens of seconds, which
+        would otherwise hold the first update after ``learning_starts`` and a Ctrl-C arriving
+        during it. Results are discarded: the agent, the keys and the sampling rng are untouched."""
+        a, p = self.cfg.agent, self.cfg.ppl
+        dim, rows = self.feat.dim, (a.cta_ratio, a.batch_size)
+        zeros = sac.Batch(obs=np.zeros((*rows, dim), np.float32), action=np.zeros((*rows, 7), np.float32),
+                          reward=np.zeros(rows, np.float32), next_obs=np.zeros((*rows, dim), np.float32),
+                          done=np.zeros(rows, np.float32))
+        key = jax.random.PRNGKey(0)
+        jax.block_until_ready(sac.update(self.state, zeros, key))
+        if p.mode == 'baseline':
+            return
+        ones = np.ones(rows, np.float32)
+        jax.block_until_ready(sac.update_ppl(self.state, zeros, ones, ones, key))
+        if p.mode in ppl.Q_SELECTED:
+            n = p.select_samples
+            jax.block_until_ready(sac.q_values(self.state, np.zeros((n, dim), np.float32),
+                                               np.zeros((n, 7), np.float32)))
+
     @property
     def version(self) -> int:
         return int(self.state.step)
