@@ -78,18 +78,23 @@ def test_stale_arm_feedback_holds_the_arm_and_refuses_commands_and_resets(procs,
     reset = ros_node.create_client(Reset, '/a1x_controller/reset')
     q = kinematics.READY_SEED
 
-    def run(seconds, feed=True, push=False):
+    def run(seconds, feed=True, push=False, until=lambda: False):
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end and not until():
             if feed:
                 feedback.publish(JointState(name=list(cfg.robot.joint_names), position=list(q)))
             if push:
                 cmd.publish(DeltaCommand(source=0, action=[0.5, 0, 0, 0, 0, 0, 0]))
             ros_node.spin_for(0.02)
 
+    def tracking_on_fresh_feedback():
+        return states and states[-1].mode == Mode.TRACKING and states[-1].feedback_age_s < 0.1
+
     assert ros_node.spin_until(lambda: feedback.get_subscription_count() > 0, 30)
     run(1.0, push=True)
-    assert states and states[-1].mode == Mode.TRACKING and states[-1].feedback_age_s < 0.1
+    # a node just started, on a loaded machine, can miss a beat: its state settles within seconds
+    run(10.0, push=True, until=tracking_on_fresh_feedback)
+    assert tracking_on_fresh_feedback(), states[-1:]
     accepted = states[-1].commands_accepted
     run(0.8, feed=False, push=True)                        # the driver stops reporting
     last = states[-1]
