@@ -63,6 +63,50 @@ def _label_stats(scores: np.ndarray, threshold: float, truth: np.ndarray) -> dic
             'positives': int(y.sum()), 'true_positives': int(t.sum())}
 
 
+def _feature_stats(encoder, frames: dict[str, np.ndarray], sim: dict[str, np.ndarray],
+                   first: dict[str, np.ndarray], k: int) -> dict:
+    """What the learner's frozen encoder sees in frames {camera: (N, T, H, W, 3)} of N = S*K
+    counterfactuals against the simulator's frames ``sim`` of the same steps (image features only;
+    proprio is the oracle-kinematic-proprio control's question). Per step t: the error
+    ||phi(frame) - phi(sim)||, against what the actions do (the mean distance between the simulator's K
+    counterfactuals of one segment, 'action spread') and against copying o_0 (``first``, (N, H, W, 3));
+    and whether the features tell the K action sequences apart: the share of counterfactuals whose
+    nearest simulator counterfactual of the same segment is their own (chance 1/K)."""
+    from worldsample.core.observation import CAMERAS
+    n, T = frames[CAMERAS[0]].shape[:2]
+
+    def embed(f):
+        return encoder.encode({c: f[c].reshape(n * T, *f[c].shape[2:]) for c in CAMERAS}).reshape(n, T, -1)
+
+    pred, true = embed(frames), embed(sim)
+    error = np.linalg.norm(pred - true, axis=-1)                                        # (N, T)
+    copy = np.linalg.norm(encoder.encode(first)[:, None] - true, axis=-1)
+    pred_g, true_g = pred.reshape(n // k, k, T, -1), true.reshape(n // k, k, T, -1)
+    off = ~np.eye(k, dtype=bool)
+    spread_true = np.linalg.norm(true_g[:, :, None] - true_g[:, None], axis=-1)[:, off].mean(axis=(0, 1))
+    spread_pred = np.linalg.norm(pred_g[:, :, None] - pred_g[:, None], axis=-1)[:, off].mean(axis=(0, 1))
+    cross = np.linalg.norm(pred_g[:, :, None] - true_g[:, None], axis=-1)              # (S, i pred, j sim, T)
+    own = (cross.argmin(axis=2) == np.arange(k)[None, :, None]).mean(axis=(0, 1))       # (T,)
+    return {'error': float(error.mean()), 'action_spread': float(spread_true.mean()),
+            'predicted_action_spread': float(spread_pred.mean()), 'copy_first_error': float(copy.mean()),
+            'error_over_action_spread': float(error.mean() / spread_true.mean()),
+            'own_counterfactual_nearest': float(own.mean()), 'chance': 1.0 / k,
+            'by_step': {'error': error.mean(0).tolist(), 'action_spread': spread_true.tolist(),
+                        'predicted_action_spread': spread_pred.tolist(), 'own_counterfactual_nearest': own.tolist()}}
+
+
+def _at_resolution(frames: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """Frames down to a world model's size x size views and back (its loss of detail, nothing else)."""
+    import cv2
+    out = {}
+    for c, f in frames.items():
+        h, w = f.shape[-3:-1]
+        flat = f.reshape(-1, h, w, 3)
+        out[c] = np.stack([cv2.resize(cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA), (w, h),
+                                      interpolation=cv2.INTER_LINEAR) for x in flat]).reshape(f.shape)
+    return out
+
+
 def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:
     """R_hat on frames the model predicts for the real actions, against the real frames' labels."""
     pos, neg = pred_scores[real_labels], pred_scores[~real_labels]
@@ -83,6 +127,7 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
 
     from worldsample.core.config import load_config
     from worldsample.core.observation import CAMERAS
+    from worldsample.core.rl.learner import fit_encoder
     from worldsample.core.sim.oracle import OraclePredictor
     from worldsample.core.worldmodel.counterfactual import perturb_actions
     from worldsample.core.worldmodel.data import episodes_from_dataset
@@ -101,7 +146,8 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     states: list = []
     test = _sim_episodes(cfg, **TEST, states=states)
     segs = _segments(test, states, T)
-    demos = episodes_from_dataset(_sim_episodes(cfg, **DEMOS), wm_cfg)
+    demo_data = _sim_episodes(cfg, **DEMOS)
+    demos = episodes_from_dataset(demo_data, wm_cfg)
     rollouts = episodes_from_dataset(_sim_episodes(cfg, **ROLLOUTS), wm_cfg)
     held = episodes_from_dataset(test, wm_cfg)
     print(f'sim data: {len(segs)} test segments, {sum(len(e.actions) for e in demos)} demo and '
@@ -125,7 +171,11 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     oracle.close()
     real = {c: np.stack([s.images[c][1:] for s in segs]) for c in CAMERAS}
     real_labels = scores(real, len(segs)) >= rm.threshold
-    results = {'simulator frames (oracle)': {'counterfactuals': _label_stats(scores(o_frames, n), rm.threshold, truth)}}
+    encoder = fit_encoder(cfg, demo_data)       # the frozen encoder a run fits on such demos
+    first = {c: np.stack([s.images[c][0] for s in segs for _ in range(K)]) for c in CAMERAS}
+    results = {'simulator frames (oracle)': {'counterfactuals': _label_stats(scores(o_frames, n), rm.threshold, truth)},
+               'simulator frames at world-model resolution': {
+                   'features': _feature_stats(encoder, _at_resolution(o_frames, wm_cfg.view_size), o_frames, first, K)}}
 
     model = WorldModel(wm_cfg, seed=0)        # on a GPU when torch sees one
     WEIGHTS.mkdir(parents=True, exist_ok=True)
@@ -145,6 +195,7 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
             'training_steps': model.steps, 'train_s': timing[name],
             'counterfactuals': _label_stats(scores(m_frames, n), rm.threshold, truth),
             'own_action_replay': _replay_stats(scores(replay, len(segs)).ravel(), real_labels.ravel()),
+            'features': _feature_stats(encoder, m_frames, o_frames, first, K),
             'fidelity': evaluate(model, held, wm_cfg)['metrics']}
         if name == 'demos':
             model.opt = torch.optim.AdamW(model.net.parameters(), lr=wm_cfg.lr)   # post-training's fresh optimiser
@@ -157,6 +208,12 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
         'delta_R': rm.threshold, 'results': results, 'wall_s': time.perf_counter() - t0})
     rows = []
     for name, r in results.items():
+        if 'features' in r:
+            f = r['features']
+            rows.append(f"| encoder features of {name} ({size}) vs the simulator's | error {f['error']:.2f} = "
+                        f"{f['error_over_action_spread']:.2f}x the actions' spread {f['action_spread']:.2f} "
+                        f"(copying o_0: {f['copy_first_error']:.2f}); own counterfactual nearest "
+                        f"{f['own_counterfactual_nearest']:.0%} (chance {f['chance']:.0%}) | error well below the spread |")
         if 'counterfactuals' not in r:
             continue
         c = r['counterfactuals']

@@ -34,6 +34,13 @@ AGENT_FIELDS = ('actor', 'critic', 'target_critic', 'log_alpha', 'actor_opt', 'c
 SYNTHETIC = ('syn_positive', 'syn_negative')   # buffer attributes and checkpoint file stems
 
 
+def fit_encoder(cfg: CellConfig, data: dict[str, np.ndarray]) -> PCAEncoder:
+    """The frozen encoder of a run: PCA (``train.encoder_size``/``encoder_dim``) on every frame of a
+    demo dataset (core.recording.dataset layout), observations and next observations."""
+    frames = {c: np.concatenate([data[IMAGE_FIELDS[c]], data['next_' + IMAGE_FIELDS[c]]]) for c in CAMERAS}
+    return PCAEncoder.fit(frames, EncoderConfig(cfg.train.encoder_size, cfg.train.encoder_dim))
+
+
 class CheckpointError(ValueError):
     """A checkpoint that is missing, truncated or does not match this configuration."""
 
@@ -60,13 +67,10 @@ class Learner:
         """A fresh learner from a demo dataset (core.recording.dataset layout): the frozen encoder
         is fitted on its frames (``train.encoder_size``/``encoder_dim``) and every row goes to the
         demo buffer."""
-        n = len(data['action'])
-        frames = {c: np.concatenate([data[IMAGE_FIELDS[c]], data['next_' + IMAGE_FIELDS[c]]]) for c in CAMERAS}
-        encoder = PCAEncoder.fit(frames, EncoderConfig(cfg.train.encoder_size, cfg.train.encoder_dim))
-        learner = cls(cfg, encoder, seed)
-        f = learner.feat.batch({c: frames[c][:n] for c in CAMERAS}, data['proprio'])
-        f_next = learner.feat.batch({c: frames[c][n:] for c in CAMERAS}, data['next_proprio'])
-        for i in range(n):
+        learner = cls(cfg, fit_encoder(cfg, data), seed)
+        f = learner.feat.batch({c: data[IMAGE_FIELDS[c]] for c in CAMERAS}, data['proprio'])
+        f_next = learner.feat.batch({c: data['next_' + IMAGE_FIELDS[c]] for c in CAMERAS}, data['next_proprio'])
+        for i in range(len(data['action'])):
             learner.demo.add(f[i], data['action'][i], float(data['reward'][i]), f_next[i], bool(data['terminated'][i]))
         return learner
 
