@@ -169,7 +169,9 @@ def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ro
     from worldsample.core.recording.transition_log import TransitionLog
     from worldsample.core.rl.synthetic import RECORD_MAGIC, from_record
     run_dir = tmp_path / 'run'
-    params = dict(task=fast_task, run_dir=str(run_dir), checkpoint_every_s=1000.0, stats_every_s=0.5)
+    cache = tmp_path / 'jax'
+    params = dict(task=fast_task, run_dir=str(run_dir), checkpoint_every_s=1000.0, stats_every_s=0.5,
+                  compile_cache=str(cache))
     learner = procs.start('learner', 'learner', demos=demos, **params)
     lstats = _collector(ros_node, LearnerStats, '/learner/stats', STATE_QOS)
     pub = ros_node.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
@@ -204,6 +206,8 @@ def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ro
     send_synthetic(901, 2, accepted=False)
     assert ros_node.spin_until(lambda: lstats[-1].received == 30 and lstats[-1].durable == 30
                                and lstats[-1].synthetic_trajectories == 2, 30), lstats[-1]
+    # both updates were compiled on start, into the cache the restarts below load them from
+    assert {p.name.split('-')[0] for p in cache.iterdir()} >= {'jit_update', 'jit_update_ppl'}
     assert (lstats[-1].syn_positive_size, lstats[-1].syn_negative_size) == (3, 2)
     assert lstats[-1].checkpointed == 0                        # none of them is in a checkpoint yet
     learner.send_signal(signal.SIGKILL)

@@ -53,7 +53,8 @@ from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
 from ..core.rl.synthetic import RECORD_MAGIC, SyntheticAssembler, from_record, to_record
 from .common import (LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHETIC_TOPIC,
-                     TRANSITION_QOS, declare_config, spin_node, transition_images, yield_to_control_loop)
+                     TRANSITION_QOS, compile_cache, declare_config, spin_node, transition_images,
+                     yield_to_control_loop)
 
 STATS_TOPIC = '/learner/stats'
 STAT_FIELDS = ('critic_loss', 'actor_loss', 'q_mean', 'entropy', 'temperature')
@@ -65,6 +66,7 @@ class LearnerNode(Node):
     def __init__(self):
         super().__init__('learner')
         yield_to_control_loop(self)    # niceness 10, off the control loop's CPU (parameters nice, cpus)
+        compile_cache(self)
         self.cfg = declare_config(self)
         mode = self.declare_parameter('ppl_mode', '').value
         if mode:   # a run's variant without editing the task YAML

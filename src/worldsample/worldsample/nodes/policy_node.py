@@ -59,8 +59,8 @@ from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
 from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS, SUCCESS_MARK_TOPIC,
-                     TRANSITION_QOS, arm_state_proprio, array_to_image, control_loop_priority, declare_config,
-                     image_to_array, spin_node, stamp_s)
+                     TRANSITION_QOS, arm_state_proprio, array_to_image, compile_cache, control_loop_priority,
+                     declare_config, image_to_array, spin_node, stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 ACK_WAIT_S = 5.0      # at the end of the last episode: how long to wait for the transitions' delivery
@@ -74,6 +74,7 @@ class PolicyNode(Node):
     def __init__(self):
         super().__init__('policy')
         self.cfg = declare_config(self)
+        compile_cache(self)            # a restarted policy loads its compiled actor
         actor = self.declare_parameter('actor', 'expert').value
         self.episodes = int(self.declare_parameter('episodes', 0).value)   # 0 = run forever
         self.seed = int(self.declare_parameter('seed', 0).value)
