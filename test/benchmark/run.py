@@ -814,6 +814,8 @@ def main(argv=None) -> int:
     p.add_argument('--wm-size', default='tiny', help='world_model_fidelity, world_model_labels: model size (tiny, default)')
     p.add_argument('--wm-steps', type=int, default=1500,
                    help='world_model_fidelity: training steps per variant; world_model_labels: per training stage')
+    p.add_argument('--wm-reuse', action='store_true',
+                   help='world_model_labels: measure the weights an earlier run of the same size and steps kept')
     p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
                    help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
     p.add_argument('--variant', action='append', default=[], metavar='NAME',
@@ -834,7 +836,8 @@ def main(argv=None) -> int:
                'worldsample': {'variants': tuple(args.variant), 'seeds': tuple(args.seed) or (0, 1, 2),
                                'env_steps': args.env_steps, 'task': args.task,
                                'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads},
-               'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task},
+               'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task,
+                               'reuse': args.wm_reuse},
                'fault_injection': {'rounds': args.rounds}}
     rows = []
     for name in args.names or list(BENCHES):

@@ -1,6 +1,6 @@
 """Can the reward model trust a world model's frames? (the question behind every synthetic label)
 
-    ./ws bench world_model_labels [--wm-size tiny|default] [--wm-steps N] [--task insertion_vision]
+    ./ws bench world_model_labels [--wm-size tiny|default] [--wm-steps N] [--wm-reuse] [--task insertion_vision]
 
 On held-out noisy-expert segments of the task (aligned to each episode's end, so a successful
 episode's success step lies in its last segment), every segment gets K counterfactual action
@@ -9,14 +9,20 @@ rendered three ways: by the simulator replaying them from the segment's saved st
 which gives the ground truth ``success`` of every step), and by two learned world models from the
 segment's real o_0 — one trained on the scripted demos alone (what a run starts from), one
 trained on demos and then post-trained on demos + noisy rollouts (what post-training during a run
-aims at); their weights are kept under ``runs/bench_world_model_labels/``. The cached reward model of the worldsample benchmark labels each frame (R_hat >= delta_R).
+aims at); their weights are kept under ``runs/bench_world_model_labels/`` (``--wm-reuse`` measures
+those of an earlier run of the same size and steps instead of training again). The cached reward
+model of the worldsample benchmark labels each frame (R_hat >= delta_R).
 
 Reported per source: the share of counterfactuals labelled successful, their precision and
 recall against the simulator's truth, the share of truly unsuccessful counterfactuals labelled
 successful, mean R_hat on truly unsuccessful frames; and, replaying the real segments with their
 own actions, the AUC of R_hat on predicted frames for the reward model's label of the real frame
 (what label calibration relies on) with precision/recall at a few thresholds; plus each model's
-PSNR/SSIM on the same replays (world-model resolution). Results: world_model_labels_<size>_<steps>.json.
+PSNR/SSIM on the same replays (world-model resolution); and what the learner's frozen encoder
+(fitted on the demos, as a run fits it) sees in each source's frames against the simulator's
+(``_feature_stats``: the error against the actions' own effect, split into a common offset and the
+action effect, and whether a counterfactual's features are nearest to its own simulated
+counterpart). Results: world_model_labels_<size>_<steps>.json.
 """
 from __future__ import annotations
 
@@ -71,7 +77,8 @@ def _feature_stats(encoder, frames: dict[str, np.ndarray], sim: dict[str, np.nda
     ||phi(frame) - phi(sim)||, against what the actions do (the mean distance between the simulator's K
     counterfactuals of one segment, 'action spread') and against copying o_0 (``first``, (N, H, W, 3));
     and whether the features tell the K action sequences apart: the share of counterfactuals whose
-    nearest simulator counterfactual of the same segment is their own (chance 1/K)."""
+    nearest simulator counterfactual of the same segment is their own (chance 1/K), also with each
+    segment's common offset removed."""
     from worldsample.core.observation import CAMERAS
     n, T = frames[CAMERAS[0]].shape[:2]
 
@@ -85,14 +92,27 @@ def _feature_stats(encoder, frames: dict[str, np.ndarray], sim: dict[str, np.nda
     off = ~np.eye(k, dtype=bool)
     spread_true = np.linalg.norm(true_g[:, :, None] - true_g[:, None], axis=-1)[:, off].mean(axis=(0, 1))
     spread_pred = np.linalg.norm(pred_g[:, :, None] - pred_g[:, None], axis=-1)[:, off].mean(axis=(0, 1))
-    cross = np.linalg.norm(pred_g[:, :, None] - true_g[:, None], axis=-1)              # (S, i pred, j sim, T)
-    own = (cross.argmin(axis=2) == np.arange(k)[None, :, None]).mean(axis=(0, 1))       # (T,)
+    def own_nearest(p, t):      # (S, k, T, d) each -> share, per step, whose nearest t of the segment is its own
+        cross = np.linalg.norm(p[:, :, None] - t[:, None], axis=-1)                     # (S, i pred, j sim, T)
+        return (cross.argmin(axis=2) == np.arange(k)[None, :, None]).mean(axis=(0, 1))
+
+    own = own_nearest(pred_g, true_g)
+    # the error split into what all K counterfactuals of a segment share (an offset that moves every
+    # predicted state off the real one alike) and what differs between them (the actions' effect)
+    pred_c, true_c = pred_g - pred_g.mean(1, keepdims=True), true_g - true_g.mean(1, keepdims=True)
+    offset = np.linalg.norm(pred_g.mean(1) - true_g.mean(1), axis=-1)                   # (S, T)
+    effect = np.linalg.norm(pred_c - true_c, axis=-1)                                   # (S, k, T)
+    own_c = own_nearest(pred_c, true_c)
     return {'error': float(error.mean()), 'action_spread': float(spread_true.mean()),
             'predicted_action_spread': float(spread_pred.mean()), 'copy_first_error': float(copy.mean()),
             'error_over_action_spread': float(error.mean() / spread_true.mean()),
-            'own_counterfactual_nearest': float(own.mean()), 'chance': 1.0 / k,
+            'common_offset': float(offset.mean()), 'action_effect_error': float(effect.mean()),
+            'own_counterfactual_nearest': float(own.mean()),
+            'own_counterfactual_nearest_offset_removed': float(own_c.mean()), 'chance': 1.0 / k,
             'by_step': {'error': error.mean(0).tolist(), 'action_spread': spread_true.tolist(),
-                        'predicted_action_spread': spread_pred.tolist(), 'own_counterfactual_nearest': own.tolist()}}
+                        'predicted_action_spread': spread_pred.tolist(), 'common_offset': offset.mean(0).tolist(),
+                        'action_effect_error': effect.mean((0, 1)).tolist(), 'own_counterfactual_nearest': own.tolist(),
+                        'own_counterfactual_nearest_offset_removed': own_c.tolist()}}
 
 
 def _at_resolution(frames: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
@@ -122,7 +142,8 @@ def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:
             'at_threshold': at}
 
 
-def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 'insertion_vision') -> list[str]:
+def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 'insertion_vision',
+                             reuse: bool = False) -> list[str]:
     import torch
 
     from worldsample.core.config import load_config
@@ -180,14 +201,21 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     model = WorldModel(wm_cfg, seed=0)        # on a GPU when torch sees one
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     timing = {}
-    for name, train_on in (('demos', (demos, [])), ('demos, then post-trained on demos + rollouts', (demos, rollouts))):
-        t1 = time.perf_counter()
-        episodes, weights = mix(*train_on, wm_cfg)
-        train(model, episodes, weights, steps, np.random.default_rng(len(results)),
-              lambda i, loss: print(f'  {name}: step {i}/{steps}, loss {loss:.4f}', flush=True)
-              if i % max(1, steps // 10) == 0 else None)
-        timing[name] = time.perf_counter() - t1
-        model.save(WEIGHTS / f"{size}_{steps}_{'demos' if name == 'demos' else 'post_trained'}.safetensors")
+    stages = (('demos', (demos, [])), ('demos, then post-trained on demos + rollouts', (demos, rollouts)))
+    for stage, (name, train_on) in enumerate(stages):
+        path = WEIGHTS / f"{size}_{steps}_{'demos' if name == 'demos' else 'post_trained'}.safetensors"
+        if reuse and path.is_file():      # kept by an earlier run of the same size and steps
+            model = WorldModel.load(path, wm_cfg)
+            timing[name] = None
+            print(f'  {name}: weights from {path}', flush=True)
+        else:
+            t1 = time.perf_counter()
+            episodes, weights = mix(*train_on, wm_cfg)
+            train(model, episodes, weights, steps, np.random.default_rng(1 + stage),
+                  lambda i, loss: print(f'  {name}: step {i}/{steps}, loss {loss:.4f}', flush=True)
+                  if i % max(1, steps // 10) == 0 else None)
+            timing[name] = time.perf_counter() - t1
+            model.save(path)
         predictor = ModelPredictor(cfg, model)
         m_frames, _ = predictor(segs, cf, K)
         replay, _ = predictor(segs, np.stack([s.actions for s in segs]), 1)
@@ -212,8 +240,11 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
             f = r['features']
             rows.append(f"| encoder features of {name} ({size}) vs the simulator's | error {f['error']:.2f} = "
                         f"{f['error_over_action_spread']:.2f}x the actions' spread {f['action_spread']:.2f} "
-                        f"(copying o_0: {f['copy_first_error']:.2f}); own counterfactual nearest "
-                        f"{f['own_counterfactual_nearest']:.0%} (chance {f['chance']:.0%}) | error well below the spread |")
+                        f"(copying o_0: {f['copy_first_error']:.2f}; common offset {f['common_offset']:.2f}, "
+                        f"action effect {f['action_effect_error']:.2f}); own counterfactual nearest "
+                        f"{f['own_counterfactual_nearest']:.0%}, offset removed "
+                        f"{f['own_counterfactual_nearest_offset_removed']:.0%} (chance {f['chance']:.0%}) "
+                        "| error well below the spread |")
         if 'counterfactuals' not in r:
             continue
         c = r['counterfactuals']

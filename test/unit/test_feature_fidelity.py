@@ -16,7 +16,7 @@ def _world():
         for k in range(K):
             for t in range(T):
                 y, x = 4 + 3 * s % 12, 4 + (t + 1) * (k + 1) * 2
-                frames[s, k, t, y:y + 6, x:x + 6] = 255
+                frames[s, k, t, y:y + 6, x:x + 6] = 200
     first = np.zeros((S * K, H, H, 3), np.uint8)
     sim = {c: frames.reshape(S * K, T, H, H, 3) for c in CAMERAS}
     return sim, {c: first for c in CAMERAS}
@@ -50,3 +50,18 @@ def test_resolution_control_keeps_the_shape_and_loses_detail_only():
     assert all(low[c].shape == sim[c].shape and low[c].dtype == np.uint8 for c in CAMERAS)
     assert np.array_equal(_at_resolution(sim, H)[CAMERAS[0]], sim[CAMERAS[0]])
     assert not np.array_equal(low[CAMERAS[0]], sim[CAMERAS[0]])
+
+
+def test_an_offset_common_to_a_segment_is_told_apart_from_wrong_action_effects():
+    sim, first = _world()
+    encoder = _encoder(sim)
+    # predictions exact up to a brightness offset that every counterfactual shares
+    shifted = {c: (v.astype(np.int16) + 40).clip(0, 255).astype(np.uint8) for c, v in sim.items()}
+    f = _feature_stats(encoder, shifted, sim, first, K)
+    assert f['common_offset'] > 0 and f['error'] > 0
+    assert f['action_effect_error'] < 1e-3 * f['common_offset']
+    assert f['own_counterfactual_nearest_offset_removed'] == 1.0
+    same = {c: np.repeat(v.reshape(S, K, T, H, H, 3)[:, :1], K, axis=1).reshape(v.shape) for c, v in sim.items()}
+    g = _feature_stats(encoder, same, sim, first, K)
+    assert g['action_effect_error'] > 0.3 * g['action_spread']
+    assert g['own_counterfactual_nearest_offset_removed'] == 1 / K

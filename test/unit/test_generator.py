@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from worldsample.core.worldmodel.data import SegmentError
-from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment, SegmentCutter
+from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment, SegmentCutter, to_camera
 from worldsample.core.worldmodel.model import WorldModel, sized
 
 CAMS = ('wrist_camera', 'side_camera')
@@ -80,3 +80,16 @@ def test_generator_makes_k_labelled_counterfactuals_per_segment(small_cfg):
         Generator(replace(cfg, world_model=replace(cfg.world_model, views=('wrist_camera',))), ModelPredictor(cfg, model),
                   scorer,
                   np.random.default_rng(1))
+
+
+@pytest.mark.parametrize('view_size, encoder_size', [(32, 32), (64, 32), (32, 16)])
+def test_encoders_see_exactly_the_predicted_view_at_camera_resolution(view_size, encoder_size):
+    from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
+    rng = np.random.default_rng(0)
+    views = rng.integers(0, 256, (40, view_size, view_size, 3), np.uint8)
+    camera = np.stack([to_camera(v, 128, 128) for v in views])
+    assert camera.shape == (40, 128, 128, 3)
+    enc = PCAEncoder.fit({'wrist_camera': views}, EncoderConfig(encoder_size, 8))
+    # exact at the view's own size; to the rounding of uint8 area averages below it
+    atol = 1e-5 if encoder_size == view_size else 0.01
+    np.testing.assert_allclose(enc.encode({'wrist_camera': camera}), enc.encode({'wrist_camera': views}), atol=atol)

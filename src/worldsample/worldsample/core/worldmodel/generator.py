@@ -11,8 +11,8 @@
   calibration set (core.worldmodel.calibration), success needs R_hat >= theta and a
   counterfactual with an ambiguous frame before its end is dropped.
 - :class:`ModelPredictor`: the video world model predicts the frames from the real o_0 in one
-  batched rollout, resized to the cameras' resolution; proprio from the controller integration
-  (counterfactual.synthetic_proprio). The simulator's oracle (core.sim.oracle) is the other
+  batched rollout, brought to the cameras' resolution by pixel replication (``to_camera``);
+  proprio from the controller integration (counterfactual.synthetic_proprio). The simulator's oracle (core.sim.oracle) is the other
   predictor: it replays the actions from the segment's saved physics state.
 """
 from __future__ import annotations
@@ -97,6 +97,16 @@ def kinematic_proprio(cfg: CellConfig, segments: list[RealSegment], actions: np.
                      for i, a in enumerate(actions)])
 
 
+def to_camera(view: np.ndarray, width: int, height: int) -> np.ndarray:
+    """One predicted view (s, s, 3) at a camera's resolution, by pixel replication. The learner's
+    and the reward model's encoders area-average frames down to ``train.encoder_size``; from
+    replicated pixels that gives back the view exactly at its own size (and its area average, to
+    uint8 rounding, below it), so both see what the model predicted. Bilinear upsampling instead blurred every
+    synthetic frame: on insertion_vision that moved each one by 0.16 in the learner's features,
+    half of what the counterfactual actions change (test/benchmark/world_model_labels.py)."""
+    return cv2.resize(view, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
 class ModelPredictor:
     needs_state = False            # predicts from the real o_0 alone
 
@@ -109,8 +119,7 @@ class ModelPredictor:
         frames = {}
         for c in CAMERAS:
             cam = self.cfg.camera(c)
-            frames[c] = np.stack([[cv2.resize(f, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
-                                   for f in traj] for traj in predicted[c]])
+            frames[c] = np.stack([[to_camera(f, cam.width, cam.height) for f in traj] for traj in predicted[c]])
         return frames
 
     def __call__(self, segments, actions, k):
