@@ -42,7 +42,9 @@ def test_online_training_kill_and_resume(procs, ros_node, fast_task, demos, tmp_
                 and len({s.params_version for s in pstats if s.params_version > 0}) >= 2)
     assert ros_node.spin_until(trained, 150), procs.log('learner')[-3000:] + procs.log('policy')[-2000:]
     assert 'first actor parameters: v0' in procs.log('policy')     # the untrained actor, sent at start
-    assert lstats[-1].demo_size >= 32 and lstats[-1].online_size == lstats[-1].received
+    assert lstats[-1].online_size == lstats[-1].received
+    # the demo buffer holds the 20 demo rows and, copied there, the simulated human's intervened steps
+    assert ros_node.spin_until(lambda: lstats[-1].demo_size >= 32, 60), lstats[-1]
     assert lstats[-1].steps_per_s > 0 and lstats[-1].critic_updates_per_s == pytest.approx(
         2 * lstats[-1].steps_per_s, rel=1e-3)
     assert all(np.isfinite([s.critic_loss, s.q_mean, s.temperature]).all() for s in lstats)
