@@ -71,7 +71,6 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
     # the learner stores whole trajectories and PPL puts them into critic updates, counted
     def used():
         return lstats and lstats[-1].synthetic_used > 0 and lstats[-1].synthetic_trajectories >= k
-    n_before = len(pstats)
     t0 = time.monotonic()
     assert ros_node.spin_until(used, 300), procs.log('learner')[-3000:]
     print(f'first synthetic rows in critic updates after {time.monotonic() - t0:.0f} s')
@@ -81,7 +80,10 @@ def test_generates_labelled_counterfactuals_and_dies_alone(procs, ros_node, mode
     assert 0 < st.rho <= np.float32(0.3) and np.isfinite([st.q_real, st.entropy_ema, st.positive_share]).all()
     assert st.synthetic_rejected == 0
     assert ros_node.spin_until(lambda: 'synthetic +' in procs.log('learner'), 15)    # logged every 10 s
-    during = [abs(x.period_ms - 100.0) for x in pstats[n_before:] if x.period_ms > 0]
+    # the control loop's periods while the learner keeps training on synthetic rows
+    n_used = len(pstats)
+    assert ros_node.spin_until(lambda: len([x for x in pstats[n_used:] if x.period_ms > 0]) >= 20, 90)
+    during = [abs(x.period_ms - 100.0) for x in pstats[n_used:] if x.period_ms > 0]
     assert len(during) >= 20 and np.percentile(during, 90) < 20.0          # control keeps its 10 Hz
 
     # malformed synthetic transitions are refused by name; training goes on
