@@ -90,13 +90,15 @@ def _feature_stats(encoder, frames: dict[str, np.ndarray], sim: dict[str, np.nda
     copy = np.linalg.norm(encoder.encode(first)[:, None] - true, axis=-1)
     pred_g, true_g = pred.reshape(n // k, k, T, -1), true.reshape(n // k, k, T, -1)
     off = ~np.eye(k, dtype=bool)
-    spread_true = np.linalg.norm(true_g[:, :, None] - true_g[:, None], axis=-1)[:, off].mean(axis=(0, 1))
-    spread_pred = np.linalg.norm(pred_g[:, :, None] - pred_g[:, None], axis=-1)[:, off].mean(axis=(0, 1))
+
+    def spread(g):              # (S, k, T, d) -> mean distance, per step, between a segment's k
+        return np.linalg.norm(g[:, :, None] - g[:, None], axis=-1)[:, off].mean(axis=(0, 1))
+
     def own_nearest(p, t):      # (S, k, T, d) each -> share, per step, whose nearest t of the segment is its own
         cross = np.linalg.norm(p[:, :, None] - t[:, None], axis=-1)                     # (S, i pred, j sim, T)
         return (cross.argmin(axis=2) == np.arange(k)[None, :, None]).mean(axis=(0, 1))
 
-    own = own_nearest(pred_g, true_g)
+    spread_true, spread_pred, own = spread(true_g), spread(pred_g), own_nearest(pred_g, true_g)
     # the error split into what all K counterfactuals of a segment share (an offset that moves every
     # predicted state off the real one alike) and what differs between them (the actions' effect)
     pred_c, true_c = pred_g - pred_g.mean(1, keepdims=True), true_g - true_g.mean(1, keepdims=True)

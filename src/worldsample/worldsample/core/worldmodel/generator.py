@@ -12,8 +12,8 @@
   counterfactual with an ambiguous frame before its end is dropped.
 - :class:`ModelPredictor`: the video world model predicts the frames from the real o_0 in one
   batched rollout, brought to the cameras' resolution by pixel replication (``to_camera``);
-  proprio from the controller integration (counterfactual.synthetic_proprio). The simulator's oracle (core.sim.oracle) is the other
-  predictor: it replays the actions from the segment's saved physics state.
+  proprio from the controller integration (counterfactual.synthetic_proprio). The simulator's
+  oracle (core.sim.oracle) is the other predictor: it replays the actions from the segment's saved physics state.
 """
 from __future__ import annotations
 
@@ -101,8 +101,8 @@ def to_camera(view: np.ndarray, width: int, height: int) -> np.ndarray:
     """One predicted view (s, s, 3) at a camera's resolution, by pixel replication. The learner's
     and the reward model's encoders area-average frames down to ``train.encoder_size``; from
     replicated pixels that gives back the view exactly at its own size (and its area average, to
-    uint8 rounding, below it), so both see what the model predicted. Bilinear upsampling instead blurred every
-    synthetic frame: on insertion_vision that moved each one by 0.16 in the learner's features,
+    uint8 rounding, below it), so both see what the model predicted. Bilinear upsampling instead
+    blurred every synthetic frame: on insertion_vision that moved each one by 0.16 in the learner's features,
     half of what the counterfactual actions change (test/benchmark/world_model_labels.py)."""
     return cv2.resize(view, (width, height), interpolation=cv2.INTER_NEAREST)
 
