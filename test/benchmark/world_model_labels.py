@@ -134,15 +134,11 @@ def _at_resolution(frames: dict[str, np.ndarray], size: int) -> dict[str, np.nda
 
 def _residual_corrected(frames: dict[str, np.ndarray], replay: dict[str, np.ndarray], real: dict[str, np.ndarray],
                         k: int) -> dict[str, np.ndarray]:
-    """Counterfactual frames with the model's error on the real actions taken out: each segment's
-    real frames plus what the model predicts the perturbation changes, o'_t = o_t + (pred(A')_t -
-    pred(A)_t) (frames (S*K, T, ...), replay and real (S, T, ...)). What the model gets wrong alike
-    for every action sequence from one anchor cancels."""
-    out = {}
-    for c, f in frames.items():
-        base = np.repeat(real[c].astype(np.int16) - replay[c].astype(np.int16), k, axis=0)
-        out[c] = np.clip(f.astype(np.int16) + base, 0, 255).astype(np.uint8)
-    return out
+    """Counterfactual frames (S*K, T, ...) as the generator corrects them for the learner
+    (generator.residual_corrected), from the replays and real frames (S, T, ...) of their segments."""
+    from worldsample.core.worldmodel.generator import residual_corrected
+    return {c: residual_corrected(f, np.repeat(replay[c], k, axis=0), np.repeat(real[c], k, axis=0))
+            for c, f in frames.items()}
 
 
 def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:

@@ -93,3 +93,56 @@ def test_encoders_see_exactly_the_predicted_view_at_camera_resolution(view_size,
     # exact at the view's own size; to the rounding of uint8 area averages below it
     atol = 1e-5 if encoder_size == view_size else 0.01
     np.testing.assert_allclose(enc.encode({'wrist_camera': camera}), enc.encode({'wrist_camera': views}), atol=atol)
+
+
+class _OffsetModel:
+    """A world model whose frames are what the first action dimension makes them (100 + 50 a_t,0)
+    plus an error of 30 that is the same for every action sequence from one anchor."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, segments, actions, k):
+        self.calls.append((actions.copy(), k))
+        value = np.clip(np.rint(130 + 50 * actions[:, :, 0]), 0, 255).astype(np.uint8)      # (N, T)
+        frames = {c: np.broadcast_to(value[:, :, None, None, None], (*value.shape, 128, 128, 3)).copy() for c in CAMS}
+        proprio = np.stack([np.full((actions.shape[1] + 1, 7), i, np.float32) for i in range(len(actions))])
+        return frames, proprio
+
+
+def test_residual_correction_takes_the_models_error_on_the_real_actions_out_of_the_learners_frames(small_cfg):
+    cfg, k, T = small_cfg, small_cfg.world_model.counterfactuals, small_cfg.world_model.segment_length
+    rng = np.random.default_rng(0)
+    segs = []
+    for e in range(2):
+        actions = np.zeros((T, 7), np.float32)
+        actions[:, 0] = rng.uniform(-0.5, 0.5, T)
+        real = np.rint(100 + 50 * actions[:, 0]).astype(np.uint8)                  # the real frames' law
+        frames = np.concatenate([[np.uint8(90)], real])[:, None, None, None]
+        segs.append(RealSegment(e, T * e, {c: np.broadcast_to(frames, (T + 1, 128, 128, 3)).copy() for c in CAMS},
+                                actions, np.zeros((T + 1, 7), np.float32)))
+    scored = []
+
+    def scorer(frames):
+        scored.append(frames['wrist_camera'][:, 0, 0, 0].copy())
+        return np.zeros(len(scored[-1])), np.zeros(len(scored[-1]), bool)
+
+    model = _OffsetModel()
+    out = Generator(cfg, model, scorer, np.random.default_rng(1), correct_residual=True).generate(segs)
+    (batch, per), = model.calls
+    assert per == k + 1 and len(batch) == 2 * (k + 1)                 # one rollout: K counterfactuals + a replay each
+    for i, s in enumerate(segs):
+        np.testing.assert_array_equal(batch[i * (k + 1) + k], s.actions)
+    assert len(out) == 2 * k
+    for j, t in enumerate(out):
+        cf = t.actions[:, 0]
+        # the learner sees the action's effect without the model's error (to uint8 rounding)
+        np.testing.assert_allclose(t.images['side_camera'][1:, 5, 7, 1], 100 + 50 * cf, atol=1.5)
+        np.testing.assert_array_equal(t.images['wrist_camera'][0], segs[t.source[0]].images['wrist_camera'][0])
+        np.testing.assert_array_equal(t.proprio[:, 0], j + j // k)       # the counterfactuals' proprio, not a replay's
+    # the reward model judged the predicted frames themselves (what the calibration can check)
+    np.testing.assert_allclose(scored[0], np.rint(130 + 50 * np.concatenate([t.actions[:, 0] for t in out])),
+                               atol=1)
+
+    plain = Generator(cfg, _OffsetModel(), scorer, np.random.default_rng(1)).generate(segs)
+    np.testing.assert_allclose(plain[0].images['side_camera'][1:, 0, 0, 0], 130 + 50 * plain[0].actions[:, 0], atol=1)

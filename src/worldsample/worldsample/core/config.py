@@ -239,6 +239,10 @@ class WorldModelConfig:
     label_min_positives: int
     label_calibration_segments: int
     label_holdout_every: int
+    # learned models: the learner gets each counterfactual with the model's error on the real
+    # actions taken out, o'_t = o_t + pred(A')_t - pred(A)_t (generator.residual_corrected); the
+    # reward model still labels pred(A')_t, which the calibration judges
+    residual_correction: bool
 
     def __post_init__(self):
         if not 0.0 < self.label_precision_min <= 1.0 or self.label_min_positives < 1 \

@@ -4,7 +4,9 @@
   a bounded queue of pending segments drops the oldest when generation falls behind;
 - a worker thread takes up to ``batch_segments`` segments at a time and makes K
   counterfactuals each with the world model (core Generator: perturbed actions, one batched
-  rollout, proprio through the controller's integration), on a GPU when torch sees one;
+  rollout, proprio through the controller's integration), on a GPU when torch sees one; with
+  ``world_model.residual_correction`` the same rollout replays each segment's own actions and
+  the published frames have the model's error on them taken out;
 - labels every predicted frame pair with one batched call of the reward model service
   ``/reward_model/score`` (y_hat = 1[R_hat >= delta_R]), held to a threshold calibrated on
   replays of recent real segments of held-out episodes (core.worldmodel.calibration.held_out:
@@ -92,7 +94,7 @@ class WorldModelNode(Node):
         self.mtime = self.weights.stat().st_mtime_ns
         self.scorer = ServiceScorer(self, int(self.declare_parameter('score_batch', 128).value))
         self.generator = Generator(self.cfg, ModelPredictor(self.cfg, self.model), self.scorer,
-                                   np.random.default_rng(seed))
+                                   np.random.default_rng(seed), self.wm_cfg.residual_correction)
         self.cutter = SegmentCutter(self.wm_cfg.segment_length)
         self.calibrator = LabelCalibrator(self.wm_cfg, float(self.declare_parameter('calibrate_every_s', 120.0).value))
         self.pending: deque = deque(maxlen=int(self.declare_parameter('max_pending_segments', 32).value))

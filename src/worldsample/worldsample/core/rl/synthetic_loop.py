@@ -179,5 +179,6 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
                        cfg.train.post_train_warmup)
-    return SyntheticLoop(cfg, Generator(cfg, ModelPredictor(cfg, model), scorer, rng), learner, post,
+    generator = Generator(cfg, ModelPredictor(cfg, model), scorer, rng, cfg.world_model.residual_correction)
+    return SyntheticLoop(cfg, generator, learner, post,
                          calibrate_labels=True, audit=audit, positives=positives)

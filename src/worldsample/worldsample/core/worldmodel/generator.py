@@ -9,7 +9,14 @@
   A trajectory ends at its first success (terminated, reward 1) or runs the whole segment
   (truncated); it is positive when it ends in success, negative otherwise. With a label
   calibration set (core.worldmodel.calibration), success needs R_hat >= theta and a
-  counterfactual with an ambiguous frame before its end is dropped.
+  counterfactual with an ambiguous frame before its end is dropped. With residual correction
+  (learned models, ``world_model.residual_correction``) the predictor also replays each
+  segment's own actions, and the learner gets o'_t = o_t + pred(A')_t - pred(A)_t
+  (:func:`residual_corrected`) while the reward model labels pred(A')_t: what the model gets
+  wrong alike for every action sequence from one anchor cancels (on insertion_vision it halved
+  the offset of the learner's features, test/benchmark/world_model_labels.py), and after it a
+  replay of the real actions would equal the real segment, so the calibration, which replays
+  them, can only judge the uncorrected frames.
 - :class:`ModelPredictor`: the video world model predicts the frames from the real o_0 in one
   batched rollout, brought to the cameras' resolution by pixel replication (``to_camera``);
   proprio from the controller integration (counterfactual.synthetic_proprio). The simulator's
@@ -47,10 +54,10 @@ class RealSegment:
 @dataclass
 class SyntheticTrajectory:
     source: tuple[int, int]             # (episode, start) of the real segment
-    images: dict[str, np.ndarray]       # camera -> (n+1, H, W, 3): real o_0, then predicted frames
+    images: dict[str, np.ndarray]       # camera -> (n+1, H, W, 3): real o_0, then predicted (or corrected) frames
     actions: np.ndarray                 # (n, 7) counterfactual actions
     proprio: np.ndarray                 # (n+1, 7)
-    scores: np.ndarray                  # (n,) R_hat of o'_1 .. o'_n
+    scores: np.ndarray                  # (n,) R_hat of the predicted o'_1 .. o'_n
     success: np.ndarray                 # (n,) y_hat; only the last can be True
 
     @property
@@ -107,6 +114,14 @@ def to_camera(view: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(view, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
+def residual_corrected(predicted: np.ndarray, replay: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """o'_t = o_t + (pred(A')_t - pred(A)_t) in uint8 frames of one shape: a counterfactual's
+    predicted frames ``predicted``, the model's replay of the real actions ``replay`` and the real
+    frames ``real``."""
+    moved = real.astype(np.int16) + predicted.astype(np.int16) - replay.astype(np.int16)
+    return np.clip(moved, 0, 255).astype(np.uint8)
+
+
 class ModelPredictor:
     needs_state = False            # predicts from the real o_0 alone
 
@@ -128,11 +143,13 @@ class ModelPredictor:
 
 
 class Generator:
-    def __init__(self, cfg: CellConfig, predictor: Predictor, scorer: Scorer, rng: np.random.Generator):
+    def __init__(self, cfg: CellConfig, predictor: Predictor, scorer: Scorer, rng: np.random.Generator,
+                 correct_residual: bool = False):
         if set(cfg.world_model.views) != set(CAMERAS):
             raise ValueError(f'generation needs a model of all cameras {CAMERAS}, configured views '
                              f'{cfg.world_model.views}')
         self.cfg, self.predictor, self.scorer, self.rng = cfg, predictor, scorer, rng
+        self.correct_residual = correct_residual      # learner frames: o_t + pred(A')_t - pred(A)_t
         self.last_timing = {'predict_s': 0.0, 'label_s': 0.0}     # of the last generate() call
         # None: the scorer's labels as they are (the oracle); else the labels of predicted frames
         # are held to a calibrated threshold (core.worldmodel.calibration)
@@ -158,7 +175,19 @@ class Generator:
         cf = np.stack([perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
                        for s in segments for _ in range(k)])
         t0 = time.perf_counter()
-        frames, proprio = self.predictor(segments, cf, k)
+        if self.correct_residual:
+            # one batch: each segment's K counterfactuals, then a replay of its own actions
+            batch = np.stack([a for i, s in enumerate(segments) for a in [*cf[i * k:(i + 1) * k], s.actions]])
+            frames, proprio = self.predictor(segments, batch, k + 1)
+            replay = np.arange(len(batch)) % (k + 1) == k
+            proprio = proprio[~replay]
+            learner_frames = {c: residual_corrected(frames[c][~replay], np.repeat(frames[c][replay], k, axis=0),
+                                                    np.repeat(np.stack([s.images[c][1:] for s in segments]), k, axis=0))
+                              for c in CAMERAS}
+            frames = {c: frames[c][~replay] for c in CAMERAS}
+        else:
+            frames, proprio = self.predictor(segments, cf, k)
+            learner_frames = frames
         t1 = time.perf_counter()
         n, T = len(cf), len(segments[0].actions)
         scores, success = self.scorer({c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS})
@@ -178,7 +207,7 @@ class Generator:
                 continue
             out.append(SyntheticTrajectory(
                 (seg.episode, seg.start),
-                {c: np.concatenate([seg.images[c][:1], frames[c][i, :end]]) for c in CAMERAS},
+                {c: np.concatenate([seg.images[c][:1], learner_frames[c][i, :end]]) for c in CAMERAS},
                 actions[:end].astype(np.float32), proprio[i, :end + 1].astype(np.float32), scores[i, :end],
                 success[i, :end]))
         return out
