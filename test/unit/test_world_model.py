@@ -238,3 +238,17 @@ def test_live_stream_becomes_the_same_episodes_as_the_dataset(tiny):
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a.frames, b.frames)
         np.testing.assert_array_equal(a.actions, b.actions)
+
+
+def test_post_training_leaves_the_label_calibrations_held_out_episodes_out(tiny):
+    from worldsample.core.worldmodel.training import RolloutEpisodes
+    cfg = replace(tiny, label_holdout_every=3)
+    stream = RolloutEpisodes(cfg)
+    frame = {c: np.zeros((128, 128, 3), np.uint8) for c in ('wrist_camera', 'side_camera')}
+    got = []
+    for episode in range(7):
+        for step in range(2):
+            got += stream.add(episode, step, frame, np.zeros(7, np.float32), np.full(7, episode, np.float32), frame,
+                              np.zeros(7, np.float32), step == 1)
+    assert [int(e.actions[0, 0]) for e in got] == [0, 1, 3, 4, 6]          # episodes 2 and 5 are calibration's
+    assert all(len(e.actions) == 2 for e in got)

@@ -1,8 +1,8 @@
 """world_model_trainer node: asynchronous post-training of the world model on the live rollouts.
 
-Collects the real stream ``/worldsample/transitions`` into episodes (core EpisodeAssembler;
-the episodes the world_model workers calibrate their labels on are left out, core
-calibration.held_out),
+Collects the real stream ``/worldsample/transitions`` into episodes (core
+training.RolloutEpisodes: the episodes the world_model workers calibrate their labels on are
+left out),
 trains in a background thread on the demo dataset (``demos``, optional) mixed with the
 rollouts (recency-weighted, core.worldmodel.training.mix) and writes the weights atomically to
 ``weights`` every ``save_every_s``; the world_model workers watching that file pick them up
@@ -23,10 +23,8 @@ from rclpy.node import Node
 from rclpy.task import Future
 from worldsample_msgs.msg import Transition
 
-from ..core.worldmodel.calibration import held_out
-from ..core.worldmodel.data import EpisodeAssembler
 from ..core.worldmodel.model import WorldModel, sized
-from ..core.worldmodel.training import load_episodes, mix, train
+from ..core.worldmodel.training import RolloutEpisodes, load_episodes, mix, train
 from .common import (TRANSITION_QOS, declare_config, real_step, yield_to_control_loop, spin_node)
 
 LOG_EVERY_S = 30.0
@@ -51,7 +49,7 @@ class WorldModelTrainerNode(Node):
         self.model = (WorldModel.load(self.weights, self.wm_cfg, device) if self.weights.is_file()
                       else WorldModel(self.wm_cfg, seed, device))
         self.rollouts: deque = deque(maxlen=max_episodes)
-        self.assembler = EpisodeAssembler(self.wm_cfg)
+        self.stream = RolloutEpisodes(self.wm_cfg)    # the workers calibrate labels on the episodes it leaves out
         self.lock = threading.Lock()
         self.rng = np.random.default_rng(seed)
         self.stop = threading.Event()
@@ -64,9 +62,7 @@ class WorldModelTrainerNode(Node):
 
     def on_transition(self, msg: Transition) -> None:
         step = real_step(self, msg, self.cfg)
-        if step and held_out(step[0], self.wm_cfg.label_holdout_every):    # the workers calibrate labels on these
-            return
-        done = self.assembler.add(*step) if step else []
+        done = self.stream.add(*step) if step else []
         if done:
             with self.lock:
                 self.rollouts.extend(done)

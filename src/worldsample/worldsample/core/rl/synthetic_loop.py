@@ -24,11 +24,11 @@ import numpy as np
 from ..config import CellConfig
 from ..episode import StepRecord
 from ..observation import CAMERAS
-from ..worldmodel.calibration import LabelCalibrator, held_out
-from ..worldmodel.data import Episode, EpisodeAssembler
+from ..worldmodel.calibration import LabelCalibrator
+from ..worldmodel.data import Episode
 from ..worldmodel.generator import Generator, ModelPredictor, SegmentCutter
 from ..worldmodel.model import WorldModel
-from ..worldmodel.training import mix, train as train_world_model
+from ..worldmodel.training import RolloutEpisodes, mix, train as train_world_model
 from .learner import Learner
 
 
@@ -38,7 +38,7 @@ class PostTrainer:
         self.model, self.demos, self.every, self.steps, self.rng = model, demos, every, steps, rng
         self.warmup = warmup            # updates of the first burst, which waits for a completed rollout
         self.trained = 0                # post-training updates so far
-        self.assembler = EpisodeAssembler(model.cfg)
+        self.stream = RolloutEpisodes(model.cfg)      # label calibration's held-out episodes left out
         self.rollouts: list[Episode] = []
 
     @property
@@ -46,9 +46,7 @@ class PostTrainer:
         return self.trained >= self.warmup
 
     def observe(self, rec: StepRecord, obs: dict, next_obs: dict) -> None:
-        if held_out(rec.episode, self.model.cfg.label_holdout_every):     # label calibration's, never trained on
-            return
-        self.rollouts += self.assembler.add(rec.episode, rec.step, obs, obs['proprio'], rec.action, next_obs,
+        self.rollouts += self.stream.add(rec.episode, rec.step, obs, obs['proprio'], rec.action, next_obs,
                                             next_obs['proprio'], rec.done)
 
     def maybe_train(self, env_step: int) -> bool:

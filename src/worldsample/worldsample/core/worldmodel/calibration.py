@@ -37,7 +37,8 @@ from .generator import Generator, Predictor, RealSegment, Scorer, segment_of
 def held_out(episode: int, every: int) -> bool:
     """Whether rollout ``episode`` is held out of world-model post-training for label calibration
     (every ``every``-th: episodes every-1, 2*every-1, ...). Post-training, in the single-process loop
-    and in the world_model_trainer node, skips these; the calibrator keeps only these."""
+    and in the world_model_trainer node (training.RolloutEpisodes), skips these; the calibrator
+    keeps only these."""
     return episode % every == every - 1
 
 

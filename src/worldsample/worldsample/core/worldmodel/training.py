@@ -10,7 +10,8 @@ import numpy as np
 
 from ..config import WorldModelConfig
 from ..recording.dataset import load_dataset, transitions_from_bag
-from .data import Episode, episodes_from_dataset, segments, split_views, training_batch
+from .calibration import held_out
+from .data import Episode, EpisodeAssembler, episodes_from_dataset, segments, split_views, training_batch
 from .metrics import LPIPS, segment_scores
 from .model import WorldModel
 
@@ -20,6 +21,23 @@ def load_episodes(path: str | os.PathLike, cfg: WorldModelConfig) -> list[Episod
     path = Path(path)
     data = transitions_from_bag(path) if path.is_dir() else load_dataset(path)
     return episodes_from_dataset(data, cfg)
+
+
+class RolloutEpisodes:
+    """The real stream as post-training's rollout episodes, in the single-process loop and the
+    world_model_trainer node alike: every ``label_holdout_every``-th episode is left out
+    (calibration.held_out), for label calibration, which must judge the model on episodes it
+    never trained on."""
+
+    def __init__(self, cfg: WorldModelConfig):
+        self.cfg, self.assembler = cfg, EpisodeAssembler(cfg)
+
+    def add(self, episode: int, step: int, images, proprio, action, next_images, next_proprio,
+            done: bool) -> list[Episode]:
+        """One real step in stream order; the episodes it completes."""
+        if held_out(episode, self.cfg.label_holdout_every):
+            return []
+        return self.assembler.add(episode, step, images, proprio, action, next_images, next_proprio, done)
 
 
 def mix(demos: list[Episode], rollouts: list[Episode], cfg: WorldModelConfig) -> tuple[list[Episode], np.ndarray]:
