@@ -145,11 +145,15 @@ def test_the_learned_model_generates_only_after_its_warm_up_burst_on_rollouts(vi
 
 
 def test_a_short_training_run_puts_oracle_synthetic_samples_into_critic_updates(vision):
+    loops = []
+
     def oracle_loop(learner, demos):
         scorer = lambda frames: (np.zeros(len(frames['wrist_camera'])), np.zeros(len(frames['wrist_camera']), bool))
-        return SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, np.random.default_rng(1)),
-                             learner, batch_segments=2)
+        loops.append(SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, np.random.default_rng(1)),
+                                   learner, batch_segments=2))
+        return loops[-1]
     _, _, hist = train(vision, seed=0, log=lambda m: None, env_steps=40, synthetic=oracle_loop)
+    assert loops[0].generator.predictor.env.cell._renderer is None        # the oracle's replay env released
     assert hist.env_steps == [40]
     counts = hist.synthetic[-1]
     assert counts['segments'] >= 5 and counts['trajectories'] == 2 * 2 * (counts['segments'] // 2)   # K=2, pairs

@@ -134,6 +134,12 @@ class SyntheticLoop:
                     self.calibrator.model_changed()
                 self.wall['post_training'] += time.perf_counter() - t0
 
+    def close(self) -> None:
+        """Release the simulator replay envs of the oracle and the label audit (simulation only)."""
+        for part in (self.generator.predictor, self.audit):
+            if hasattr(part, 'close'):
+                part.close()
+
     @property
     def label_calibration(self) -> dict | None:
         """The latest calibration (LabelCalibration fields)."""

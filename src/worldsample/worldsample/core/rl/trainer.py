@@ -188,6 +188,8 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
             window = {'success': [], 'interventions': []}
     env.close()
     eval_env.close()
+    if loop is not None:
+        loop.close()
     return learner.state, feat, hist
 
 
