@@ -106,6 +106,8 @@ def test_stale_arm_feedback_holds_the_arm_and_refuses_commands_and_resets(procs,
     assert not future.result().success and 'stale' in future.result().message
     log = procs.log('a1x_controller')
     assert 'arm feedback is' in log and 'holding the last measured pose and refusing commands' in log
-    run(1.0, push=True)                                    # feedback back: commands accepted again
+    # feedback back: commands accepted again (within seconds on a loaded machine, as at the start)
+    run(10.0, push=True,
+        until=lambda: tracking_on_fresh_feedback() and states[-1].commands_accepted > last.commands_accepted)
     assert states[-1].mode == Mode.TRACKING and states[-1].commands_accepted > last.commands_accepted
     assert 'arm feedback is fresh again' in procs.log('a1x_controller')
