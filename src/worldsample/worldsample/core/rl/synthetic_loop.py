@@ -47,7 +47,7 @@ class PostTrainer:
 
     def observe(self, rec: StepRecord, obs: dict, next_obs: dict) -> None:
         self.rollouts += self.stream.add(rec.episode, rec.step, obs, obs['proprio'], rec.action, next_obs,
-                                            next_obs['proprio'], rec.done)
+                                         next_obs['proprio'], rec.done)
 
     def maybe_train(self, env_step: int) -> bool:
         if env_step % self.every or not (self.demos or self.rollouts) or not (self.warmed_up or self.rollouts):
