@@ -132,15 +132,6 @@ def _at_resolution(frames: dict[str, np.ndarray], size: int) -> dict[str, np.nda
     return out
 
 
-def _residual_corrected(frames: dict[str, np.ndarray], replay: dict[str, np.ndarray], real: dict[str, np.ndarray],
-                        k: int) -> dict[str, np.ndarray]:
-    """Counterfactual frames (S*K, T, ...) as the generator corrects them for the learner
-    (generator.residual_corrected), from the replays and real frames (S, T, ...) of their segments."""
-    from worldsample.core.worldmodel.generator import residual_corrected
-    return {c: residual_corrected(f, np.repeat(replay[c], k, axis=0), np.repeat(real[c], k, axis=0))
-            for c, f in frames.items()}
-
-
 def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:
     """R_hat on frames the model predicts for the real actions, against the real frames' labels."""
     pos, neg = pred_scores[real_labels], pred_scores[~real_labels]
@@ -166,7 +157,7 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     from worldsample.core.sim.oracle import OraclePredictor
     from worldsample.core.worldmodel.counterfactual import perturb_actions
     from worldsample.core.worldmodel.data import episodes_from_dataset
-    from worldsample.core.worldmodel.generator import ModelPredictor
+    from worldsample.core.worldmodel.generator import ModelPredictor, residual_corrected
     from worldsample.core.worldmodel.model import WorldModel, sized
     from worldsample.core.worldmodel.training import evaluate, mix, train
     from .run import _sim_episodes, save
@@ -242,7 +233,7 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
         if name == 'demos':
             model.opt = torch.optim.AdamW(model.net.parameters(), lr=wm_cfg.lr)   # post-training's fresh optimiser
         print(f'{name}: {results[f"world model: {name}"]["counterfactuals"]}', flush=True)
-        corrected = _residual_corrected(m_frames, replay, real, K)
+        corrected = residual_corrected(m_frames, replay, real, K)     # as the generator gives the learner
         results[f'world model: {name}, real rollout residual removed'] = {
             'counterfactuals': _label_stats(scores(corrected, n), rm.threshold, truth),
             'features': _feature_stats(encoder, corrected, o_frames, first, K)}

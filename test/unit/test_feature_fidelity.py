@@ -2,9 +2,10 @@
 on constructed frames: perfect predictions, predictions that ignore the actions, and noise."""
 import numpy as np
 
-from test.benchmark.world_model_labels import _at_resolution, _feature_stats, _residual_corrected
+from test.benchmark.world_model_labels import _at_resolution, _feature_stats
 from worldsample.core.observation import CAMERAS
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
+from worldsample.core.worldmodel.generator import residual_corrected
 
 S, K, T, H = 6, 4, 3, 32
 
@@ -72,8 +73,8 @@ def test_residual_correction_keeps_the_real_frames_where_the_model_predicts_no_c
     real = {c: rng.integers(0, 256, (S, T, H, H, 3), np.uint8) for c in CAMERAS}
     replay = {c: rng.integers(0, 256, (S, T, H, H, 3), np.uint8) for c in CAMERAS}     # the model's error
     same = {c: np.repeat(v, K, axis=0) for c, v in replay.items()}
-    out = _residual_corrected(same, replay, real, K)
+    out = residual_corrected(same, replay, real, K)
     assert all(np.array_equal(out[c], np.repeat(real[c], K, axis=0)) for c in CAMERAS)
     moved = {c: (v.astype(np.int16) + 1).clip(0, 255).astype(np.uint8) for c, v in same.items()}
-    diff = _residual_corrected(moved, replay, real, K)[CAMERAS[0]].astype(int) - np.repeat(real[CAMERAS[0]], K, axis=0)
+    diff = residual_corrected(moved, replay, real, K)[CAMERAS[0]].astype(int) - np.repeat(real[CAMERAS[0]], K, axis=0)
     assert set(np.unique(diff)) <= {0, 1} and (diff == 1).mean() > 0.9     # the predicted change, clipped at 255

@@ -11,8 +11,9 @@
   ``/reward_model/score`` (y_hat = 1[R_hat >= delta_R]), held to a threshold calibrated on
   replays of recent real segments of held-out episodes (core.worldmodel.calibration.held_out:
   every ``label_holdout_every``-th, which world_model_trainer never trains on) before the first
-  batch and after weights reloads, at most every ``calibrate_every_s`` (core.worldmodel.calibration.LabelCalibrator, the same as the
-  single-process loop, which recalibrates after every post-training burst);
+  batch and after weights reloads, at most every ``calibrate_every_s``
+  (core.worldmodel.calibration.LabelCalibrator, the same as the single-process loop, which
+  recalibrates after every post-training burst);
 - generates only once the weights have had ``warmup`` updates on real rollouts (the weights
   file counts them; default ``train.post_train_warmup``): a model fit to the demos alone draws
   successes that did not happen. Segments that arrive before are counted and let go;

@@ -114,12 +114,16 @@ def to_camera(view: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(view, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def residual_corrected(predicted: np.ndarray, replay: np.ndarray, real: np.ndarray) -> np.ndarray:
-    """o'_t = o_t + (pred(A')_t - pred(A)_t) in uint8 frames of one shape: a counterfactual's
-    predicted frames ``predicted``, the model's replay of the real actions ``replay`` and the real
-    frames ``real``."""
-    moved = real.astype(np.int16) + predicted.astype(np.int16) - replay.astype(np.int16)
-    return np.clip(moved, 0, 255).astype(np.uint8)
+def residual_corrected(predicted: dict[str, np.ndarray], replay: dict[str, np.ndarray], real: dict[str, np.ndarray],
+                       k: int) -> dict[str, np.ndarray]:
+    """o'_t = o_t + (pred(A')_t - pred(A)_t), uint8: counterfactual frames {camera: (S*K, T, H, W, 3)},
+    K per segment in order, from the model's replays of the real actions and the real frames
+    {camera: (S, T, H, W, 3)} of their S segments."""
+    out = {}
+    for c, f in predicted.items():
+        residual = np.repeat(real[c].astype(np.int16) - replay[c].astype(np.int16), k, axis=0)
+        out[c] = np.clip(f.astype(np.int16) + residual, 0, 255).astype(np.uint8)
+    return out
 
 
 class ModelPredictor:
@@ -181,10 +185,10 @@ class Generator:
             frames, proprio = self.predictor(segments, batch, k + 1)
             replay = np.arange(len(batch)) % (k + 1) == k
             proprio = proprio[~replay]
-            learner_frames = {c: residual_corrected(frames[c][~replay], np.repeat(frames[c][replay], k, axis=0),
-                                                    np.repeat(np.stack([s.images[c][1:] for s in segments]), k, axis=0))
-                              for c in CAMERAS}
-            frames = {c: frames[c][~replay] for c in CAMERAS}
+            real = {c: np.stack([s.images[c][1:] for s in segments]) for c in CAMERAS}
+            replayed = {c: f[replay] for c, f in frames.items()}
+            frames = {c: f[~replay] for c, f in frames.items()}
+            learner_frames = residual_corrected(frames, replayed, real, k)
         else:
             frames, proprio = self.predictor(segments, cf, k)
             learner_frames = frames
