@@ -32,18 +32,23 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
 # variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle' | 'oracle-kinematic' (the oracle's
-# frames with the learned model's controller-integrated proprio), synthetic positives kept)
+# frames with the learned model's controller-integrated proprio), synthetic positives kept,
+# changes to the task's config: {section: {key: value}})
 VARIANTS = {
-    'hil-serl': ('baseline', None, True),
-    'worldsample': ('full', 'model', True),
-    'no-scheduling': ('no_scheduling', 'model', True),
-    'no-q-selection': ('no_q_selection', 'model', True),
-    'no-ppl': ('no_ppl', 'model', True),
-    'worldsample-oracle': ('full', 'oracle', True),
+    'hil-serl': ('baseline', None, True, {}),
+    'worldsample': ('full', 'model', True, {}),
+    'no-scheduling': ('no_scheduling', 'model', True, {}),
+    'no-q-selection': ('no_q_selection', 'model', True, {}),
+    'no-ppl': ('no_ppl', 'model', True, {}),
+    'worldsample-oracle': ('full', 'oracle', True, {}),
     # control: the oracle's counterfactual failures alone (what synthetic negatives do by themselves)
-    'oracle-negatives-only': ('full', 'oracle', False),
+    'oracle-negatives-only': ('full', 'oracle', False, {}),
     # control: perfect frames, but the proprio a learned model pairs them with
-    'oracle-kinematic-proprio': ('full', 'oracle-kinematic', True),
+    'oracle-kinematic-proprio': ('full', 'oracle-kinematic', True, {}),
+    # the learning rule, measured with the oracle: the actor also trains on the synthetic states
+    'oracle-actor-synthetic': ('full', 'oracle', True, {'ppl': {'actor_synthetic': True}}),
+    # the learning rule, measured with the oracle: twice the counterfactuals per segment
+    'oracle-k8': ('full', 'oracle', True, {'world_model': {'counterfactuals': 8}}),
 }
 WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
 HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
@@ -112,12 +117,12 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
     from worldsample.core.worldmodel.training import evaluate
     from .run import machine
 
-    mode, source, positives = VARIANTS[variant]
+    mode, source, positives, changes = VARIANTS[variant]
     cfg = load_config(task)
-    cfg = replace(cfg, ppl=replace(cfg.ppl, mode=mode))
-    wm_cfg = sized(cfg.world_model, WM_SIZE)
-    cfg = replace(cfg, world_model=wm_cfg)
-    extra: dict = {'ppl': asdict(cfg.ppl)}
+    cfg = replace(cfg, ppl=replace(cfg.ppl, mode=mode), world_model=sized(cfg.world_model, WM_SIZE))
+    cfg = replace(cfg, **{section: replace(getattr(cfg, section), **kv) for section, kv in changes.items()})
+    wm_cfg = cfg.world_model
+    extra: dict = {'ppl': asdict(cfg.ppl), 'config_changes': changes}
     factory, fidelity, t_prep = None, {}, 0.0
     if source is not None:
         rm, rm_report = reward_model(task, log)

@@ -167,19 +167,46 @@ def test_weighted_update_with_only_real_rows_matches_the_plain_update(small, enc
     ones = np.ones((small.agent.cta_ratio, small.agent.batch_size), np.float32)
     key = jax.random.PRNGKey(0)
     s1, i1 = sac.update(learner.state, batches, key)
-    s2, i2 = sac.update_ppl(learner.state, batches, ones, ones, key)
+    s2, i2 = sac.update_ppl(learner.state, batches, ones, ones, ones, key)
     for x, y in zip(jax.tree_util.tree_leaves(s1.critic), jax.tree_util.tree_leaves(s2.critic)):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     assert float(i1['critic_loss']) == pytest.approx(float(i2['critic_loss']), rel=1e-5)
     zero_syn = ones.copy()
     zero_syn[:, -8:] = 0.0                              # synthetic rows with w_Q = 0 do not move the critic
-    s3, _ = sac.update_ppl(learner.state, batches, zero_syn, zero_syn, key)
+    s3, _ = sac.update_ppl(learner.state, batches, zero_syn, zero_syn, zero_syn, key)
     reward = np.array(batches.reward)
     reward[:, -8:] = 100.0
     poisoned = batches._replace(reward=reward)
-    s4, _ = sac.update_ppl(learner.state, poisoned, zero_syn, zero_syn, key)
+    s4, _ = sac.update_ppl(learner.state, poisoned, zero_syn, zero_syn, zero_syn, key)
     for x, y in zip(jax.tree_util.tree_leaves(s3.critic), jax.tree_util.tree_leaves(s4.critic)):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('actor_synthetic', [False, True])
+def test_the_actor_sees_synthetic_states_only_when_configured(small, encoder, actor_synthetic):
+    """The critic always trains on the synthetic rows; the actor loss averages over them only with
+    ``ppl.actor_synthetic``. The entropy (H_t, the temperature) stays the real rows' either way."""
+    learner = Learner(_with_mode(small, 'full', actor_synthetic=actor_synthetic), encoder, seed=5)
+    _real(learner, 30, np.random.default_rng(10))
+    _synthetic(learner, 8, np.random.default_rng(11))
+    mb = learner.sample()
+    n_real = int(mb.real[0].sum())
+    assert n_real < small.agent.batch_size
+    mb = mb._replace(weights=np.array(mb.real))         # w_Q = 0: the critic's step ignores synthetic rows
+    obs = np.array(mb.batches.obs)
+    obs[:, n_real:] += 5.0                              # other synthetic states, same real rows
+    moved = mb._replace(batches=mb.batches._replace(obs=obs))
+    twin = Learner(learner.cfg, encoder, seed=5)
+    twin.state = learner.state
+    learner.update(mb)
+    info = twin.update(moved)
+    same_actor = all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(learner.state.actor),
+                                                           jax.tree_util.tree_leaves(twin.state.actor)))
+    assert same_actor is not actor_synthetic
+    for x, y in zip(jax.tree_util.tree_leaves(learner.state.critic), jax.tree_util.tree_leaves(twin.state.critic)):
+        np.testing.assert_array_equal(x, y)
+    assert float(learner.state.log_alpha) == float(twin.state.log_alpha)   # temperature: real-row entropy
+    assert info['synthetic_rows'] == (small.agent.batch_size - n_real) * small.agent.cta_ratio
 
 
 @pytest.mark.parametrize('mode', ['full', 'baseline'])

@@ -271,6 +271,7 @@ class PPLConfig:
     select_every: int              # update steps between re-estimations of pi and w_Q
     select_samples: int            # samples per source (real, positive, negative) for those Q means
     synthetic_capacity: int        # transitions per synthetic buffer (positive, negative)
+    actor_synthetic: bool          # the actor loss also averages over the synthetic rows' states (entropy: real rows)
 
     def __post_init__(self):
         if self.mode not in PPL_MODES:

@@ -176,7 +176,8 @@ class Learner:
         Returns the losses and diagnostics with the PPL quantities (:meth:`ppl_stats`)."""
         self.key, k = jax.random.split(self.key)
         if isinstance(batches, MixedBatches):
-            self.state, info = sac.update_ppl(self.state, batches.batches, batches.weights, batches.real, k)
+            actor_rows = np.ones_like(batches.real) if self.cfg.ppl.actor_synthetic else batches.real
+            self.state, info = sac.update_ppl(self.state, batches.batches, batches.weights, batches.real, actor_rows, k)
             rows = (batches.positive + batches.negative) * self.cfg.agent.cta_ratio
         else:
             self.state, info = sac.update(self.state, batches, k)
@@ -215,7 +216,7 @@ class Learner:
         if p.mode == 'baseline':
             return
         ones = np.ones(rows, np.float32)
-        jax.block_until_ready(sac.update_ppl(self.state, zeros, ones, ones, key))
+        jax.block_until_ready(sac.update_ppl(self.state, zeros, ones, ones, ones, key))
         if p.mode in ppl.Q_SELECTED:
             n = p.select_samples
             jax.block_until_ready(sac.q_values(self.state, np.zeros((n, dim), np.float32),

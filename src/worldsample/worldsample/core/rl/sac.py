@@ -15,8 +15,9 @@ Losses (Haarnoja et al. 2018, SAC):
 Policy-Paced Learning (:func:`update_ppl`, WorldSample Eq. 4) mixes synthetic rows into the
 critic batch: each row i carries a weight w_i (1 for real rows, w_Q for synthetic ones), so
   L_Q = (1/B) sum_i w_i (Q(s_i,a_i) - y_i)^2 = (1 - rho) E_real[l_Q] + rho E_syn[w_Q l_Q]
-with rho the synthetic share of the batch; the actor and the temperature see real rows only
-(``real`` mask), so H_t (Eq. 6) is the entropy on real states.
+with rho the synthetic share of the batch. The actor loss is a mean over the rows of an
+``actor_rows`` mask (the real rows, or every row with ``ppl.actor_synthetic``); the entropy and
+so the temperature and H_t (Eq. 6) are always measured on the real rows (``real`` mask).
 """
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def _critic_loss(critic, state: SACState, batch: Batch, key, weight=None, real=N
                   'q_synthetic': _masked_mean(q_row, 1.0 - real)}
 
 
-def _actor_loss(actor, state: SACState, batch: Batch, key, real=None):
+def _actor_loss(actor, state: SACState, batch: Batch, key, real=None, actor_rows=None):
     mean, log_std = state.actor_def.apply({'params': actor}, batch.obs)
     a, logp = sample_tanh_gaussian(mean, log_std, key)
     q = state.critic_def.apply({'params': state.critic}, batch.obs, a).mean(0)
@@ -132,7 +133,7 @@ def _actor_loss(actor, state: SACState, batch: Batch, key, real=None):
     if real is None:
         loss = (alpha * logp - q).mean()
         return loss, {'actor_loss': loss, 'entropy': -logp.mean()}
-    loss = _masked_mean(alpha * logp - q, real)
+    loss = _masked_mean(alpha * logp - q, actor_rows)
     return loss, {'actor_loss': loss, 'entropy': -_masked_mean(logp, real)}   # H_t on real states (Eq. 6)
 
 
@@ -144,8 +145,8 @@ def _update_critic(state: SACState, batch: Batch, key, weight=None, real=None):
     return state.replace(critic=critic, critic_opt=critic_opt, target_critic=target), info
 
 
-def _update_actor_and_temperature(state: SACState, batch: Batch, key, real=None):
-    (_, info), grads = jax.value_and_grad(_actor_loss, has_aux=True)(state.actor, state, batch, key, real)
+def _update_actor_and_temperature(state: SACState, batch: Batch, key, real=None, actor_rows=None):
+    (_, info), grads = jax.value_and_grad(_actor_loss, has_aux=True)(state.actor, state, batch, key, real, actor_rows)
     updates, actor_opt = state.tx.update(grads, state.actor_opt, state.actor)
     actor = optax.apply_updates(state.actor, updates)
     entropy = jax.lax.stop_gradient(info['entropy'])
@@ -160,14 +161,15 @@ def _update_actor_and_temperature(state: SACState, batch: Batch, key, real=None)
     return state.replace(actor=actor, actor_opt=actor_opt, log_alpha=log_alpha, alpha_opt=alpha_opt), info
 
 
-def _update(state: SACState, batches: Batch, key: jax.Array, weights=None, real=None):
+def _update(state: SACState, batches: Batch, key: jax.Array, weights=None, real=None, actor_rows=None):
     keys = jax.random.split(key, state.cfg.cta_ratio + 1)
     info = {}
     for i in range(state.cfg.cta_ratio):
         batch = jax.tree_util.tree_map(lambda x: x[i], batches)
         w, r = (None, None) if weights is None else (weights[i], real[i])
         state, info = _update_critic(state, batch, keys[i], w, r)
-    state, actor_info = _update_actor_and_temperature(state, batch, keys[-1], r)
+    state, actor_info = _update_actor_and_temperature(state, batch, keys[-1], r,
+                                                      None if actor_rows is None else actor_rows[i])
     return state.replace(step=state.step + 1), {**info, **actor_info}
 
 
@@ -178,11 +180,13 @@ def update(state: SACState, batches: Batch, key: jax.Array):
 
 
 @jax.jit
-def update_ppl(state: SACState, batches: Batch, weights: jnp.ndarray, real: jnp.ndarray, key: jax.Array):
+def update_ppl(state: SACState, batches: Batch, weights: jnp.ndarray, real: jnp.ndarray, actor_rows: jnp.ndarray,
+               key: jax.Array):
     """:func:`update` on mixed real + synthetic batches: ``weights`` (cta_ratio, B) per-row critic
-    weights (1 real, w_Q synthetic), ``real`` (cta_ratio, B) 1.0 on real rows. The actor and the
-    temperature train on the real rows of the last critic batch."""
-    return _update(state, batches, key, weights, real)
+    weights (1 real, w_Q synthetic), ``real`` (cta_ratio, B) 1.0 on real rows, ``actor_rows``
+    (cta_ratio, B) 1.0 on the rows the actor loss averages over. The actor trains on the last
+    critic batch; the temperature follows the entropy on its real rows."""
+    return _update(state, batches, key, weights, real, actor_rows)
 
 
 @jax.jit
