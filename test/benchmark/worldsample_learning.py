@@ -32,7 +32,7 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
 # variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle' | 'oracle-kinematic' (the oracle's
-# frames with the learned model's controller-integrated proprio), synthetic positives kept,
+# frames with the learned model's controller-integrated proprio) | 'extra-real', synthetic positives kept,
 # changes to the task's config: {section: {key: value}})
 VARIANTS = {
     'hil-serl': ('baseline', None, True, {}),
@@ -49,6 +49,9 @@ VARIANTS = {
     'oracle-actor-synthetic': ('full', 'oracle', True, {'ppl': {'actor_synthetic': True}}),
     # the learning rule, measured with the oracle: twice the counterfactuals per segment
     'oracle-k8': ('full', 'oracle', True, {'world_model': {'counterfactuals': 8}}),
+    # control: K extra real transitions per real step from a second simulated cell in place of the
+    # counterfactuals (core.rl.extra_real), the ceiling of what a synthetic stream can add
+    'extra-real': ('full', 'extra-real', True, {}),
 }
 WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
 HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
@@ -110,6 +113,7 @@ def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log):
 
 def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretrain_steps: int, log) -> dict:
     from worldsample.core.config import load_config
+    from worldsample.core.rl.extra_real import ExtraReal
     from worldsample.core.rl.synthetic_loop import build_loop, reward_scorer
     from worldsample.core.rl.trainer import demos_to_dataset, train
     from worldsample.core.worldmodel.data import episodes_from_dataset
@@ -124,7 +128,13 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
     wm_cfg = cfg.world_model
     extra: dict = {'ppl': asdict(cfg.ppl), 'config_changes': changes}
     factory, fidelity, t_prep = None, {}, 0.0
-    if source is not None:
+    if source == 'extra-real':
+        extra['generation_budget'] = {'source': source, 'extra_real_steps_per_real_step': wm_cfg.counterfactuals,
+                                      'segment_length': wm_cfg.segment_length}
+
+        def factory(learner, demos):
+            return ExtraReal(cfg, learner, seed, wm_cfg.counterfactuals)
+    elif source is not None:
         rm, rm_report = reward_model(task, log)
         extra['reward_model'] = rm_report
         extra['generation_budget'] = {

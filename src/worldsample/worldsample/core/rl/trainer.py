@@ -1,8 +1,8 @@
 """Single-process HIL-SERL-style training on the sim env (no DDS): benchmarks and experiments.
 
 The same core as the ROS graph (core.rl.learner.Learner: frozen encoder, SAC/RLPD agent,
-replay buffers, PPL; core.episode.EpisodeLoop: the policy node's episode rules) and the
-simulated human. Per environment step: featurise the observation, sample the actor, let the
+replay buffers, PPL; core.episode.EpisodeLoop: the policy node's episode rules, driven step by
+step by core.rl.sim_episodes) and the simulated human. Per environment step: featurise the observation, sample the actor, let the
 simulated human override it (the step is then marked intervened and also copied into the demo
 buffer, as in HIL-SERL), store the transition, feed the real-synthetic loop when one is given
 (core.rl.synthetic_loop), then run ``updates_per_step`` learner steps. Rewards are the env's
@@ -19,15 +19,15 @@ import jax
 import numpy as np
 
 from ..config import CellConfig
-from ..episode import EpisodeLoop
 from ..expert import InsertionExpert
 from ..observation import CAMERAS
 from ..sim.env import InsertionEnv
-from ..recording.dataset import IMAGE_FIELDS
 from ..sim_human import SimulatedHuman
+from ..recording.dataset import IMAGE_FIELDS
 from . import sac
 from .features import Featurizer
 from .learner import Learner
+from .sim_episodes import SimEpisodes
 from .synthetic_loop import SyntheticLoop
 
 
@@ -111,13 +111,13 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
           synthetic: Callable[[Learner, list[list[tuple]]], SyntheticLoop] | None = None
           ) -> tuple[sac.SACState, Featurizer, History]:
     """HIL-SERL in one process; with ``synthetic`` (learner, demo episodes -> SyntheticLoop) every
-    real step also feeds the real-synthetic loop (world model or oracle + reward model + PPL)."""
+    real step also feeds the real-synthetic loop (world model or oracle + reward model + PPL), or
+    the extra-real control (core.rl.extra_real.ExtraReal, the same interface)."""
     tc = cfg.train
     total = env_steps if env_steps is not None else tc.env_steps
     key = jax.random.PRNGKey(seed)
     env = InsertionEnv(cfg)
     eval_env = InsertionEnv(cfg)
-    human = SimulatedHuman(cfg)
     t0 = time.perf_counter()
 
     demos = collect_demos(env, tc.demo_episodes, seed=10_000 + 1000 * seed)
@@ -130,35 +130,24 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
 
     hist = History()
     wall = {'env': 0.0, 'learner': 0.0}
-    episodes = EpisodeLoop(cfg.task, seed=seed * 100_000)
-    obs, _ = env.reset(seed=episodes.reset_seed)
-    human.reset(env.hole)
+    cell = SimEpisodes(cfg, seed * 100_000, env)
     window = {'success': [], 'interventions': []}
     for step in range(1, total + 1):
         tick = time.perf_counter()
         key, k_act = jax.random.split(key)
-        override = human.step(obs['proprio'])
-        policy = (None if override is not None
-                  else np.asarray(sac.sample_actions(learner.state, feat(obs)[None], k_act))[0])
-        action, intervened = episodes.decide(policy, override)
-        snapshot = env.snapshot() if loop is not None and loop.needs_state else None
-        nxt, _, _, _, info = env.step(action)
-        rec = episodes.record(action, intervened, info['success'])
+        rec, obs, nxt, snapshot = cell.step(learner.state, feat, k_act, snapshot=loop is not None and loop.needs_state)
         wall['env'] += time.perf_counter() - tick
         # HIL-SERL: intervened steps also go to the demo buffer (Learner.add_transition)
         learner.add_transition(_images(obs), obs['proprio'], rec.action, rec.reward, rec.terminated, _images(nxt),
-                               nxt['proprio'], intervened=intervened)
+                               nxt['proprio'], intervened=rec.intervened)
         if loop is not None:
             loop.observe(rec, obs, nxt, step, snapshot)
-        obs = nxt
         if rec.done:
-            ep = episodes.finished[-1]
+            ep = cell.episodes.finished[-1]
             window['success'].append(ep.success)
             window['interventions'].append(ep.interventions / ep.steps)
             tick = time.perf_counter()
-            obs, _ = env.reset(seed=episodes.reset_seed)
-            human.reset(env.hole)
-            episodes.begin()
+            cell.reset()
             wall['env'] += time.perf_counter() - tick
         tick = time.perf_counter()
         if learner.ready():
@@ -180,7 +169,7 @@ def train(cfg: CellConfig, seed: int = 0, log: Callable[[str], None] = print, en
                                    'label_audit': loop.label_audit} if loop else {})
             log(f'step {step}: eval success {ev["success_rate"]:.2f} (len {ev["episode_length"]:.0f}), '
                 f'train success {hist.train_success_rate[-1]:.2f}, interventions {hist.intervention_rate[-1]:.2f}, '
-                f'{episodes.episode} episodes, {hist.wall_s[-1]:.0f} s'
+                f'{cell.episodes.episode} episodes, {hist.wall_s[-1]:.0f} s'
                 + (f'; synthetic {loop.counts["trajectories"]} trajectories ({loop.counts["positive"]} positive, '
                    f'{loop.counts["dropped_ambiguous"]} dropped as ambiguous{_theta(loop)}{_audit(loop)}; '
                    f'{loop.counts["skipped_before_warmup"]} segments skipped before the warm-up), '
