@@ -1,4 +1,4 @@
-"""The extra-real control of the single-process trainer (simulation only; ppl-protocol, control b).
+"""The extra-real control of the single-process trainer (simulation only): the ceiling of synthetic data.
 
 A second simulated cell runs the same episode loop (core.rl.sim_episodes: the current stochastic
 actor, the simulated human, the episode rules) and takes ``per_step`` steps for every real step
