@@ -14,7 +14,7 @@ from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop
 from worldsample.core.rl.trainer import train
 from worldsample.core.sim.env import InsertionEnv
 from worldsample.core.sim.label_audit import LabelAudit
-from worldsample.core.sim.oracle import OraclePredictor
+from worldsample.core.sim.oracle import OraclePolicyPredictor, OraclePredictor
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
 from worldsample.core.worldmodel.data import EpisodeAssembler
 from worldsample.core.worldmodel.generator import (Generator, ModelPredictor, RealSegment, SyntheticTrajectory,
@@ -74,6 +74,33 @@ def test_oracle_replaying_a_segments_own_actions_reproduces_its_recorded_frames(
     kinematic.close()
     with pytest.raises(ValueError, match="'simulated' or 'kinematic'"):
         OraclePredictor(vision, proprio='true')
+
+
+def test_the_policy_oracle_lets_the_current_actor_choose_the_counterfactual_actions(vision):
+    obs, actions, snaps = _expert_run(vision, 6)
+    seg = RealSegment(0, 1, {c: np.stack([o[c] for o in obs[1:6]]) for c in CAMS}, actions[1:5],
+                      np.stack([o['proprio'] for o in obs[1:6]]), state=snaps[1])
+    rng = np.random.default_rng(0)
+    encoder = PCAEncoder.fit({c: rng.integers(0, 255, (20, 32, 32, 3), np.uint8) for c in CAMS}, EncoderConfig(8, 4))
+    learner = Learner(vision, encoder)
+    policy = OraclePolicyPredictor(vision, learner, seed=0)
+    frames, proprio, acts = policy.rollout([seg], 2)
+    assert acts.shape == (2, 4, 7) and frames['wrist_camera'].shape[:2] == (2, 4) and proprio.shape == (2, 5, 7)
+    active = np.asarray(vision.task.action.active)
+    assert np.all(acts[..., ~active] == 0.0) and np.all(np.abs(acts) <= 1.0)
+    assert not np.allclose(acts[0], acts[1])                      # the stochastic actor, sampled anew
+    assert not np.allclose(acts, actions[1:5][None])              # not the logged actions
+    replay = OraclePredictor(vision)                               # the frames are those actions' frames
+    r_frames, r_proprio = replay([seg], acts, 2)
+    for c in CAMS:
+        np.testing.assert_array_equal(r_frames[c], frames[c])
+    np.testing.assert_allclose(r_proprio, proprio, atol=1e-6)
+    scorer = lambda f: (np.zeros(len(f['wrist_camera'])), np.zeros(len(f['wrist_camera']), bool))
+    trajs = Generator(vision, policy, scorer, np.random.default_rng(1)).generate([seg])
+    assert len(trajs) == 2 and all(np.all(t.actions[..., ~active] == 0.0) for t in trajs)
+    assert not np.allclose(trajs[0].actions, acts[0])             # a new rollout per call
+    replay.close()
+    policy.close()
 
 
 def test_segments_become_labelled_synthetic_buffers_and_the_model_post_trains(vision):

@@ -166,7 +166,8 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
                demo_episodes: list[Episode] = (), audit_labels: bool = False, positives: bool = True,
                oracle_proprio: str = 'simulated') -> SyntheticLoop:
     """The loop for ``source`` 'model' (the learned world model, post-trained on the rollouts mixed
-    with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only). ``audit_labels``
+    with ``demo_episodes``), 'oracle' (the simulator replays; simulation only) or 'oracle-policy'
+    (the simulator, with the current actor choosing the counterfactual actions). ``audit_labels``
     (simulation only) checks every generated label against the simulator's truth; ``positives``
     False leaves out every trajectory labelled positive; ``oracle_proprio`` 'kinematic' gives the
     oracle's frames the learned model's controller-integrated proprio."""
@@ -175,12 +176,14 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
     if audit_labels:
         from ..sim.label_audit import LabelAudit
         audit = LabelAudit(cfg)
-    if source == 'oracle':
-        from ..sim.oracle import OraclePredictor
-        return SyntheticLoop(cfg, Generator(cfg, OraclePredictor(cfg, oracle_proprio), scorer, rng), learner, audit=audit,
-                             positives=positives)
+    if source in ('oracle', 'oracle-policy'):
+        from ..sim.oracle import OraclePolicyPredictor, OraclePredictor
+        predictor = (OraclePredictor(cfg, oracle_proprio) if source == 'oracle'
+                     else OraclePolicyPredictor(cfg, learner, seed))
+        return SyntheticLoop(cfg, Generator(cfg, predictor, scorer, rng), learner, audit=audit, positives=positives)
     if source != 'model' or model is None:
-        raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
+        raise ValueError(f"synthetic source must be 'oracle', 'oracle-policy' or 'model' with a world model, "
+                         f"got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
                        cfg.train.post_train_warmup)
     generator = Generator(cfg, ModelPredictor(cfg, model), scorer, rng, cfg.world_model.residual_correction)

@@ -7,13 +7,17 @@ reading the true proprio. Its frames then go through the same labelling path (re
 positive/negative split) as the learned model's. Running the learner with it separates what
 world-model error costs from what the learning rule does. With ``proprio='kinematic'`` it pairs
 its frames with the controller-integrated proprio a learned model uses instead of the true one
-(a control: what that proprio costs, with perfect frames).
+(a control: what that proprio costs, with perfect frames). :class:`OraclePolicyPredictor` lets
+the current actor choose the counterfactual actions instead of perturbing the logged ones (a
+control on the counterfactual action distribution, appendix B.2).
 """
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from ..config import CellConfig
+from ..controller import project_action
 from ..observation import CAMERAS
 from ..worldmodel.data import SegmentError
 from ..worldmodel.generator import RealSegment, kinematic_proprio
@@ -34,10 +38,7 @@ class OraclePredictor:
         proprio = []
         for i, seq in enumerate(actions):
             seg = segments[i // k]
-            if seg.state is None:
-                raise SegmentError(f'segment (episode {seg.episode}, step {seg.start}) has no saved sim state: '
-                                   'the oracle replays simulated segments only')
-            self.env.restore(seg.state)
+            self._restore(seg)
             traj = {c: [] for c in CAMERAS}
             p = [seg.proprio[0]]     # o_0 as recorded (after mj_step the sites lag the state by one substep)
             for a in seq:
@@ -53,5 +54,49 @@ class OraclePredictor:
             return frames, kinematic_proprio(self.cfg, segments, actions, k)
         return frames, np.stack(proprio)
 
+    def _restore(self, seg: RealSegment) -> None:
+        if seg.state is None:
+            raise SegmentError(f'segment (episode {seg.episode}, step {seg.start}) has no saved sim state: '
+                               'the oracle replays simulated segments only')
+        self.env.restore(seg.state)
+
     def close(self) -> None:
         self.env.close()
+
+
+class OraclePolicyPredictor(OraclePredictor):
+    """The oracle with the current stochastic actor choosing each counterfactual's actions: from a
+    segment's saved state at o_0, K rollouts of T steps, each action sampled on the observation
+    reached (o_0 the recorded one), projected into the action box as the episode loop does."""
+    chooses_actions = True
+
+    def __init__(self, cfg: CellConfig, learner, seed: int):
+        super().__init__(cfg)
+        self.learner = learner                       # core.rl.learner.Learner: its current actor acts
+        self.key = jax.random.PRNGKey(seed)
+
+    def rollout(self, segments: list[RealSegment], k: int):
+        """K actor rollouts per segment, in order -> (frames {camera: (S*K, T, H, W, 3)}, proprio
+        (S*K, T+1, 7), actions (S*K, T, 7))."""
+        from ..rl import sac
+        learner, T = self.learner, len(segments[0].actions)
+        frames, proprio, actions = {c: [] for c in CAMERAS}, [], []
+        for seg in segments:
+            for _ in range(k):
+                self._restore(seg)
+                obs = {**{c: seg.images[c][0] for c in CAMERAS}, 'proprio': seg.proprio[0]}
+                traj, p, acts = {c: [] for c in CAMERAS}, [seg.proprio[0]], []
+                for _ in range(T):
+                    self.key, key = jax.random.split(self.key)
+                    a = np.asarray(sac.sample_actions(learner.state, learner.feat(obs)[None], key))[0]
+                    a = project_action(a.astype(np.float64), self.cfg.task.action)
+                    obs = self.env.step(a)[0]
+                    acts.append(a)
+                    p.append(obs['proprio'])
+                    for c in CAMERAS:
+                        traj[c].append(obs[c])
+                for c in CAMERAS:
+                    frames[c].append(np.stack(traj[c]))
+                proprio.append(np.stack(p))
+                actions.append(np.stack(acts))
+        return {c: np.stack(f) for c, f in frames.items()}, np.stack(proprio), np.stack(actions).astype(np.float32)

@@ -165,6 +165,21 @@ class Generator:
         """Whether segments must carry the saved sim state at o_0 (the oracle)."""
         return bool(getattr(self.predictor, 'needs_state', False))
 
+    def _predict(self, segments: list[RealSegment], cf: np.ndarray, k: int):
+        """(frames the reward model labels, proprio, frames the learner gets) of counterfactual
+        actions ``cf`` (S*K, T, 7)."""
+        if not self.correct_residual:
+            frames, proprio = self.predictor(segments, cf, k)
+            return frames, proprio, frames
+        # one batch: each segment's K counterfactuals, then a replay of its own actions
+        batch = np.stack([a for i, s in enumerate(segments) for a in [*cf[i * k:(i + 1) * k], s.actions]])
+        frames, proprio = self.predictor(segments, batch, k + 1)
+        replay = np.arange(len(batch)) % (k + 1) == k
+        real = {c: np.stack([s.images[c][1:] for s in segments]) for c in CAMERAS}
+        replayed = {c: f[replay] for c, f in frames.items()}
+        frames = {c: f[~replay] for c, f in frames.items()}
+        return frames, proprio[~replay], residual_corrected(frames, replayed, real, k)
+
     def generate(self, segments: list[RealSegment]) -> list[SyntheticTrajectory]:
         wm, k = self.cfg.world_model, self.cfg.world_model.counterfactuals
         for s in segments:
@@ -176,22 +191,14 @@ class Generator:
                                    f'proprio {s.proprio.shape}, frames {[s.images[c].shape for c in CAMERAS]}')
         if len({len(s.actions) for s in segments}) > 1:
             raise SegmentError('segments of one batch must have the same length')
-        cf = np.stack([perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
-                       for s in segments for _ in range(k)])
         t0 = time.perf_counter()
-        if self.correct_residual:
-            # one batch: each segment's K counterfactuals, then a replay of its own actions
-            batch = np.stack([a for i, s in enumerate(segments) for a in [*cf[i * k:(i + 1) * k], s.actions]])
-            frames, proprio = self.predictor(segments, batch, k + 1)
-            replay = np.arange(len(batch)) % (k + 1) == k
-            proprio = proprio[~replay]
-            real = {c: np.stack([s.images[c][1:] for s in segments]) for c in CAMERAS}
-            replayed = {c: f[replay] for c, f in frames.items()}
-            frames = {c: f[~replay] for c, f in frames.items()}
-            learner_frames = residual_corrected(frames, replayed, real, k)
-        else:
-            frames, proprio = self.predictor(segments, cf, k)
+        if getattr(self.predictor, 'chooses_actions', False):     # the policy-driven oracle control
+            frames, proprio, cf = self.predictor.rollout(segments, k)
             learner_frames = frames
+        else:
+            cf = np.stack([perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
+                           for s in segments for _ in range(k)])
+            frames, proprio, learner_frames = self._predict(segments, cf, k)
         t1 = time.perf_counter()
         n, T = len(cf), len(segments[0].actions)
         scores, success = self.scorer({c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS})
