@@ -32,8 +32,8 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
 # variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle' | 'oracle-kinematic' (the oracle's
-# frames with the learned model's controller-integrated proprio) | 'oracle-policy' | 'extra-real', synthetic
-# positives kept, changes to the task's config: {section: {key: value}})
+# frames with the learned model's controller-integrated proprio) | 'oracle-policy' | 'extra-real' |
+# 'extra-real-no-human', synthetic positives kept, changes to the task's config: {section: {key: value}})
 VARIANTS = {
     'hil-serl': ('baseline', None, True, {}),
     'worldsample': ('full', 'model', True, {}),
@@ -55,6 +55,8 @@ VARIANTS = {
     # control: K extra real transitions per real step from a second simulated cell in place of the
     # counterfactuals (core.rl.extra_real), the ceiling of what a synthetic stream can add
     'extra-real': ('full', 'extra-real', True, {}),
+    # the same without the simulated human in the second cell: the actor's own extra experience
+    'extra-real-no-human': ('full', 'extra-real-no-human', True, {}),
 }
 WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
 HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
@@ -131,12 +133,12 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
     wm_cfg = cfg.world_model
     extra: dict = {'ppl': asdict(cfg.ppl), 'config_changes': changes}
     factory, fidelity, t_prep = None, {}, 0.0
-    if source == 'extra-real':
+    if source in ('extra-real', 'extra-real-no-human'):
         extra['generation_budget'] = {'source': source, 'extra_real_steps_per_real_step': wm_cfg.counterfactuals,
                                       'segment_length': wm_cfg.segment_length}
 
         def factory(learner, demos):
-            return ExtraReal(cfg, learner, seed, wm_cfg.counterfactuals)
+            return ExtraReal(cfg, learner, seed, wm_cfg.counterfactuals, human=source == 'extra-real')
     elif source is not None:
         rm, rm_report = reward_model(task, log)
         extra['reward_model'] = rm_report

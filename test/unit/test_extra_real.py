@@ -54,6 +54,18 @@ def test_extra_steps_fill_the_synthetic_buffers_cut_like_synthetic_trajectories(
         ExtraReal(vision, learner, seed=0, per_step=0)
 
 
+def test_without_the_human_the_actor_alone_acts_in_the_extra_cell(vision):
+    rng = np.random.default_rng(1)
+    encoder = PCAEncoder.fit({c: rng.integers(0, 255, (20, 32, 32, 3), np.uint8) for c in CAMS}, EncoderConfig(8, 4))
+    learner = Learner(vision, encoder)
+    extra = ExtraReal(vision, learner, seed=0, per_step=2, human=False)
+    rec = StepRecord(0, 0, np.zeros(7, np.float32), False, 0.0, False, False, False)
+    for step in range(1, 11):
+        extra.observe(rec, {}, {}, step)
+    assert extra.counts['intervened_steps'] == 0 and extra.counts['synthetic_transitions'] + len(extra.run) == 20
+    extra.close()
+
+
 def test_a_short_training_run_puts_extra_real_samples_into_critic_updates(vision):
     extras = []
 

@@ -1,7 +1,7 @@
 """The extra-real control of the single-process trainer (simulation only): the ceiling of synthetic data.
 
 A second simulated cell runs the same episode loop (core.rl.sim_episodes: the current stochastic
-actor, the simulated human, the episode rules) and takes ``per_step`` steps for every real step
+actor, the simulated human unless left out, the episode rules) and takes ``per_step`` steps for every real step
 of the trainer's cell: the generation budget, K synthetic transitions per real one. Its
 transitions fill the learner's synthetic buffers in place of counterfactuals, cut like synthetic
 trajectories: at most T = ``world_model.segment_length`` steps, ending at the episode's success
@@ -17,6 +17,7 @@ wall, close, label calibration and audit: none here).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import jax
 import numpy as np
@@ -33,11 +34,13 @@ class ExtraReal:
     label_calibration = None
     label_audit = None
 
-    def __init__(self, cfg: CellConfig, learner: Learner, seed: int, per_step: int):
+    def __init__(self, cfg: CellConfig, learner: Learner, seed: int, per_step: int, human: bool = True):
+        """``human`` False: no simulated human in the extra cell, the actor alone acts there."""
         if per_step < 1:
             raise ValueError(f'extra real steps per real step must be >= 1, got {per_step}')
         self.learner, self.per_step, self.length = learner, per_step, cfg.world_model.segment_length
-        self.cell = SimEpisodes(cfg, seed * 100_000 + SEED_OFFSET)
+        cell_cfg = cfg if human else replace(cfg, human=replace(cfg.human, aggressiveness=0.0))
+        self.cell = SimEpisodes(cell_cfg, seed * 100_000 + SEED_OFFSET)
         self.key = jax.random.PRNGKey(seed + SEED_OFFSET)
         self.run: list[tuple] = []       # (features o_t, action, features o_t+1, success) of the open trajectory
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
