@@ -32,8 +32,8 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
 # variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle' | 'oracle-kinematic' (the oracle's
-# frames with the learned model's controller-integrated proprio) | 'oracle-policy' | 'extra-real' |
-# 'extra-real-no-human', synthetic positives kept, changes to the task's config: {section: {key: value}})
+# frames with the learned model's controller-integrated proprio) | 'extra-real' | 'extra-real-no-human',
+# synthetic positives kept, changes to the task's config: {section: {key: value}})
 VARIANTS = {
     'hil-serl': ('baseline', None, True, {}),
     'worldsample': ('full', 'model', True, {}),
@@ -51,7 +51,7 @@ VARIANTS = {
     'oracle-k8': ('full', 'oracle', True, {'world_model': {'counterfactuals': 8}}),
     # control on the counterfactual action distribution: the oracle, with the current actor choosing
     # the K counterfactuals' actions from each segment's start (not perturbations of the logged ones)
-    'oracle-policy-actions': ('full', 'oracle-policy', True, {}),
+    'oracle-policy-actions': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy'}}),
     # control: K extra real transitions per real step from a second simulated cell in place of the
     # counterfactuals (core.rl.extra_real), the ceiling of what a synthetic stream can add
     'extra-real': ('full', 'extra-real', True, {}),
@@ -155,8 +155,6 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
 
         def factory(learner, demos):
             nonlocal t_prep
-            if source == 'oracle-policy':
-                return build_loop(cfg, learner, source, scorer, seed, audit_labels=True, positives=positives)
             if source in ('oracle', 'oracle-kinematic'):
                 return build_loop(cfg, learner, 'oracle', scorer, seed, audit_labels=True, positives=positives,
                                   oracle_proprio='kinematic' if source == 'oracle-kinematic' else 'simulated')

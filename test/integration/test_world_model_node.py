@@ -6,9 +6,10 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 from worldsample_msgs.msg import LearnerStats, PolicyStats, Transition
 
-from worldsample.core.config import load_config
+from worldsample.core.config import config_dir, load_config
 from worldsample.core.worldmodel.model import WorldModel, sized
 from worldsample.nodes.common import STATE_QOS, SYNTHETIC_QOS, array_to_image
 
@@ -132,6 +133,15 @@ def test_missing_and_corrupt_weights_are_named(procs, tmp_path, tiny_weights):
     proc = procs.start('world_model', 'world_model3', weights=str(tiny_weights))      # default size: mismatch
     assert proc.wait(timeout=60) == 1
     assert 'different architecture' in procs.log('world_model3')
+    # policy-driven counterfactuals need the actor, which the node does not hold: refused by name
+    data = yaml.safe_load((config_dir() / 'insertion.yaml').read_text())
+    data['robot'], data['cameras'] = (str(config_dir() / data[k]) for k in ('robot', 'cameras'))
+    data['world_model']['counterfactual_actions'] = 'policy'
+    task = tmp_path / 'policy_actions.yaml'
+    task.write_text(yaml.safe_dump(data))
+    proc = procs.start('world_model', 'world_model4', weights=str(tiny_weights), size='tiny', task=str(task))
+    assert proc.wait(timeout=60) == 1
+    assert "counterfactual_actions 'policy'" in procs.log('world_model4')
 
 
 def test_generation_service_predicts_frames_and_names_bad_requests(procs, ros_node, tiny_weights):

@@ -1,10 +1,13 @@
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
+from worldsample.core.worldmodel.counterfactual import synthetic_proprio
 from worldsample.core.worldmodel.data import SegmentError
-from worldsample.core.worldmodel.generator import Generator, ModelPredictor, RealSegment, SegmentCutter, to_camera
+from worldsample.core.worldmodel.generator import (Generator, ModelPolicyPredictor, ModelPredictor, RealSegment,
+                                                   SegmentCutter, kinematic_proprio, to_camera)
 from worldsample.core.worldmodel.model import WorldModel, sized
 
 CAMS = ('wrist_camera', 'side_camera')
@@ -146,3 +149,89 @@ def test_residual_correction_takes_the_models_error_on_the_real_actions_out_of_t
 
     plain = Generator(cfg, _OffsetModel(), scorer, np.random.default_rng(1)).generate(segs)
     np.testing.assert_allclose(plain[0].images['side_camera'][1:, 0, 0, 0], 130 + 50 * plain[0].actions[:, 0], atol=1)
+
+
+class _OffsetVideoModel:
+    """A video world model with _OffsetModel's law (100 + 50 a_t,0, plus an error of 30), closed
+    loop when given ``act``: it asks for step t's actions on the views it has reached."""
+
+    def __init__(self, size):
+        self.size, self.actions = size, None
+
+    def predict(self, anchor, actions, act=None):
+        s, out = self.size, []
+        views = {c: np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in anchor[c]]) for c in CAMS}
+        for t in range(actions.shape[1]):
+            a = actions[:, t] if act is None else act(t, views)
+            value = np.clip(np.rint(130 + 50 * a[:, 0]), 0, 255).astype(np.uint8)
+            views = {c: np.broadcast_to(value[:, None, None, None], (len(a), s, s, 3)).copy() for c in CAMS}
+            out.append(views)
+        self.actions = np.array(actions)
+        return {c: np.stack([v[c] for v in out], 1) for c in CAMS}
+
+
+def test_policy_counterfactuals_let_the_actor_act_on_the_corrected_frames_it_reaches(small_cfg):
+    cfg, k, T = small_cfg, small_cfg.world_model.counterfactuals, small_cfg.world_model.segment_length
+    rng = np.random.default_rng(0)
+    segs = []
+    for e in range(2):
+        actions = np.zeros((T, 7), np.float32)
+        actions[:, 0] = rng.uniform(-0.5, 0.5, T)
+        real = np.rint(100 + 50 * actions[:, 0]).astype(np.uint8)
+        frames = np.concatenate([[np.uint8(90)], real])[:, None, None, None]
+        proprio = np.tile(np.array([0.33, 0.0, 0.15, 0.0, 0.0, 0.0, 0.03], np.float32), (T + 1, 1))
+        segs.append(RealSegment(e, T * e, {c: np.broadcast_to(frames, (T + 1, 128, 128, 3)).copy() for c in CAMS},
+                                actions, proprio))
+    seen = []
+
+    def actor(images, proprio):
+        seen.append((images['side_camera'][:, 5, 7, 1].astype(float), proprio.copy()))
+        a = np.zeros((len(proprio), 7), np.float32)
+        a[:, 0] = 0.1 * len(seen) + 0.05 * np.arange(len(proprio))
+        return a
+
+    model = _OffsetVideoModel(cfg.world_model.view_size)
+    predictor = ModelPolicyPredictor(cfg, model, actor, correct_residual=True)
+    labelled, proprio, cf, learner = predictor.rollout(segs, k)
+    assert len(seen) == T and cf.shape == (2 * k, T, 7)
+    np.testing.assert_array_equal(seen[0][0], 90)                       # step 0: the real o_0 of every row
+    for t in range(1, T):
+        # the actor saw the action's effect without the model's error: o_t + pred(A')_t - pred(A)_t
+        np.testing.assert_allclose(seen[t][0], 100 + 50 * cf[:, t - 1, 0], atol=1.5)
+    for row in range(2 * k):
+        seg = segs[row // k]
+        for t in range(T):
+            np.testing.assert_allclose(seen[t][1][row], synthetic_proprio(
+                seg.proprio[:t + 1], seg.actions[:t], cf[row, :t], cfg.task, cfg.controller)[t], atol=1e-6)
+    np.testing.assert_allclose(cf[:, :, 0], [[0.1 * (t + 1) + 0.05 * r for t in range(T)] for r in range(2 * k)],
+                               atol=1e-6)
+    replays = model.actions[np.arange(2 * (k + 1)) % (k + 1) == k]
+    np.testing.assert_array_equal(replays, np.stack([s.actions for s in segs]))   # the replays ran the real actions
+    np.testing.assert_allclose(labelled['side_camera'][:, :, 0, 0, 0], np.rint(130 + 50 * cf[:, :, 0]), atol=1)
+    np.testing.assert_allclose(learner['side_camera'][:, :, 0, 0, 0], 100 + 50 * cf[:, :, 0], atol=1.5)
+    np.testing.assert_array_equal(proprio, kinematic_proprio(cfg, segs, cf, k))
+    # through the generator: the trajectories carry the actor's actions and the corrected frames
+    out = Generator(cfg, ModelPolicyPredictor(cfg, _OffsetVideoModel(cfg.world_model.view_size), actor, True),
+                    lambda f: (np.zeros(len(f['wrist_camera'])), np.zeros(len(f['wrist_camera']), bool)),
+                    np.random.default_rng(1), correct_residual=True).generate(segs)
+    assert len(out) == 2 * k and np.allclose(out[1].actions[:, 0], [0.1 * (T + t + 1) + 0.05 for t in range(T)])
+
+
+def test_a_closed_loop_rollout_equals_the_open_loop_one_with_the_same_actions(small_cfg):
+    model = WorldModel(small_cfg.world_model, seed=0, device='cpu')
+    rng = np.random.default_rng(2)
+    anchor = {c: rng.integers(0, 255, (3, 128, 128, 3), np.uint8) for c in CAMS}
+    actions = rng.uniform(-1, 1, (3, 4, 7)).astype(np.float32)
+    asked = []
+
+    def act(t, views):
+        asked.append((t, {c: v.shape for c, v in views.items()}))
+        return actions[:, t]
+    model.gen.manual_seed(5)
+    closed = model.predict(anchor, np.zeros_like(actions), act)
+    model.gen.manual_seed(5)
+    opened = model.predict(anchor, actions)
+    s = small_cfg.world_model.view_size
+    assert asked == [(t, {c: (3, s, s, 3) for c in CAMS}) for t in range(4)]
+    for c in CAMS:
+        np.testing.assert_array_equal(closed[c], opened[c])

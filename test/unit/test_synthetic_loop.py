@@ -10,15 +10,15 @@ from worldsample.core.config import load_config
 from worldsample.core.episode import EpisodeLoop, StepRecord
 from worldsample.core.expert import InsertionExpert
 from worldsample.core.rl.learner import Learner
-from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop
+from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop, build_loop, stochastic_actor
 from worldsample.core.rl.trainer import train
 from worldsample.core.sim.env import InsertionEnv
 from worldsample.core.sim.label_audit import LabelAudit
 from worldsample.core.sim.oracle import OraclePolicyPredictor, OraclePredictor
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
 from worldsample.core.worldmodel.data import EpisodeAssembler
-from worldsample.core.worldmodel.generator import (Generator, ModelPredictor, RealSegment, SyntheticTrajectory,
-                                                   kinematic_proprio)
+from worldsample.core.worldmodel.generator import (Generator, ModelPolicyPredictor, ModelPredictor, RealSegment,
+                                                   SyntheticTrajectory, kinematic_proprio)
 from worldsample.core.worldmodel.model import WorldModel, sized
 
 CAMS = ('wrist_camera', 'side_camera')
@@ -83,8 +83,9 @@ def test_the_policy_oracle_lets_the_current_actor_choose_the_counterfactual_acti
     rng = np.random.default_rng(0)
     encoder = PCAEncoder.fit({c: rng.integers(0, 255, (20, 32, 32, 3), np.uint8) for c in CAMS}, EncoderConfig(8, 4))
     learner = Learner(vision, encoder)
-    policy = OraclePolicyPredictor(vision, learner, seed=0)
-    frames, proprio, acts = policy.rollout([seg], 2)
+    policy = OraclePolicyPredictor(vision, stochastic_actor(vision, learner, seed=0))
+    frames, proprio, acts, learner_frames = policy.rollout([seg], 2)
+    assert learner_frames is frames
     assert acts.shape == (2, 4, 7) and frames['wrist_camera'].shape[:2] == (2, 4) and proprio.shape == (2, 5, 7)
     active = np.asarray(vision.task.action.active)
     assert np.all(acts[..., ~active] == 0.0) and np.all(np.abs(acts) <= 1.0)
@@ -101,6 +102,23 @@ def test_the_policy_oracle_lets_the_current_actor_choose_the_counterfactual_acti
     assert not np.allclose(trajs[0].actions, acts[0])             # a new rollout per call
     replay.close()
     policy.close()
+
+
+def test_policy_counterfactual_actions_choose_the_policy_predictors(vision):
+    rng = np.random.default_rng(0)
+    encoder = PCAEncoder.fit({c: rng.integers(0, 255, (20, 32, 32, 3), np.uint8) for c in CAMS}, EncoderConfig(8, 4))
+    learner = Learner(vision, encoder)
+    scorer = lambda f: (np.zeros(len(f['wrist_camera'])), np.zeros(len(f['wrist_camera']), bool))
+    policy = replace(vision, world_model=replace(vision.world_model, counterfactual_actions='policy'))
+    loops = [build_loop(c, learner, 'oracle', scorer, 0) for c in (vision, policy)]
+    assert [type(l.generator.predictor) for l in loops] == [OraclePredictor, OraclePolicyPredictor]
+    model = WorldModel(vision.world_model, seed=0, device='cpu')
+    loops += [build_loop(c, learner, 'model', scorer, 0, model) for c in (vision, policy)]
+    assert [type(l.generator.predictor) for l in loops[2:]] == [ModelPredictor, ModelPolicyPredictor]
+    with pytest.raises(ValueError, match='simulated proprio only'):
+        build_loop(policy, learner, 'oracle', scorer, 0, oracle_proprio='kinematic')
+    for loop in loops:
+        loop.close()
 
 
 def test_segments_become_labelled_synthetic_buffers_and_the_model_post_trains(vision):

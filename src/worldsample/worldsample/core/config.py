@@ -243,8 +243,14 @@ class WorldModelConfig:
     # actions taken out, o'_t = o_t + pred(A')_t - pred(A)_t (generator.residual_corrected); the
     # reward model still labels pred(A')_t, which the calibration judges
     residual_correction: bool
+    # where a counterfactual's actions come from: 'perturbed' (appendix B.2: the logged actions
+    # perturbed) or 'policy' (the current actor acting on each frame the rollout reaches)
+    counterfactual_actions: str
 
     def __post_init__(self):
+        if self.counterfactual_actions not in ('perturbed', 'policy'):
+            raise ConfigError(f"world_model.counterfactual_actions must be 'perturbed' or 'policy', "
+                              f'got {self.counterfactual_actions!r}')
         if not 0.0 < self.label_precision_min <= 1.0 or self.label_min_positives < 1 \
                 or self.label_calibration_segments < 1 or self.label_holdout_every < 2:
             raise ConfigError('world_model: need 0 < label_precision_min <= 1, label_min_positives >= 1, '

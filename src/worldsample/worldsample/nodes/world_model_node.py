@@ -91,6 +91,10 @@ class WorldModelNode(Node):
         if threads:
             torch.set_num_threads(threads)
         self.wm_cfg = sized(self.cfg.world_model, self.size)
+        if self.wm_cfg.counterfactual_actions != 'perturbed':
+            # the node holds no actor: policy-driven counterfactuals run in the single-process loop only
+            raise ValueError(f"world_model.counterfactual_actions {self.wm_cfg.counterfactual_actions!r}: the "
+                             "world_model node generates from perturbed logged actions only ('perturbed')")
         self.model = WorldModel.load(self.weights, self.wm_cfg, device)
         self.mtime = self.weights.stat().st_mtime_ns
         self.scorer = ServiceScorer(self, int(self.declare_parameter('score_batch', 128).value))

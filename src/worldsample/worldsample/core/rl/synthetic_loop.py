@@ -19,16 +19,19 @@ import dataclasses
 import time
 from typing import Callable
 
+import jax
 import numpy as np
 
 from ..config import CellConfig
+from ..controller import project_action
 from ..episode import StepRecord
 from ..observation import CAMERAS
 from ..worldmodel.calibration import LabelCalibrator
 from ..worldmodel.data import Episode
-from ..worldmodel.generator import Generator, ModelPredictor, SegmentCutter
+from ..worldmodel.generator import Generator, ModelPolicyPredictor, ModelPredictor, SegmentCutter
 from ..worldmodel.model import WorldModel
 from ..worldmodel.training import RolloutEpisodes, mix, train as train_world_model
+from . import sac
 from .learner import Learner
 
 
@@ -162,12 +165,27 @@ def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, 
     return score
 
 
+def stochastic_actor(cfg: CellConfig, learner: Learner, seed: int) -> Callable:
+    """The learner's current actor as a predictor's policy: ({camera: (N, H, W, 3)}, proprio (N, 7))
+    -> (N, 7) sampled actions projected into the task's action box, as the episode loop executes
+    them; its own explicit random key."""
+    key = jax.random.PRNGKey(seed + 1)
+
+    def act(images: dict[str, np.ndarray], proprio: np.ndarray) -> np.ndarray:
+        nonlocal key
+        key, k = jax.random.split(key)
+        a = np.asarray(sac.sample_actions(learner.state, learner.feat.batch(images, proprio), k), np.float64)
+        return np.stack([project_action(x, cfg.task.action) for x in a]).astype(np.float32)
+    return act
+
+
 def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int, model: WorldModel | None = None,
                demo_episodes: list[Episode] = (), audit_labels: bool = False, positives: bool = True,
                oracle_proprio: str = 'simulated') -> SyntheticLoop:
     """The loop for ``source`` 'model' (the learned world model, post-trained on the rollouts mixed
-    with ``demo_episodes``), 'oracle' (the simulator replays; simulation only) or 'oracle-policy'
-    (the simulator, with the current actor choosing the counterfactual actions). ``audit_labels``
+    with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only); with
+    ``world_model.counterfactual_actions: policy`` the learner's current actor chooses the
+    counterfactuals' actions (:func:`stochastic_actor`). ``audit_labels``
     (simulation only) checks every generated label against the simulator's truth; ``positives``
     False leaves out every trajectory labelled positive; ``oracle_proprio`` 'kinematic' gives the
     oracle's frames the learned model's controller-integrated proprio."""
@@ -176,16 +194,20 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
     if audit_labels:
         from ..sim.label_audit import LabelAudit
         audit = LabelAudit(cfg)
-    if source in ('oracle', 'oracle-policy'):
+    wm, policy = cfg.world_model, cfg.world_model.counterfactual_actions == 'policy'
+    if source == 'oracle':
         from ..sim.oracle import OraclePolicyPredictor, OraclePredictor
-        predictor = (OraclePredictor(cfg, oracle_proprio) if source == 'oracle'
-                     else OraclePolicyPredictor(cfg, learner, seed))
+        if policy and oracle_proprio != 'simulated':
+            raise ValueError('the policy-driven oracle reads the simulated proprio only')
+        predictor = (OraclePolicyPredictor(cfg, stochastic_actor(cfg, learner, seed)) if policy
+                     else OraclePredictor(cfg, oracle_proprio))
         return SyntheticLoop(cfg, Generator(cfg, predictor, scorer, rng), learner, audit=audit, positives=positives)
     if source != 'model' or model is None:
-        raise ValueError(f"synthetic source must be 'oracle', 'oracle-policy' or 'model' with a world model, "
-                         f"got {source!r}")
+        raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
                        cfg.train.post_train_warmup)
-    generator = Generator(cfg, ModelPredictor(cfg, model), scorer, rng, cfg.world_model.residual_correction)
+    predictor = (ModelPolicyPredictor(cfg, model, stochastic_actor(cfg, learner, seed), wm.residual_correction)
+                 if policy else ModelPredictor(cfg, model))
+    generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction)
     return SyntheticLoop(cfg, generator, learner, post,
                          calibrate_labels=True, audit=audit, positives=positives)

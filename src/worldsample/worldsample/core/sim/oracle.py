@@ -8,16 +8,13 @@ positive/negative split) as the learned model's. Running the learner with it sep
 world-model error costs from what the learning rule does. With ``proprio='kinematic'`` it pairs
 its frames with the controller-integrated proprio a learned model uses instead of the true one
 (a control: what that proprio costs, with perfect frames). :class:`OraclePolicyPredictor` lets
-the current actor choose the counterfactual actions instead of perturbing the logged ones (a
-control on the counterfactual action distribution, appendix B.2).
+the current actor choose the counterfactual actions instead of perturbing the logged ones.
 """
 from __future__ import annotations
 
-import jax
 import numpy as np
 
 from ..config import CellConfig
-from ..controller import project_action
 from ..observation import CAMERAS
 from ..worldmodel.data import SegmentError
 from ..worldmodel.generator import RealSegment, kinematic_proprio
@@ -65,21 +62,20 @@ class OraclePredictor:
 
 
 class OraclePolicyPredictor(OraclePredictor):
-    """The oracle with the current stochastic actor choosing each counterfactual's actions: from a
-    segment's saved state at o_0, K rollouts of T steps, each action sampled on the observation
-    reached (o_0 the recorded one), projected into the action box as the episode loop does."""
+    """The oracle with the current stochastic actor choosing each counterfactual's actions
+    (``world_model.counterfactual_actions: policy``): from a segment's saved state at o_0, K
+    rollouts of T steps, each action ``actor(images, proprio)`` on the observation reached (o_0
+    the recorded one)."""
     chooses_actions = True
 
-    def __init__(self, cfg: CellConfig, learner, seed: int):
+    def __init__(self, cfg: CellConfig, actor):
         super().__init__(cfg)
-        self.learner = learner                       # core.rl.learner.Learner: its current actor acts
-        self.key = jax.random.PRNGKey(seed)
+        self.actor = actor       # ({camera: (N, H, W, 3)}, (N, 7)) -> (N, 7) projected actions
 
     def rollout(self, segments: list[RealSegment], k: int):
         """K actor rollouts per segment, in order -> (frames {camera: (S*K, T, H, W, 3)}, proprio
-        (S*K, T+1, 7), actions (S*K, T, 7))."""
-        from ..rl import sac
-        learner, T = self.learner, len(segments[0].actions)
+        (S*K, T+1, 7), actions (S*K, T, 7), the learner's frames: the same)."""
+        T = len(segments[0].actions)
         frames, proprio, actions = {c: [] for c in CAMERAS}, [], []
         for seg in segments:
             for _ in range(k):
@@ -87,9 +83,7 @@ class OraclePolicyPredictor(OraclePredictor):
                 obs = {**{c: seg.images[c][0] for c in CAMERAS}, 'proprio': seg.proprio[0]}
                 traj, p, acts = {c: [] for c in CAMERAS}, [seg.proprio[0]], []
                 for _ in range(T):
-                    self.key, key = jax.random.split(self.key)
-                    a = np.asarray(sac.sample_actions(learner.state, learner.feat(obs)[None], key))[0]
-                    a = project_action(a.astype(np.float64), self.cfg.task.action)
+                    a = self.actor({c: obs[c][None] for c in CAMERAS}, np.asarray(obs['proprio'])[None])[0]
                     obs = self.env.step(a)[0]
                     acts.append(a)
                     p.append(obs['proprio'])
@@ -99,4 +93,5 @@ class OraclePolicyPredictor(OraclePredictor):
                     frames[c].append(np.stack(traj[c]))
                 proprio.append(np.stack(p))
                 actions.append(np.stack(acts))
-        return {c: np.stack(f) for c, f in frames.items()}, np.stack(proprio), np.stack(actions).astype(np.float32)
+        frames = {c: np.stack(f) for c, f in frames.items()}
+        return frames, np.stack(proprio), np.stack(actions).astype(np.float32), frames

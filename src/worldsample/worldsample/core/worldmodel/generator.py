@@ -21,6 +21,9 @@
   batched rollout, brought to the cameras' resolution by pixel replication (``to_camera``);
   proprio from the controller integration (counterfactual.synthetic_proprio). The simulator's
   oracle (core.sim.oracle) is the other predictor: it replays the actions from the segment's saved physics state.
+- With ``world_model.counterfactual_actions: policy`` the actions are not perturbed logged ones:
+  the current stochastic actor chooses each step's action on the frame the rollout has reached
+  (:class:`ModelPolicyPredictor`, closed loop; core.sim.oracle.OraclePolicyPredictor).
 """
 from __future__ import annotations
 
@@ -134,16 +137,68 @@ class ModelPredictor:
 
     def frames(self, anchors: dict[str, np.ndarray], actions: np.ndarray) -> dict[str, np.ndarray]:
         """Anchors {camera: (N, H, W, 3)}, actions (N, T, 7) -> {camera: (N, T, H, W, 3)} at camera resolution."""
-        predicted = self.model.predict(anchors, actions)        # {view: (N, T, s, s, 3)}
-        frames = {}
+        return self._camera(self.model.predict(anchors, actions))
+
+    def _camera(self, views: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """{view: (..., s, s, 3)} predicted views -> {camera: (..., H, W, 3)} at camera resolution."""
+        out = {}
         for c in CAMERAS:
-            cam = self.cfg.camera(c)
-            frames[c] = np.stack([[to_camera(f, cam.width, cam.height) for f in traj] for traj in predicted[c]])
-        return frames
+            cam, v = self.cfg.camera(c), views[c]
+            flat = [to_camera(f, cam.width, cam.height) for f in v.reshape(-1, *v.shape[-3:])]
+            out[c] = np.stack(flat).reshape(*v.shape[:-3], cam.height, cam.width, 3)
+        return out
 
     def __call__(self, segments, actions, k):
         anchors = {c: np.stack([s.images[c][0] for s in segments for _ in range(k)]) for c in CAMERAS}
         return self.frames(anchors, actions), kinematic_proprio(self.cfg, segments, actions, k)
+
+
+class ModelPolicyPredictor(ModelPredictor):
+    """The learned model with the current stochastic actor choosing each counterfactual's actions
+    (``world_model.counterfactual_actions: policy``), closed loop: step t's action is
+    ``actor(images, proprio)`` on the frame the rollout has reached (o_0 the real one), with the
+    controller-integrated proprio. With ``correct_residual`` each segment's batch also replays
+    its own actions, and the actor, like the learner, sees o'_t = o_t + pred(A')_t - pred(A)_t."""
+    chooses_actions = True
+
+    def __init__(self, cfg: CellConfig, model: VideoWorldModel, actor, correct_residual: bool):
+        super().__init__(cfg, model)
+        self.actor, self.correct_residual = actor, correct_residual
+
+    def rollout(self, segments: list[RealSegment], k: int):
+        """K closed-loop rollouts per segment, in order -> (frames the reward model labels {camera:
+        (S*K, T, H, W, 3)}, proprio (S*K, T+1, 7), actions (S*K, T, 7), the learner's frames)."""
+        cfg, r, T = self.cfg, k + int(self.correct_residual), len(segments[0].actions)
+        seg_of = np.repeat(np.arange(len(segments)), r)
+        policy = np.tile(np.arange(r) < k, len(segments))           # per segment: K policy rows (+ its replay)
+        actions = np.zeros((len(seg_of), T, 7), np.float32)
+        actions[~policy] = np.stack([segments[i].actions for i in seg_of[~policy]])
+        anchors = {c: np.stack([segments[i].images[c][0] for i in seg_of]) for c in CAMERAS}
+        real = {c: np.stack([s.images[c] for s in segments]) for c in CAMERAS}      # (S, T+1, H, W, 3)
+
+        def act(t: int, views: dict[str, np.ndarray]) -> np.ndarray:
+            if t == 0:
+                images = {c: anchors[c][policy] for c in CAMERAS}
+            else:
+                frames = self._camera(views)
+                images = {c: f[policy] for c, f in frames.items()}
+                if self.correct_residual:
+                    images = residual_corrected({c: f[:, None] for c, f in images.items()},
+                                                {c: f[~policy][:, None] for c, f in frames.items()},
+                                                {c: f[:, t:t + 1] for c, f in real.items()}, k)
+                    images = {c: f[:, 0] for c, f in images.items()}
+            proprio = np.stack([synthetic_proprio(segments[i].proprio[:t + 1], segments[i].actions[:t],
+                                                  actions[row, :t], cfg.task, cfg.controller)[t]
+                                for row, i in zip(np.flatnonzero(policy), seg_of[policy])])
+            actions[policy, t] = self.actor(images, proprio)
+            return actions[:, t]
+
+        frames = self._camera(self.model.predict(anchors, actions, act))
+        labelled = {c: f[policy] for c, f in frames.items()}
+        learner = labelled if not self.correct_residual else residual_corrected(
+            labelled, {c: f[~policy] for c, f in frames.items()}, {c: f[:, 1:] for c, f in real.items()}, k)
+        cf = actions[policy]
+        return labelled, kinematic_proprio(cfg, segments, cf, k), cf, learner
 
 
 class Generator:
@@ -192,9 +247,8 @@ class Generator:
         if len({len(s.actions) for s in segments}) > 1:
             raise SegmentError('segments of one batch must have the same length')
         t0 = time.perf_counter()
-        if getattr(self.predictor, 'chooses_actions', False):     # the policy-driven oracle control
-            frames, proprio, cf = self.predictor.rollout(segments, k)
-            learner_frames = frames
+        if getattr(self.predictor, 'chooses_actions', False):     # counterfactual_actions: policy
+            frames, proprio, cf, learner_frames = self.predictor.rollout(segments, k)
         else:
             cf = np.stack([perturb_actions(s.actions, self.cfg.task, self.rng, wm.perturb_scale, wm.perturb_noise)
                            for s in segments for _ in range(k)])

@@ -61,8 +61,9 @@ class WorldModelError(ValueError):
 
 
 class VideoWorldModel(Protocol):
-    def predict(self, anchor: dict[str, np.ndarray], actions: np.ndarray) -> dict[str, np.ndarray]:
-        """{view: (B, H, W, 3) uint8} real o_0 and (B, T, 7) actions -> {view: (B, T, S, S, 3) uint8} o_{1:T}."""
+    def predict(self, anchor: dict[str, np.ndarray], actions: np.ndarray, act=None) -> dict[str, np.ndarray]:
+        """{view: (B, H, W, 3) uint8} real o_0 and (B, T, 7) actions -> {view: (B, T, S, S, 3) uint8} o_{1:T}.
+        ``act(t, {view: (B, S, S, 3)} o_t)``, if given, returns step t's (B, 7) actions (closed loop)."""
 
 
 def to_tensor(frames: np.ndarray, device) -> torch.Tensor:
@@ -152,8 +153,10 @@ class WorldModel:
         return x.clamp(-1, 1)
 
     @torch.no_grad()
-    def rollout(self, anchor: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """(B, S, S*n, 3) uint8 model frames o_0 and (B, T, 7) actions -> (B, T, S, S*n, 3) o_{1:T}."""
+    def rollout(self, anchor: np.ndarray, actions: np.ndarray, act=None) -> np.ndarray:
+        """(B, S, S*n, 3) uint8 model frames o_0 and (B, T, 7) actions -> (B, T, S, S*n, 3) o_{1:T}.
+        With ``act``, step t's actions are ``act(t, o_t)`` instead ((B, 7) from the (B, S, S*n, 3)
+        uint8 frame reached, o_0 the anchor): a closed-loop rollout, the policy acting on predictions."""
         k = self.cfg.context_frames
         actions = np.asarray(actions, np.float32)
         if anchor.ndim != 4 or actions.ndim != 3 or actions.shape[2] != 7 or len(actions) != len(anchor):
@@ -162,19 +165,23 @@ class WorldModel:
         acts = torch.as_tensor(actions, device=self.device)
         frames = [a0] * k                                 # context before o_0 repeats it
         past = [torch.zeros_like(acts[:, 0])] * k          # with zero actions
-        out = []
+        out, last = [], anchor
         for t in range(actions.shape[1]):
-            past = past[1:] + [acts[:, t]]
+            a_t = acts[:, t] if act is None else torch.as_tensor(np.asarray(act(t, last), np.float32), device=self.device)
+            past = past[1:] + [a_t]
             nxt = self.sample_next(a0, torch.stack(frames[-k:], 1), torch.stack(past, 1))
             nxt = torch.round((nxt + 1.0) * 127.5) / 127.5 - 1.0   # quantised to uint8 levels, as a real frame
             frames.append(nxt)
             out.append(nxt)
+            if act is not None:
+                last = to_uint8(nxt)
         return to_uint8(torch.stack(out, 1))
 
-    def predict(self, anchor: dict[str, np.ndarray], actions: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(self, anchor: dict[str, np.ndarray], actions: np.ndarray, act=None) -> dict[str, np.ndarray]:
         """VideoWorldModel: camera images of o_0 (any size) and actions -> predicted views."""
         self.ema.eval()
-        return split_views(self.rollout(model_frames(anchor, self.cfg), actions), self.cfg)
+        step = None if act is None else (lambda t, o: act(t, split_views(o, self.cfg)))
+        return split_views(self.rollout(model_frames(anchor, self.cfg), actions, step), self.cfg)
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
