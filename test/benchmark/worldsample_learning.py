@@ -52,6 +52,9 @@ VARIANTS = {
     # control on the counterfactual action distribution: the oracle, with the current actor choosing
     # the K counterfactuals' actions from each segment's start (not perturbations of the logged ones)
     'oracle-policy-actions': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy'}}),
+    # the same with 16-step segments and rollouts (the same K synthetic transitions per real one)
+    'oracle-policy-actions-t16': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy',
+                                                                           'segment_length': 16}}),
     # control: K extra real transitions per real step from a second simulated cell in place of the
     # counterfactuals (core.rl.extra_real), the ceiling of what a synthetic stream can add
     'extra-real': ('full', 'extra-real', True, {}),
