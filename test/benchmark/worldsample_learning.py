@@ -37,6 +37,8 @@ PREP = Path('runs/bench_worldsample')
 VARIANTS = {
     'hil-serl': ('baseline', None, True, {}),
     'worldsample': ('full', 'model', True, {}),
+    # the learned model with the current actor choosing the counterfactuals' actions, closed loop
+    'worldsample-policy-actions': ('full', 'model', True, {'world_model': {'counterfactual_actions': 'policy'}}),
     'no-scheduling': ('no_scheduling', 'model', True, {}),
     'no-q-selection': ('no_q_selection', 'model', True, {}),
     'no-ppl': ('no_ppl', 'model', True, {}),

@@ -11,12 +11,12 @@ from worldsample.core.episode import EpisodeLoop, StepRecord
 from worldsample.core.expert import InsertionExpert
 from worldsample.core.rl.learner import Learner
 from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop, build_loop, stochastic_actor
-from worldsample.core.rl.trainer import train
+from worldsample.core.rl.trainer import demos_to_dataset, train
 from worldsample.core.sim.env import InsertionEnv
 from worldsample.core.sim.label_audit import LabelAudit
 from worldsample.core.sim.oracle import OraclePolicyPredictor, OraclePredictor
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
-from worldsample.core.worldmodel.data import EpisodeAssembler
+from worldsample.core.worldmodel.data import EpisodeAssembler, episodes_from_dataset
 from worldsample.core.worldmodel.generator import (Generator, ModelPolicyPredictor, ModelPredictor, RealSegment,
                                                    SyntheticTrajectory, kinematic_proprio)
 from worldsample.core.worldmodel.model import WorldModel, sized
@@ -187,6 +187,28 @@ def test_the_learned_model_generates_only_after_its_warm_up_burst_on_rollouts(vi
     # the segment completed after the warm-up (episode 1, steps 0-3) was generated, K = 2
     assert loop.counts['skipped_before_warmup'] == 1 and loop.counts['trajectories'] == 2
     assert len(learner.syn_negative) == 2 * 4
+
+
+def test_a_short_run_with_policy_counterfactuals_of_the_learned_model_reaches_the_learner(vision):
+    cfg = replace(vision, world_model=replace(vision.world_model, counterfactual_actions='policy'),
+                  train=replace(vision.train, post_train_warmup=2),
+                  task=replace(vision.task, max_episode_steps=15))    # a rollout episode ends before the burst
+    loops = []
+
+    def scorer(frames):
+        return np.zeros(len(frames['wrist_camera'])), np.zeros(len(frames['wrist_camera']), bool)
+    scorer.threshold = 0.7
+
+    def model_loop(learner, demos):
+        eps = episodes_from_dataset(demos_to_dataset(demos), cfg.world_model)
+        loops.append(build_loop(cfg, learner, 'model', scorer, 0, WorldModel(cfg.world_model, seed=0, device='cpu'),
+                                eps))
+        return loops[-1]
+    _, _, hist = train(cfg, seed=0, log=lambda m: None, env_steps=40, synthetic=model_loop)
+    assert isinstance(loops[0].generator.predictor, ModelPolicyPredictor)
+    counts = hist.synthetic[-1]
+    assert counts['post_train_bursts'] >= 1 and counts['trajectories'] > 0
+    assert hist.ppl[-1]['synthetic_used'] > 0
 
 
 def test_a_short_training_run_puts_oracle_synthetic_samples_into_critic_updates(vision):
