@@ -215,6 +215,13 @@ def test_policy_counterfactuals_let_the_actor_act_on_the_corrected_frames_it_rea
                     lambda f: (np.zeros(len(f['wrist_camera'])), np.zeros(len(f['wrist_camera']), bool)),
                     np.random.default_rng(1), correct_residual=True).generate(segs)
     assert len(out) == 2 * k and np.allclose(out[1].actions[:, 0], [0.1 * (T + t + 1) + 0.05 for t in range(T)])
+    # without residual correction: no replays, and the actor and the learner see the predicted frames
+    seen.clear()
+    model = _OffsetVideoModel(cfg.world_model.view_size)
+    labelled, _, cf, learner = ModelPolicyPredictor(cfg, model, actor, correct_residual=False).rollout(segs, k)
+    assert len(model.actions) == 2 * k and learner is labelled
+    for t in range(1, T):
+        np.testing.assert_allclose(seen[t][0], np.rint(130 + 50 * cf[:, t - 1, 0]), atol=1)
 
 
 def test_a_closed_loop_rollout_equals_the_open_loop_one_with_the_same_actions(small_cfg):

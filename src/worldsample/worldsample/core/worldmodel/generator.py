@@ -172,7 +172,8 @@ class ModelPolicyPredictor(ModelPredictor):
         seg_of = np.repeat(np.arange(len(segments)), r)
         policy = np.tile(np.arange(r) < k, len(segments))           # per segment: K policy rows (+ its replay)
         actions = np.zeros((len(seg_of), T, 7), np.float32)
-        actions[~policy] = np.stack([segments[i].actions for i in seg_of[~policy]])
+        if self.correct_residual:
+            actions[~policy] = np.stack([s.actions for s in segments])
         anchors = {c: np.stack([segments[i].images[c][0] for i in seg_of]) for c in CAMERAS}
         real = {c: np.stack([s.images[c] for s in segments]) for c in CAMERAS}      # (S, T+1, H, W, 3)
 
