@@ -113,8 +113,8 @@ class _OffsetModel:
         return frames, proprio
 
 
-def test_residual_correction_takes_the_models_error_on_the_real_actions_out_of_the_learners_frames(small_cfg):
-    cfg, k, T = small_cfg, small_cfg.world_model.counterfactuals, small_cfg.world_model.segment_length
+def _offset_segments(T: int) -> list[RealSegment]:
+    """Two segments whose real frames follow 100 + 50 a_t,0 (o_0 at 90), the TCP at rest above the hole."""
     rng = np.random.default_rng(0)
     segs = []
     for e in range(2):
@@ -122,8 +122,15 @@ def test_residual_correction_takes_the_models_error_on_the_real_actions_out_of_t
         actions[:, 0] = rng.uniform(-0.5, 0.5, T)
         real = np.rint(100 + 50 * actions[:, 0]).astype(np.uint8)                  # the real frames' law
         frames = np.concatenate([[np.uint8(90)], real])[:, None, None, None]
+        proprio = np.tile(np.array([0.33, 0.0, 0.15, 0.0, 0.0, 0.0, 0.03], np.float32), (T + 1, 1))
         segs.append(RealSegment(e, T * e, {c: np.broadcast_to(frames, (T + 1, 128, 128, 3)).copy() for c in CAMS},
-                                actions, np.zeros((T + 1, 7), np.float32)))
+                                actions, proprio))
+    return segs
+
+
+def test_residual_correction_takes_the_models_error_on_the_real_actions_out_of_the_learners_frames(small_cfg):
+    cfg, k, T = small_cfg, small_cfg.world_model.counterfactuals, small_cfg.world_model.segment_length
+    segs = _offset_segments(T)
     scored = []
 
     def scorer(frames):
@@ -172,16 +179,7 @@ class _OffsetVideoModel:
 
 def test_policy_counterfactuals_let_the_actor_act_on_the_corrected_frames_it_reaches(small_cfg):
     cfg, k, T = small_cfg, small_cfg.world_model.counterfactuals, small_cfg.world_model.segment_length
-    rng = np.random.default_rng(0)
-    segs = []
-    for e in range(2):
-        actions = np.zeros((T, 7), np.float32)
-        actions[:, 0] = rng.uniform(-0.5, 0.5, T)
-        real = np.rint(100 + 50 * actions[:, 0]).astype(np.uint8)
-        frames = np.concatenate([[np.uint8(90)], real])[:, None, None, None]
-        proprio = np.tile(np.array([0.33, 0.0, 0.15, 0.0, 0.0, 0.0, 0.03], np.float32), (T + 1, 1))
-        segs.append(RealSegment(e, T * e, {c: np.broadcast_to(frames, (T + 1, 128, 128, 3)).copy() for c in CAMS},
-                                actions, proprio))
+    segs = _offset_segments(T)
     seen = []
 
     def actor(images, proprio):

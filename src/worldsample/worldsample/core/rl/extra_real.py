@@ -43,6 +43,7 @@ class ExtraReal:
         self.cell = SimEpisodes(cell_cfg, seed * 100_000 + SEED_OFFSET)
         self.key = jax.random.PRNGKey(seed + SEED_OFFSET)
         self.run: list[tuple] = []       # (features o_t, action, features o_t+1, success) of the open trajectory
+        self.f = None                    # features of the cell's current observation (None after a reset)
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
                        'post_train_bursts': 0, 'dropped_ambiguous': 0, 'skipped_before_warmup': 0,
                        'episodes': 0, 'intervened_steps': 0}
@@ -55,12 +56,15 @@ class ExtraReal:
         for _ in range(self.per_step):
             self.key, k = jax.random.split(self.key)
             r, o, o_next, _ = self.cell.step(self.learner.state, feat, k)
-            self.run.append((feat(o), r.action, feat(o_next), r.success))
+            f = feat(o) if self.f is None else self.f
+            self.f = feat(o_next)                 # o_t+1 of this step is o_t of the next
+            self.run.append((f, r.action, self.f, r.success))
             self.counts['intervened_steps'] += r.intervened
             if r.done or len(self.run) == self.length:
                 self._store()
             if r.done:
                 self.cell.reset()
+                self.f = None
                 self.counts['episodes'] += 1
         self.wall['generation'] += time.perf_counter() - t0
 

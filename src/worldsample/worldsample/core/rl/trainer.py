@@ -2,9 +2,9 @@
 
 The same core as the ROS graph (core.rl.learner.Learner: frozen encoder, SAC/RLPD agent,
 replay buffers, PPL; core.episode.EpisodeLoop: the policy node's episode rules, driven step by
-step by core.rl.sim_episodes) and the simulated human. Per environment step: featurise the observation, sample the actor, let the
-simulated human override it (the step is then marked intervened and also copied into the demo
-buffer, as in HIL-SERL), store the transition, feed the real-synthetic loop when one is given
+step by core.rl.sim_episodes) and the simulated human. Per environment step: featurise the
+observation, sample the actor, let the simulated human override it (the step is then marked
+intervened and also copied into the demo buffer, as in HIL-SERL), store the transition, feed the real-synthetic loop when one is given
 (core.rl.synthetic_loop), then run ``updates_per_step`` learner steps. Rewards are the env's
 sparse success (ground truth, simulation only); synthetic labels come from the reward model.
 The history records wall time split into environment, learner, generation and post-training.
@@ -22,8 +22,8 @@ from ..config import CellConfig
 from ..expert import InsertionExpert
 from ..observation import CAMERAS
 from ..sim.env import InsertionEnv
-from ..sim_human import SimulatedHuman
 from ..recording.dataset import IMAGE_FIELDS
+from ..sim_human import SimulatedHuman
 from . import sac
 from .features import Featurizer
 from .learner import Learner

@@ -31,31 +31,30 @@ class OraclePredictor:
         self.env = InsertionEnv(cfg)
 
     def __call__(self, segments: list[RealSegment], actions: np.ndarray, k: int):
-        frames = {c: [] for c in CAMERAS}
-        proprio = []
-        for i, seq in enumerate(actions):
-            seg = segments[i // k]
-            self._restore(seg)
-            traj = {c: [] for c in CAMERAS}
-            p = [seg.proprio[0]]     # o_0 as recorded (after mj_step the sites lag the state by one substep)
-            for a in seq:
-                obs = self.env.step(a)[0]
-                for c in CAMERAS:
-                    traj[c].append(obs[c])
-                p.append(obs['proprio'])
-            for c in CAMERAS:
-                frames[c].append(np.stack(traj[c]))
-            proprio.append(np.stack(p))
-        frames = {c: np.stack(f) for c, f in frames.items()}
+        runs = [self._run(segments[i // k], len(seq), lambda t, obs, seq=seq: seq[t]) for i, seq in enumerate(actions)]
+        frames = {c: np.stack([r[0][c] for r in runs]) for c in CAMERAS}
         if self.proprio == 'kinematic':
             return frames, kinematic_proprio(self.cfg, segments, actions, k)
-        return frames, np.stack(proprio)
+        return frames, np.stack([r[1] for r in runs])
 
-    def _restore(self, seg: RealSegment) -> None:
+    def _run(self, seg: RealSegment, T: int, choose):
+        """From the segment's saved state at o_0, T steps of ``choose(t, o_t)`` -> (frames {camera: (T,
+        H, W, 3)} of o_1..o_T, proprio (T+1, 7), actions (T, 7)); o_0 is the recorded observation."""
         if seg.state is None:
             raise SegmentError(f'segment (episode {seg.episode}, step {seg.start}) has no saved sim state: '
                                'the oracle replays simulated segments only')
         self.env.restore(seg.state)
+        obs = {**{c: seg.images[c][0] for c in CAMERAS}, 'proprio': seg.proprio[0]}
+        # o_0's proprio as recorded (after mj_step the sites lag the state by one substep)
+        traj, p, acts = {c: [] for c in CAMERAS}, [seg.proprio[0]], []
+        for t in range(T):
+            a = choose(t, obs)
+            obs = self.env.step(a)[0]
+            acts.append(a)
+            p.append(obs['proprio'])
+            for c in CAMERAS:
+                traj[c].append(obs[c])
+        return {c: np.stack(f) for c, f in traj.items()}, np.stack(p), np.stack(acts)
 
     def close(self) -> None:
         self.env.close()
@@ -75,23 +74,9 @@ class OraclePolicyPredictor(OraclePredictor):
     def rollout(self, segments: list[RealSegment], k: int):
         """K actor rollouts per segment, in order -> (frames {camera: (S*K, T, H, W, 3)}, proprio
         (S*K, T+1, 7), actions (S*K, T, 7), the learner's frames: the same)."""
+        def choose(t, obs):
+            return self.actor({c: obs[c][None] for c in CAMERAS}, np.asarray(obs['proprio'])[None])[0]
         T = len(segments[0].actions)
-        frames, proprio, actions = {c: [] for c in CAMERAS}, [], []
-        for seg in segments:
-            for _ in range(k):
-                self._restore(seg)
-                obs = {**{c: seg.images[c][0] for c in CAMERAS}, 'proprio': seg.proprio[0]}
-                traj, p, acts = {c: [] for c in CAMERAS}, [seg.proprio[0]], []
-                for _ in range(T):
-                    a = self.actor({c: obs[c][None] for c in CAMERAS}, np.asarray(obs['proprio'])[None])[0]
-                    obs = self.env.step(a)[0]
-                    acts.append(a)
-                    p.append(obs['proprio'])
-                    for c in CAMERAS:
-                        traj[c].append(obs[c])
-                for c in CAMERAS:
-                    frames[c].append(np.stack(traj[c]))
-                proprio.append(np.stack(p))
-                actions.append(np.stack(acts))
-        frames = {c: np.stack(f) for c, f in frames.items()}
-        return frames, np.stack(proprio), np.stack(actions).astype(np.float32), frames
+        runs = [self._run(seg, T, choose) for seg in segments for _ in range(k)]
+        frames = {c: np.stack([r[0][c] for r in runs]) for c in CAMERAS}
+        return frames, np.stack([r[1] for r in runs]), np.stack([r[2] for r in runs]).astype(np.float32), frames

@@ -167,7 +167,8 @@ class WorldModel:
         past = [torch.zeros_like(acts[:, 0])] * k          # with zero actions
         out, last = [], anchor
         for t in range(actions.shape[1]):
-            a_t = acts[:, t] if act is None else torch.as_tensor(np.asarray(act(t, last), np.float32), device=self.device)
+            a_t = (acts[:, t] if act is None
+                   else torch.as_tensor(np.asarray(act(t, last), np.float32), device=self.device))
             past = past[1:] + [a_t]
             nxt = self.sample_next(a0, torch.stack(frames[-k:], 1), torch.stack(past, 1))
             nxt = torch.round((nxt + 1.0) * 127.5) / 127.5 - 1.0   # quantised to uint8 levels, as a real frame
