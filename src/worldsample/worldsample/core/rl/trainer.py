@@ -4,8 +4,9 @@ The same core as the ROS graph (core.rl.learner.Learner: frozen encoder, SAC/RLP
 replay buffers, PPL; core.episode.EpisodeLoop: the policy node's episode rules, driven step by
 step by core.rl.sim_episodes) and the simulated human. Per environment step: featurise the
 observation, sample the actor, let the simulated human override it (the step is then marked
-intervened and also copied into the demo buffer, as in HIL-SERL), store the transition, feed the real-synthetic loop when one is given
-(core.rl.synthetic_loop), then run ``updates_per_step`` learner steps. Rewards are the env's
+intervened and also copied into the demo buffer, as in HIL-SERL), store the transition, feed
+the real-synthetic loop when one is given (core.rl.synthetic_loop), then run
+``updates_per_step`` learner steps. Rewards are the env's
 sparse success (ground truth, simulation only); synthetic labels come from the reward model.
 The history records wall time split into environment, learner, generation and post-training.
 """
