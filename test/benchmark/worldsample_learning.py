@@ -32,7 +32,8 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
 # variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle' | 'oracle-kinematic' (the oracle's
-# frames with the learned model's controller-integrated proprio) | 'extra-real' | 'extra-real-no-human',
+# frames with the learned model's controller-integrated proprio) | 'oracle-truth' (the oracle labelled
+# by the simulator's success, not the reward model) | 'extra-real' | 'extra-real-no-human',
 # synthetic positives kept, changes to the task's config: {section: {key: value}})
 VARIANTS = {
     'hil-serl': ('baseline', None, True, {}),
@@ -54,6 +55,10 @@ VARIANTS = {
     # control on the counterfactual action distribution: the oracle, with the current actor choosing
     # the K counterfactuals' actions from each segment's start (not perturbations of the logged ones)
     'oracle-policy-actions': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy'}}),
+    # control on the labels: the policy-driven oracle labelled by the simulator's truth, as the
+    # extra-real cell's transitions are (what the reward model's label errors cost)
+    'oracle-policy-actions-true-labels': ('full', 'oracle-truth', True,
+                                          {'world_model': {'counterfactual_actions': 'policy'}}),
     # the same with 16-step segments and rollouts (the same K synthetic transitions per real one)
     'oracle-policy-actions-t16': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy',
                                                                            'segment_length': 16}}),
@@ -160,9 +165,10 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
 
         def factory(learner, demos):
             nonlocal t_prep
-            if source in ('oracle', 'oracle-kinematic'):
+            if source in ('oracle', 'oracle-kinematic', 'oracle-truth'):
                 return build_loop(cfg, learner, 'oracle', scorer, seed, audit_labels=True, positives=positives,
-                                  oracle_proprio='kinematic' if source == 'oracle-kinematic' else 'simulated')
+                                  oracle_proprio='kinematic' if source == 'oracle-kinematic' else 'simulated',
+                                  labels='truth' if source == 'oracle-truth' else 'reward_model')
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
             model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)

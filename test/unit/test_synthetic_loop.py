@@ -14,7 +14,7 @@ from worldsample.core.rl.synthetic_loop import PostTrainer, SyntheticLoop, build
 from worldsample.core.rl.trainer import demos_to_dataset, train
 from worldsample.core.sim.env import InsertionEnv
 from worldsample.core.sim.label_audit import LabelAudit
-from worldsample.core.sim.oracle import OraclePolicyPredictor, OraclePredictor
+from worldsample.core.sim.oracle import OraclePolicyPredictor, OraclePredictor, truth_scorer
 from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
 from worldsample.core.worldmodel.data import EpisodeAssembler, episodes_from_dataset
 from worldsample.core.worldmodel.generator import (Generator, ModelPolicyPredictor, ModelPredictor, RealSegment,
@@ -229,13 +229,15 @@ def test_a_short_training_run_puts_oracle_synthetic_samples_into_critic_updates(
     assert hist.wall_split[-1]['generation'] > 0 and hist.wall_split[-1]['env'] > 0
 
 
-def test_the_label_audit_checks_each_label_against_the_simulator(vision):
-    env, expert = InsertionEnv(vision), InsertionExpert(vision)
+def _inserting_segment(cfg):
+    """The expert's last 4 steps before it inserts, with the sim state at their start: (segment, its
+    episode's length in steps)."""
+    env, expert = InsertionEnv(cfg), InsertionExpert(cfg)
     obs, _ = env.reset(seed=3)
     observations, actions, snaps = [obs], [], []
     for _ in range(40):                        # the expert until it inserts
         snaps.append(env.snapshot())
-        a = expert.act(obs['proprio'], env.hole) * np.asarray(vision.task.action.active)
+        a = expert.act(obs['proprio'], env.hole) * np.asarray(cfg.task.action.active)
         obs, _, success, _, _ = env.step(a)
         observations.append(obs)
         actions.append(a)
@@ -244,9 +246,13 @@ def test_the_label_audit_checks_each_label_against_the_simulator(vision):
     env.close()
     assert success
     n = len(actions)
-    seg = RealSegment(0, n - 4, {c: np.stack([o[c] for o in observations[n - 4:]]) for c in CAMS},
-                      np.array(actions[n - 4:], np.float32),
-                      np.stack([o['proprio'] for o in observations[n - 4:]]), state=snaps[n - 4])
+    return RealSegment(0, n - 4, {c: np.stack([o[c] for o in observations[n - 4:]]) for c in CAMS},
+                       np.array(actions[n - 4:], np.float32),
+                       np.stack([o['proprio'] for o in observations[n - 4:]]), state=snaps[n - 4]), n
+
+
+def test_the_label_audit_checks_each_label_against_the_simulator(vision):
+    seg, n = _inserting_segment(vision)
     up = np.zeros((4, 7), np.float32)
     up[:, 2] = 1.0                             # straight up: never in
 
@@ -318,3 +324,39 @@ def test_without_positives_the_loop_stores_only_the_negatives_and_counts_the_res
     assert loop.counts['trajectories'] == 2 and loop.counts['positive'] == 0
     assert len(learner.syn_positive) == 0 and len(learner.syn_negative) == 2 * 4
     assert loop.label_audit['negative'] == 2 and loop.label_audit['positive'] == 0    # what the critic saw
+
+
+def test_truth_labels_come_from_the_simulator_not_the_reward_model(vision):
+    seg, _ = _inserting_segment(vision)
+    up = np.zeros((4, 7), np.float32)
+    up[:, 2] = 1.0                             # straight up: never in
+    oracle = OraclePredictor(vision)
+    scorer = truth_scorer(oracle)
+    oracle([seg], np.stack([seg.actions, up]), 2)
+    scores, labels = scorer({c: np.zeros((8, 2, 2, 3), np.uint8) for c in CAMS})
+    # its own actions insert at the last step only; straight up never does
+    np.testing.assert_array_equal(labels, [False, False, False, True, False, False, False, False])
+    np.testing.assert_array_equal(scores, labels.astype(np.float32))
+    with pytest.raises(ValueError, match='truth labels of 8 steps for 4 frames'):
+        scorer({c: np.zeros((4, 2, 2, 3), np.uint8) for c in CAMS})
+    oracle.close()
+    # through the loop: the reward model (here one that accepts everything) is not asked, and the
+    # stored labels are what the label audit finds true
+    encoder = PCAEncoder.fit({c: seg.images[c] for c in CAMS}, EncoderConfig(8, 4))
+    learner = Learner(vision, encoder)
+    asked = []
+    accept_all = lambda f: (asked.append(1), (np.ones(len(f['wrist_camera'])), np.ones(len(f['wrist_camera']), bool)))[1]
+    policy = replace(vision, world_model=replace(vision.world_model, counterfactual_actions='policy', counterfactuals=6))
+    loop = build_loop(policy, learner, 'oracle', accept_all, 0, audit_labels=True, labels='truth')
+    loop.pending = [seg]
+    trajectories = loop.generator.generate([seg])
+    loop.audit([seg], trajectories)
+    audit = loop.label_audit
+    assert not asked and audit['positive_true'] == audit['positive'] and audit['negative_truly_successful'] == 0
+    assert audit['negative'] > 0 or audit['positive'] > 0
+    loop.close()
+    with pytest.raises(ValueError, match='only the oracle knows'):
+        build_loop(vision, learner, 'model', accept_all, 0, WorldModel(vision.world_model, seed=0, device='cpu'),
+                   labels='truth')
+    with pytest.raises(ValueError, match="'reward_model' or 'truth'"):
+        build_loop(vision, learner, 'oracle', accept_all, 0, labels='sim')

@@ -181,27 +181,34 @@ def stochastic_actor(cfg: CellConfig, learner: Learner, seed: int) -> Callable:
 
 def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int, model: WorldModel | None = None,
                demo_episodes: list[Episode] = (), audit_labels: bool = False, positives: bool = True,
-               oracle_proprio: str = 'simulated') -> SyntheticLoop:
+               oracle_proprio: str = 'simulated', labels: str = 'reward_model') -> SyntheticLoop:
     """The loop for ``source`` 'model' (the learned world model, post-trained on the rollouts mixed
     with ``demo_episodes``) or 'oracle' (the simulator replays; simulation only); with
     ``world_model.counterfactual_actions: policy`` the learner's current actor chooses the
     counterfactuals' actions (:func:`stochastic_actor`). ``audit_labels``
     (simulation only) checks every generated label against the simulator's truth; ``positives``
     False leaves out every trajectory labelled positive; ``oracle_proprio`` 'kinematic' gives the
-    oracle's frames the learned model's controller-integrated proprio."""
+    oracle's frames the learned model's controller-integrated proprio; ``labels`` 'truth' (oracle
+    only, a control) labels with the simulator's success instead of ``scorer``."""
     rng = np.random.default_rng(seed)
     audit = None
     if audit_labels:
         from ..sim.label_audit import LabelAudit
         audit = LabelAudit(cfg)
     wm, policy = cfg.world_model, cfg.world_model.counterfactual_actions == 'policy'
+    if labels not in ('reward_model', 'truth'):
+        raise ValueError(f"labels must be 'reward_model' or 'truth', got {labels!r}")
     if source == 'oracle':
-        from ..sim.oracle import OraclePolicyPredictor, OraclePredictor
+        from ..sim.oracle import OraclePolicyPredictor, OraclePredictor, truth_scorer
         if policy and oracle_proprio != 'simulated':
             raise ValueError('the policy-driven oracle reads the simulated proprio only')
         predictor = (OraclePolicyPredictor(cfg, stochastic_actor(cfg, learner, seed)) if policy
                      else OraclePredictor(cfg, oracle_proprio))
+        if labels == 'truth':
+            scorer = truth_scorer(predictor)
         return SyntheticLoop(cfg, Generator(cfg, predictor, scorer, rng), learner, audit=audit, positives=positives)
+    if labels != 'reward_model':
+        raise ValueError('only the oracle knows the true labels')
     if source != 'model' or model is None:
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
