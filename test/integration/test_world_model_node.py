@@ -1,17 +1,23 @@
 """world_model node in the running sim cell: it turns the policy's real segments into labelled
 synthetic transitions and picks up the weights that world_model_trainer post-trains on the same
-rollouts; killing it disturbs neither control nor the learner; bad weights are named."""
+rollouts; killing it disturbs neither control nor the learner; bad weights are named; with
+policy counterfactuals the broadcast actor chooses the actions, and a bad broadcast is refused."""
 import signal
 import time
 
+import jax
 import numpy as np
 import pytest
 import yaml
-from worldsample_msgs.msg import LearnerStats, PolicyStats, Transition
+from flax import serialization
+from worldsample_msgs.msg import ActorParams, LearnerStats, PolicyStats, Transition
 
 from worldsample.core.config import config_dir, load_config
+from worldsample.core.rl import sac
+from worldsample.core.vision.encoder import EncoderConfig, PCAEncoder
 from worldsample.core.worldmodel.model import WorldModel, sized
-from worldsample.nodes.common import STATE_QOS, SYNTHETIC_QOS, array_to_image
+from worldsample.nodes.common import (LATCHED_QOS, PARAMS_TOPIC, STATE_QOS, SYNTHETIC_QOS, TRANSITION_QOS,
+                                      array_to_image)
 
 pytestmark = pytest.mark.integration
 
@@ -133,15 +139,74 @@ def test_missing_and_corrupt_weights_are_named(procs, tmp_path, tiny_weights):
     proc = procs.start('world_model', 'world_model3', weights=str(tiny_weights))      # default size: mismatch
     assert proc.wait(timeout=60) == 1
     assert 'different architecture' in procs.log('world_model3')
-    # policy-driven counterfactuals need the actor, which the node does not hold: refused by name
+
+
+def _constant_actor(cfg, encoder, value: float, version: int) -> ActorParams:
+    """A broadcast whose actor's every active action is ``value`` (zero weights, a bias of
+    atanh(value), log-std at its floor): its counterfactuals can be told by their actions."""
+    state = sac.create(cfg.agent, encoder.out_dim + 7, cfg.task.action.active, jax.random.PRNGKey(0))
+    params = jax.tree_util.tree_map(np.zeros_like, state.actor)
+    params['Dense_0']['bias'] = np.full_like(params['Dense_0']['bias'], np.arctanh(value))
+    params['Dense_1']['bias'] = np.full_like(params['Dense_1']['bias'], -20.0)
+    return ActorParams(version=version, obs_dim=encoder.out_dim + 7, actor=serialization.to_bytes(params),
+                       encoder=encoder.to_bytes())
+
+
+def test_policy_counterfactuals_take_the_broadcast_actor_and_refuse_a_bad_one(procs, ros_node, model_dir, tiny_weights,
+                                                                              tmp_path):
     data = yaml.safe_load((config_dir() / 'insertion.yaml').read_text())
     data['robot'], data['cameras'] = (str(config_dir() / data[k]) for k in ('robot', 'cameras'))
     data['world_model']['counterfactual_actions'] = 'policy'
     task = tmp_path / 'policy_actions.yaml'
     task.write_text(yaml.safe_dump(data))
-    proc = procs.start('world_model', 'world_model4', weights=str(tiny_weights), size='tiny', task=str(task))
-    assert proc.wait(timeout=60) == 1
-    assert "counterfactual_actions 'policy'" in procs.log('world_model4')
+    cfg = load_config(str(task))
+    procs.start('reward_model', 'reward_model', model_dir=str(model_dir))
+    worker = procs.start('world_model', 'world_model', weights=str(tiny_weights), size='tiny', task=str(task),
+                         threads=1, warmup=0)
+    synthetic = []
+    ros_node.create_subscription(Transition, '/worldsample/synthetic_transitions', synthetic.append, SYNTHETIC_QOS)
+    real = ros_node.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
+    params = ros_node.create_publisher(ActorParams, PARAMS_TOPIC, LATCHED_QOS)
+    assert ros_node.spin_until(lambda: real.get_subscription_count() > 0, 60), procs.log('world_model')[-2000:]
+    rng = np.random.default_rng(0)
+    stamp = ros_node.get_clock().now().to_msg()
+    frames = [array_to_image(rng.integers(0, 255, (128, 128, 3), np.uint8), stamp, 'c') for _ in range(9)]
+    logged = [-0.3, 0.2, -0.1, 0.0, 0.0, 0.0, 0.0]
+    T, k = cfg.world_model.segment_length, cfg.world_model.counterfactuals
+
+    def episode(n: int) -> None:
+        """One real segment: T steps of episode ``n`` with the logged action ``logged``."""
+        pose = [0.33, 0.0, 0.17, 0.0, 0.0, 0.0, 0.01]
+        for t in range(T):
+            real.publish(Transition(origin=Transition.ORIGIN_REAL, episode=n, step=t, wrist=frames[t], side=frames[t],
+                                    next_wrist=frames[t + 1], next_side=frames[t + 1], proprio=pose,
+                                    next_proprio=pose, action=logged, truncated=t == T - 1))
+
+    def actions_of_new(since: int) -> np.ndarray:
+        assert ros_node.spin_until(lambda: sum(m.terminated or m.truncated for m in synthetic[since:]) >= k, 120), (
+            procs.log('world_model')[-3000:])
+        return np.array([m.action for m in synthetic[since:]])
+    episode(1)            # no actor yet: the segment is let go, counted
+    assert ros_node.spin_until(lambda: 'waiting for actor parameters' in procs.log('world_model'), 60)
+    assert 'segments let go so far' in procs.log('world_model') and not synthetic
+    params.publish(ActorParams(version=7, obs_dim=71, actor=b'\x00' * 50, encoder=b'junk'))     # refused by name
+    ros_node.spin_for(1.0)
+    episode(2)
+    assert ros_node.spin_until(lambda: 'actor parameters v7' in procs.log('world_model'), 60), (
+        procs.log('world_model')[-2000:])
+    assert 'keeping actor version none' in procs.log('world_model') and not synthetic and worker.poll() is None
+    encoder = PCAEncoder.fit({c: rng.integers(0, 255, (40, 32, 32, 3), np.uint8) for c in ('wrist_camera',
+                             'side_camera')}, EncoderConfig(cfg.train.encoder_size, cfg.train.encoder_dim))
+    active = np.asarray(cfg.task.action.active)
+    for version, value in ((1, 0.6), (2, -0.4)):          # each counterfactual acts as the newest actor does
+        params.publish(_constant_actor(cfg, encoder, value, version))
+        ros_node.spin_for(1.0)
+        since = len(synthetic)
+        episode(2 + version)
+        acts = actions_of_new(since)
+        np.testing.assert_allclose(acts[:, active], value, atol=1e-3)
+        assert np.all(acts[:, ~active] == 0.0)
+    assert 'counterfactual actions from the actor, v1' in procs.log('world_model') and worker.poll() is None
 
 
 def test_generation_service_predicts_frames_and_names_bad_requests(procs, ros_node, tiny_weights):

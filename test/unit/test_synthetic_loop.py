@@ -83,7 +83,7 @@ def test_the_policy_oracle_lets_the_current_actor_choose_the_counterfactual_acti
     rng = np.random.default_rng(0)
     encoder = PCAEncoder.fit({c: rng.integers(0, 255, (20, 32, 32, 3), np.uint8) for c in CAMS}, EncoderConfig(8, 4))
     learner = Learner(vision, encoder)
-    policy = OraclePolicyPredictor(vision, stochastic_actor(vision, learner, seed=0))
+    policy = OraclePolicyPredictor(vision, stochastic_actor(vision, lambda: (learner.state, learner.feat), seed=0))
     frames, proprio, acts, learner_frames = policy.rollout([seg], 2)
     assert learner_frames is frames
     assert acts.shape == (2, 4, 7) and frames['wrist_camera'].shape[:2] == (2, 4) and proprio.shape == (2, 5, 7)

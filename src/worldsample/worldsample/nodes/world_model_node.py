@@ -25,7 +25,12 @@
   writes it atomically), without a restart;
 - answers ``~/predict`` (PredictFrames): an anchor frame pair and an action sequence in, the
   predicted frames of both cameras out, so a user or another node can ask the model what an
-  action sequence would do; bad shapes, encodings or values are refused by name.
+  action sequence would do; bad shapes, encodings or values are refused by name;
+- with ``world_model.counterfactual_actions: policy`` the current stochastic actor chooses each
+  counterfactual's actions on the frames the rollout reaches (core ModelPolicyPredictor, as in the
+  single-process loop): the node takes the learner's actor broadcast ``/learner/actor_params``
+  as the policy node does (checked by the same loader; a bad one is refused by name and the
+  previous actor kept), and lets segments go (counted) until the first one has arrived.
 The worker runs at CPU niceness ``nice`` (10) so the control loop is scheduled first.
 """
 from __future__ import annotations
@@ -39,17 +44,20 @@ import numpy as np
 import torch
 from rclpy.node import Node
 from rclpy.task import Future
-from worldsample_msgs.msg import Transition
+from worldsample_msgs.msg import ActorParams, Transition
 from worldsample_msgs.srv import PredictFrames, ScoreFrames
 
 from ..core.controller import project_action
 from ..core.images import ImageError
 from ..core.observation import CAMERAS
+from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
+from ..core.rl.synthetic_loop import stochastic_actor
 from ..core.worldmodel.calibration import LabelCalibrator
-from ..core.worldmodel.generator import Generator, ModelPredictor, SegmentCutter, SyntheticTrajectory
+from ..core.worldmodel.generator import (Generator, ModelPolicyPredictor, ModelPredictor, SegmentCutter,
+                                         SyntheticTrajectory)
 from ..core.worldmodel.model import WorldModel, sized
-from .common import (SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image, declare_config, image_to_array,
-                     real_step, yield_to_control_loop, spin_node)
+from .common import (LATCHED_QOS, PARAMS_TOPIC, SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image,
+                     declare_config, image_to_array, real_step, yield_to_control_loop, spin_node)
 
 
 
@@ -91,15 +99,20 @@ class WorldModelNode(Node):
         if threads:
             torch.set_num_threads(threads)
         self.wm_cfg = sized(self.cfg.world_model, self.size)
-        if self.wm_cfg.counterfactual_actions != 'perturbed':
-            # the node holds no actor: policy-driven counterfactuals run in the single-process loop only
-            raise ValueError(f"world_model.counterfactual_actions {self.wm_cfg.counterfactual_actions!r}: the "
-                             "world_model node generates from perturbed logged actions only ('perturbed')")
         self.model = WorldModel.load(self.weights, self.wm_cfg, device)
         self.mtime = self.weights.stat().st_mtime_ns
         self.scorer = ServiceScorer(self, int(self.declare_parameter('score_batch', 128).value))
-        self.generator = Generator(self.cfg, ModelPredictor(self.cfg, self.model), self.scorer,
-                                   np.random.default_rng(seed), self.wm_cfg.residual_correction)
+        # counterfactual_actions: policy -- the learner's broadcast actor chooses the actions
+        self.policy = self.wm_cfg.counterfactual_actions == 'policy'
+        self.actor: LoadedActor | None = None
+        if self.policy:
+            self.actor_loader = ActorLoader(self.cfg)
+            predictor = ModelPolicyPredictor(self.cfg, self.model, stochastic_actor(
+                self.cfg, lambda: (self.actor.state, self.actor.feat), seed), self.wm_cfg.residual_correction)
+        else:
+            predictor = ModelPredictor(self.cfg, self.model)
+        self.generator = Generator(self.cfg, predictor, self.scorer, np.random.default_rng(seed),
+                                   self.wm_cfg.residual_correction)
         self.cutter = SegmentCutter(self.wm_cfg.segment_length)
         self.calibrator = LabelCalibrator(self.wm_cfg, float(self.declare_parameter('calibrate_every_s', 120.0).value))
         self.pending: deque = deque(maxlen=int(self.declare_parameter('max_pending_segments', 32).value))
@@ -107,6 +120,11 @@ class WorldModelNode(Node):
         self.negative: deque[SyntheticTrajectory] = deque(maxlen=queue)
         self.counts = {'segments': 0, 'dropped_segments': 0, 'skipped_before_warmup': 0, 'positive': 0, 'negative': 0,
                        'dropped_ambiguous': 0, 'calibrations': 0, 'published': 0}
+        if self.policy:
+            self.counts |= {'skipped_without_actor': 0, 'actor_version': -1}
+            self.params: ActorParams | None = None     # the newest broadcast, read by the worker between batches
+            self.tried_version = -1
+            self.create_subscription(ActorParams, PARAMS_TOPIC, self.on_params, LATCHED_QOS)
         self.next_id = seed * 1_000_000_000       # synthetic trajectory ids (Transition.episode) per worker
         self.wake = threading.Event()
         self.stop = threading.Event()
@@ -123,8 +141,9 @@ class WorldModelNode(Node):
                                f'{self.model.steps} training steps) on {self.model.device}, sampling in '
                                f'{str(self.model.sample_dtype).removeprefix("torch.")}; '
                                f'K={self.wm_cfg.counterfactuals} counterfactuals per {self.wm_cfg.segment_length}-step '
-                               f'segment; generating after {self.warmup} post-training updates on rollouts '
-                               f'(the weights have {self.model.rollout_steps})')
+                               f'segment ({self.wm_cfg.counterfactual_actions} actions); generating after '
+                               f'{self.warmup} post-training updates on rollouts (the weights have '
+                               f'{self.model.rollout_steps})')
 
     # -- real stream ---------------------------------------------------------------------
     def on_transition(self, msg: Transition) -> None:
@@ -139,6 +158,28 @@ class WorldModelNode(Node):
             self.pending.append(segment)
             self.counts['segments'] += 1
             self.wake.set()
+
+    def on_params(self, msg: ActorParams) -> None:
+        """Keep the newest actor broadcast; the worker reads it before its next batch."""
+        self.params = msg
+
+    def _maybe_take_actor(self) -> None:
+        """Swap in the newest broadcast actor (worker thread, between batches); a bad one is refused
+        by name and the previous actor kept."""
+        msg = self.params
+        if msg is None or msg.version == self.tried_version:
+            return
+        self.tried_version = msg.version
+        try:
+            actor = self.actor_loader.load(msg.version, msg.obs_dim, msg.actor, msg.encoder)
+        except ParamsError as e:
+            self.get_logger().error(f'{e}; keeping actor version {self.actor.version if self.actor else "none"}',
+                                    throttle_duration_sec=5.0)
+            return
+        if self.actor is None:
+            self.get_logger().info(f'counterfactual actions from the actor, v{actor.version}')
+        self.actor = actor
+        self.counts['actor_version'] = actor.version
 
     # -- generation service --------------------------------------------------------------
     def on_predict(self, request: PredictFrames.Request, response: PredictFrames.Response) -> PredictFrames.Response:
@@ -209,6 +250,14 @@ class WorldModelNode(Node):
                 self.wake.clear()
                 continue
             batch = [self.pending.popleft() for _ in range(min(self.batch_segments, len(self.pending)))]
+            if self.policy:
+                self._maybe_take_actor()
+                if self.actor is None:
+                    self.counts['skipped_without_actor'] += len(batch)
+                    self.get_logger().info(f'waiting for actor parameters on {PARAMS_TOPIC} (counterfactual_actions: '
+                                           f'policy); {self.counts["skipped_without_actor"]} segments let go so far',
+                                           throttle_duration_sec=30.0)
+                    continue
             if self.model.rollout_steps < self.warmup:
                 self.counts['skipped_before_warmup'] += len(batch)
                 self.get_logger().info(f'waiting for the warm-up: the weights have {self.model.rollout_steps} of '

@@ -32,6 +32,7 @@ from ..worldmodel.generator import Generator, ModelPolicyPredictor, ModelPredict
 from ..worldmodel.model import WorldModel
 from ..worldmodel.training import RolloutEpisodes, mix, train as train_world_model
 from . import sac
+from .features import Featurizer
 from .learner import Learner
 
 
@@ -165,16 +166,19 @@ def reward_scorer(model) -> Callable[[dict[str, np.ndarray]], tuple[np.ndarray, 
     return score
 
 
-def stochastic_actor(cfg: CellConfig, learner: Learner, seed: int) -> Callable:
-    """The learner's current actor as a predictor's policy: ({camera: (N, H, W, 3)}, proprio (N, 7))
-    -> (N, 7) sampled actions projected into the task's action box, as the episode loop executes
-    them; its own explicit random key."""
+def stochastic_actor(cfg: CellConfig, current: Callable[[], tuple[sac.SACState, Featurizer]], seed: int) -> Callable:
+    """The current actor as a predictor's policy: ({camera: (N, H, W, 3)}, proprio (N, 7)) -> (N, 7)
+    sampled actions projected into the task's action box, as the episode loop executes them.
+    ``current()`` gives the actor to sample at each call (the learner's state and featuriser in
+    the single-process loop, the last broadcast parameters in the world_model node); its own
+    explicit random key."""
     key = jax.random.PRNGKey(seed + 1)
 
     def act(images: dict[str, np.ndarray], proprio: np.ndarray) -> np.ndarray:
         nonlocal key
         key, k = jax.random.split(key)
-        a = np.asarray(sac.sample_actions(learner.state, learner.feat.batch(images, proprio), k), np.float64)
+        state, feat = current()
+        a = np.asarray(sac.sample_actions(state, feat.batch(images, proprio), k), np.float64)
         return np.stack([project_action(x, cfg.task.action) for x in a]).astype(np.float32)
     return act
 
@@ -196,13 +200,14 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
         from ..sim.label_audit import LabelAudit
         audit = LabelAudit(cfg)
     wm, policy = cfg.world_model, cfg.world_model.counterfactual_actions == 'policy'
+    actor = stochastic_actor(cfg, lambda: (learner.state, learner.feat), seed) if policy else None
     if labels not in ('reward_model', 'truth'):
         raise ValueError(f"labels must be 'reward_model' or 'truth', got {labels!r}")
     if source == 'oracle':
         from ..sim.oracle import OraclePolicyPredictor, OraclePredictor, truth_scorer
         if policy and oracle_proprio != 'simulated':
             raise ValueError('the policy-driven oracle reads the simulated proprio only')
-        predictor = (OraclePolicyPredictor(cfg, stochastic_actor(cfg, learner, seed)) if policy
+        predictor = (OraclePolicyPredictor(cfg, actor) if policy
                      else OraclePredictor(cfg, oracle_proprio))
         if labels == 'truth':
             scorer = truth_scorer(predictor)
@@ -213,7 +218,7 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
         raise ValueError(f"synthetic source must be 'oracle' or 'model' with a world model, got {source!r}")
     post = PostTrainer(model, list(demo_episodes), cfg.train.post_train_every, cfg.train.post_train_steps, rng,
                        cfg.train.post_train_warmup)
-    predictor = (ModelPolicyPredictor(cfg, model, stochastic_actor(cfg, learner, seed), wm.residual_correction)
+    predictor = (ModelPolicyPredictor(cfg, model, actor, wm.residual_correction)
                  if policy else ModelPredictor(cfg, model))
     generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction)
     return SyntheticLoop(cfg, generator, learner, post,
