@@ -59,6 +59,9 @@ VARIANTS = {
     # extra-real cell's transitions are (what the reward model's label errors cost)
     'oracle-policy-actions-true-labels': ('full', 'oracle-truth', True,
                                           {'world_model': {'counterfactual_actions': 'policy'}}),
+    # the policy-driven oracle with each episode's last T steps as a segment too (world_model.end_segments)
+    'oracle-policy-actions-end-segments': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy',
+                                                                                    'end_segments': True}}),
     # the same with 16-step segments and rollouts (the same K synthetic transitions per real one)
     'oracle-policy-actions-t16': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy',
                                                                            'segment_length': 16}}),

@@ -34,6 +34,31 @@ def test_cutter_makes_contiguous_non_overlapping_segments():
     np.testing.assert_array_equal(s.proprio[:, 0], [3, 4, 5, 6])
 
 
+def test_end_segments_add_each_episodes_last_steps_where_its_end_leaves_a_tail():
+    def cut(stream, end_segments):
+        c, out = SegmentCutter(3, end_segments), []
+        for ep, t, done in stream:
+            seg = c.add(ep, t, _frame(10 * ep + t), np.full(7, t, np.float32), np.full(7, t + 0.5),
+                        _frame(10 * ep + t + 1), np.full(7, t + 1, np.float32), done)
+            if seg is not None:
+                out.append(seg)
+        return out
+    # episode 0: 8 steps (segments at 0 and 3, tail 6-7); episode 1: 6 steps (no tail); episode 2: 2 steps
+    # (shorter than T: nothing); episode 3: a gap after step 2, then 4 steps 4-7 (segment 4-6, tail 7);
+    # episode 4: ends one step after a gap (no segment of the new run to extend)
+    stream = ([(0, t, t == 7) for t in range(8)] + [(1, t, t == 5) for t in range(6)] + [(2, 0, False), (2, 1, True)]
+              + [(3, t, t == 7) for t in (0, 1, 2, 4, 5, 6, 7)] + [(4, t, t == 4) for t in (0, 1, 2, 4)])
+    plain, ends = cut(stream, False), cut(stream, True)
+    assert [(s.episode, s.start) for s in plain] == [(0, 0), (0, 3), (1, 0), (1, 3), (3, 0), (3, 4), (4, 0)]
+    assert [(s.episode, s.start) for s in ends] == [(0, 0), (0, 3), (0, 5), (1, 0), (1, 3), (3, 0), (3, 4), (3, 5),
+                                                    (4, 0)]
+    for s in (ends[2], ends[7]):                        # the last T steps, contiguous up to the episode's end
+        assert [int(f[0, 0, 0]) for f in s.images['side_camera']] == [10 * s.episode + s.start + i for i in range(4)]
+        np.testing.assert_array_equal(s.actions[:, 0], s.start + np.arange(3) + 0.5)
+        np.testing.assert_array_equal(s.proprio[:, 0], s.start + np.arange(4))
+    assert ends[2].start + 3 == 8 and ends[7].start + 3 == 8
+
+
 @pytest.fixture(scope='module')
 def small_cfg(cfg):
     return replace(cfg, world_model=replace(sized(cfg.world_model, 'tiny'), counterfactuals=3, segment_length=4))

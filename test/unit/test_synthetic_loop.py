@@ -360,3 +360,23 @@ def test_truth_labels_come_from_the_simulator_not_the_reward_model(vision):
                    labels='truth')
     with pytest.raises(ValueError, match="'reward_model' or 'truth'"):
         build_loop(vision, learner, 'oracle', accept_all, 0, labels='sim')
+
+
+def test_an_episode_end_segment_starts_from_its_own_saved_state(vision):
+    ends = replace(vision, world_model=replace(vision.world_model, end_segments=True))
+    obs, actions, snaps = _expert_run(ends, 10)
+    encoder = PCAEncoder.fit({c: np.stack([o[c] for o in obs]) for c in CAMS}, EncoderConfig(8, 4))
+    scorer = lambda f: (np.zeros(len(f['wrist_camera'])), np.zeros(len(f['wrist_camera']), bool))
+    oracle = OraclePredictor(ends)
+    loop = SyntheticLoop(ends, Generator(ends, oracle, scorer, np.random.default_rng(0)), Learner(ends, encoder),
+                         batch_segments=100)
+    episodes = EpisodeLoop(ends.task)
+    for t in range(10):          # the episode ends at its 10th step (success): segments 0-3, 4-7 and 6-9
+        loop.observe(episodes.record(actions[t], False, success=t == 9), obs[t], obs[t + 1], env_step=t + 1,
+                     snapshot=snaps[t])
+    assert [s.start for s in loop.pending] == [0, 4, 6] and not loop.snapshots
+    for seg in loop.pending:     # each replays to its recorded frames from the state saved at its start
+        frames, _ = oracle([seg], seg.actions[None], 1)
+        np.testing.assert_array_equal(frames['side_camera'][0], seg.images['side_camera'][1:])
+        np.testing.assert_array_equal(seg.images['side_camera'][0], obs[seg.start]['side_camera'])
+    oracle.close()

@@ -246,6 +246,10 @@ class WorldModelConfig:
     # where a counterfactual's actions come from: 'perturbed' (appendix B.2: the logged actions
     # perturbed) or 'policy' (the current actor acting on each frame the rollout reaches)
     counterfactual_actions: str
+    # also cut the last T steps of every episode whose end leaves fewer than T steps after its
+    # last segment (overlapping that segment), so the steps before an episode's end, where an
+    # insertion happens, anchor counterfactuals too (generator.SegmentCutter)
+    end_segments: bool
 
     def __post_init__(self):
         if self.counterfactual_actions not in ('perturbed', 'policy'):

@@ -113,7 +113,7 @@ class WorldModelNode(Node):
             predictor = ModelPredictor(self.cfg, self.model)
         self.generator = Generator(self.cfg, predictor, self.scorer, np.random.default_rng(seed),
                                    self.wm_cfg.residual_correction)
-        self.cutter = SegmentCutter(self.wm_cfg.segment_length)
+        self.cutter = SegmentCutter(self.wm_cfg.segment_length, self.wm_cfg.end_segments)
         self.calibrator = LabelCalibrator(self.wm_cfg, float(self.declare_parameter('calibrate_every_s', 120.0).value))
         self.pending: deque = deque(maxlen=int(self.declare_parameter('max_pending_segments', 32).value))
         self.positive: deque[SyntheticTrajectory] = deque(maxlen=queue)

@@ -72,7 +72,7 @@ class SyntheticLoop:
         self.positives = positives
         # simulation only: every generated label checked against the simulator (core.sim.label_audit)
         self.audit = audit
-        self.cutter = SegmentCutter(cfg.world_model.segment_length)
+        self.cutter = SegmentCutter(cfg.world_model.segment_length, cfg.world_model.end_segments)
         # learned models: labels held to a threshold calibrated on replays of recent real segments of
         # held-out episodes (never post-trained on), at the first generation and again after every
         # post-training burst
@@ -128,8 +128,10 @@ class SyntheticLoop:
             if self.audit is not None:          # its own wall time, kept out of generation's
                 self.audit(self.pending, trajectories)
             self.pending = []
-        if segment is not None or rec.done:     # snapshots before the next segment's start are not needed
-            self.snapshots = {k: v for k, v in self.snapshots.items() if k[0] == rec.episode and k[1] > rec.step}
+        if segment is not None or rec.done:     # only the last T steps of this episode can start a segment
+            T = self.cutter.length
+            self.snapshots = {k: v for k, v in self.snapshots.items()
+                              if not rec.done and k[0] == rec.episode and k[1] > rec.step - T}
         if self.post_trainer is not None:
             t0 = time.perf_counter()
             if self.post_trainer.maybe_train(env_step):

@@ -2,7 +2,9 @@
 
 - :class:`SegmentCutter` cuts the real transition stream into non-overlapping segments of T
   consecutive steps of one episode, (o_0, A_{0:T-1}, O_{1:T}) with proprio; a gap or an
-  episode end starts over.
+  episode end starts over. With ``end_segments`` an episode end that leaves a tail of fewer
+  than T steps also gives the episode's last T steps (overlapping the segment before): the
+  steps before an insertion otherwise never anchor a counterfactual.
 - :class:`Generator` turns a batch of segments into K counterfactuals each: perturbed actions
   (counterfactual.perturb_actions), frames and proprio predicted by a :class:`Predictor`, then
   every predicted frame pair is scored by the reward model: y_hat_t = 1[R_hat(o'_t) >= delta_R].
@@ -75,20 +77,27 @@ def segment_of(run: StreamRun) -> RealSegment:
 
 
 class SegmentCutter:
-    def __init__(self, length: int):
-        self.length = length
+    def __init__(self, length: int, end_segments: bool = False):
+        self.length, self.end_segments = length, end_segments
         self.tracker = RunTracker(lambda images: {c: images[c] for c in CAMERAS})
+        self.previous: StreamRun | None = None      # the last segment cut (end_segments)
 
     def add(self, episode: int, step: int, images: dict[str, np.ndarray], proprio, action, next_images,
             next_proprio, done: bool) -> RealSegment | None:
         """Feed one real transition in stream order; returns a segment when one is complete."""
         self.tracker.add(episode, step, images, proprio, action, next_images, next_proprio)
-        r, segment = self.tracker.run, None
+        r, p, segment = self.tracker.run, self.previous, None
         if len(r.actions) == self.length:
             segment = segment_of(r)
+            self.previous = r
             self.tracker.restart()
+        elif done and self.end_segments and p is not None and p.episode == r.episode and p.next_step == r.start:
+            n = len(r.actions)          # the tail after the last segment: the last T steps overlap it by T - n
+            segment = segment_of(StreamRun(p.episode, p.start + n, p.frames[n:] + r.frames[1:],
+                                           p.proprio[n:] + r.proprio[1:], p.actions[n:] + r.actions))
         if done:
             self.tracker.end()
+            self.previous = None
         return segment
 
 
