@@ -55,6 +55,10 @@ VARIANTS = {
     # control on the counterfactual action distribution: the oracle, with the current actor choosing
     # the K counterfactuals' actions from each segment's start (not perturbations of the logged ones)
     'oracle-policy-actions': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy'}}),
+    # control: the policy-driven oracle's counterfactual failures alone (a learned model whose
+    # predicted successes are not trusted gives the learner only those)
+    'oracle-policy-actions-negatives-only': ('full', 'oracle', False,
+                                             {'world_model': {'counterfactual_actions': 'policy'}}),
     # control on the labels: the policy-driven oracle labelled by the simulator's truth, as the
     # extra-real cell's transitions are (what the reward model's label errors cost)
     'oracle-policy-actions-true-labels': ('full', 'oracle-truth', True,
