@@ -40,6 +40,10 @@ VARIANTS = {
     'worldsample': ('full', 'model', True, {}),
     # the learned model with the current actor choosing the counterfactuals' actions, closed loop
     'worldsample-policy-actions': ('full', 'model', True, {'world_model': {'counterfactual_actions': 'policy'}}),
+    # ... and its successes gated on the pose where the real episode succeeded, in place of label
+    # calibration (world_model.success_pose_gate)
+    'worldsample-policy-pose-gate': ('full', 'model', True, {'world_model': {'counterfactual_actions': 'policy',
+                                                                             'success_pose_gate': True}}),
     'no-scheduling': ('no_scheduling', 'model', True, {}),
     'no-q-selection': ('no_q_selection', 'model', True, {}),
     'no-ppl': ('no_ppl', 'model', True, {}),

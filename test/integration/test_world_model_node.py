@@ -152,11 +152,11 @@ def _constant_actor(cfg, encoder, value: float, version: int) -> ActorParams:
                        encoder=encoder.to_bytes())
 
 
-def test_policy_counterfactuals_take_the_broadcast_actor_and_refuse_a_bad_one(procs, ros_node, model_dir, tiny_weights,
-                                                                              tmp_path):
+def test_policy_counterfactuals_take_the_broadcast_actor_and_gated_segments_wait_for_the_episode_end(
+        procs, ros_node, model_dir, tiny_weights, tmp_path):
     data = yaml.safe_load((config_dir() / 'insertion.yaml').read_text())
     data['robot'], data['cameras'] = (str(config_dir() / data[k]) for k in ('robot', 'cameras'))
-    data['world_model']['counterfactual_actions'] = 'policy'
+    data['world_model'].update(counterfactual_actions='policy', success_pose_gate=True)
     task = tmp_path / 'policy_actions.yaml'
     task.write_text(yaml.safe_dump(data))
     cfg = load_config(str(task))
@@ -170,17 +170,19 @@ def test_policy_counterfactuals_take_the_broadcast_actor_and_refuse_a_bad_one(pr
     assert ros_node.spin_until(lambda: real.get_subscription_count() > 0, 60), procs.log('world_model')[-2000:]
     rng = np.random.default_rng(0)
     stamp = ros_node.get_clock().now().to_msg()
-    frames = [array_to_image(rng.integers(0, 255, (128, 128, 3), np.uint8), stamp, 'c') for _ in range(9)]
+    frames = [array_to_image(rng.integers(0, 255, (128, 128, 3), np.uint8), stamp, 'c') for _ in range(10)]
     logged = [-0.3, 0.2, -0.1, 0.0, 0.0, 0.0, 0.0]
     T, k = cfg.world_model.segment_length, cfg.world_model.counterfactuals
 
-    def episode(n: int) -> None:
-        """One real segment: T steps of episode ``n`` with the logged action ``logged``."""
+    def episode(n: int, steps: range | None = None, end: bool = True) -> None:
+        """Steps (default: T, one segment) of episode ``n`` with the logged action ``logged``, the last
+        one its end (``end``)."""
         pose = [0.33, 0.0, 0.17, 0.0, 0.0, 0.0, 0.01]
-        for t in range(T):
+        steps = steps or range(T)
+        for t in steps:
             real.publish(Transition(origin=Transition.ORIGIN_REAL, episode=n, step=t, wrist=frames[t], side=frames[t],
                                     next_wrist=frames[t + 1], next_side=frames[t + 1], proprio=pose,
-                                    next_proprio=pose, action=logged, truncated=t == T - 1))
+                                    next_proprio=pose, action=logged, truncated=end and t == steps[-1]))
 
     def actions_of_new(since: int) -> np.ndarray:
         assert ros_node.spin_until(lambda: sum(m.terminated or m.truncated for m in synthetic[since:]) >= k, 120), (
@@ -202,7 +204,13 @@ def test_policy_counterfactuals_take_the_broadcast_actor_and_refuse_a_bad_one(pr
         params.publish(_constant_actor(cfg, encoder, value, version))
         ros_node.spin_for(1.0)
         since = len(synthetic)
-        episode(2 + version)
+        if version == 1:     # success_pose_gate: the segment waits for its episode's end, which tells the goal
+            episode(3, end=False)
+            ros_node.spin_for(4.0)
+            assert len(synthetic) == since, 'generated before the episode ended'
+            episode(3, range(T, T + 1))
+        else:
+            episode(4)
         acts = actions_of_new(since)
         np.testing.assert_allclose(acts[:, active], value, atol=1e-3)
         assert np.all(acts[:, ~active] == 0.0)

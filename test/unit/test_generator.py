@@ -265,3 +265,81 @@ def test_a_closed_loop_rollout_equals_the_open_loop_one_with_the_same_actions(sm
     assert asked == [(t, {c: (3, s, s, 3) for c in CAMS}) for t in range(4)]
     for c in CAMS:
         np.testing.assert_array_equal(closed[c], opened[c])
+
+
+def _path(*points):
+    """Proprio rows (x, y, z, yaw) -> (N, 7) with zero roll/pitch and gripper."""
+    out = np.zeros((len(points), 7))
+    for i, (x, y, z, yaw) in enumerate(points):
+        out[i, [0, 1, 2, 5]] = x, y, z, yaw
+    return out
+
+
+def test_a_success_needs_the_pose_where_the_real_episode_succeeded():
+    from worldsample.core.config import load_config
+    from worldsample.core.worldmodel.generator import at_success_pose
+    scene = load_config('insertion_vision').task.scene           # clearance 1.25 mm, peg 20 mm, insert 15 mm
+    goal = _path((0.40, 0.05, 0.10, 0.2))[0]
+    above = 0.10 + 0.03                                           # the peg tip above the board
+    # straight down onto the goal: at it once no higher than the goal
+    down = _path((0.40, 0.05, above, 0.2), (0.4005, 0.05, 0.11, 0.2), (0.40, 0.0505, 0.1001, 0.2),
+                 (0.40, 0.05, 0.098, 0.2))
+    np.testing.assert_array_equal(at_success_pose(down, goal, scene), [False, False, True])
+    # misaligned above the board, aligned before it goes down: fine
+    swing = _path((0.45, 0.0, above, 0.0), (0.40, 0.05, above, 0.2), (0.40, 0.05, 0.10, 0.2))
+    np.testing.assert_array_equal(at_success_pose(swing, goal, scene), [False, True])
+    # down 2 mm beside the hole, then slid onto the goal: the board was in the way
+    beside = _path((0.40, 0.05, above, 0.2), (0.402, 0.05, 0.11, 0.2), (0.40, 0.05, 0.10, 0.2))
+    np.testing.assert_array_equal(at_success_pose(beside, goal, scene), [False, False])
+    # turned by 0.1 rad (a corner moves 1.4 mm > 1.25 mm), or 1.5 mm off in y: never
+    turned = _path((0.40, 0.05, above, 0.2), (0.40, 0.05, 0.10, 0.3))
+    off = _path((0.40, 0.05, above, 0.2), (0.40, 0.0515, 0.10, 0.2))
+    assert not at_success_pose(turned, goal, scene).any() and not at_success_pose(off, goal, scene).any()
+    # yaw compared on the circle: 2 pi + 0.2 is the goal's yaw
+    wrapped = _path((0.40, 0.05, above, 0.2), (0.40, 0.05, 0.10, 0.2 + 2 * np.pi))
+    np.testing.assert_array_equal(at_success_pose(wrapped, goal, scene), [True])
+    assert not at_success_pose(down, None, scene).any()           # its episode did not succeed
+
+
+class _PosePredictor:
+    """Frames of one grey level, and the proprio each counterfactual was given (K per segment)."""
+
+    def __init__(self, proprio):
+        self.proprio = proprio
+
+    def __call__(self, segments, actions, k):
+        n, T = actions.shape[:2]
+        frames = {c: np.full((n, T, 128, 128, 3), 90, np.uint8) for c in CAMS}
+        return frames, self.proprio[:n]
+
+
+def test_the_pose_gate_keeps_only_the_successes_at_the_real_success_pose(small_cfg):
+    from worldsample.core.config import load_config
+    from worldsample.core.worldmodel.calibration import LabelCalibration
+    cfg = replace(small_cfg, task=load_config('insertion_vision').task,
+                  world_model=replace(small_cfg.world_model, counterfactuals=2))
+    goal = _path((0.40, 0.05, 0.10, 0.2))[0]
+    at_goal = _path(*[(0.40, 0.05, 0.10 + 0.03 - 0.01 * t, 0.2) for t in range(5)])      # there at o'_3
+    elsewhere = _path(*[(0.43, 0.05, 0.10 + 0.03 - 0.01 * t, 0.2) for t in range(5)])
+    seg = RealSegment(0, 0, {c: np.zeros((5, 128, 128, 3), np.uint8) for c in CAMS}, np.zeros((4, 7), np.float32),
+                      at_goal.astype(np.float32), goal=goal)
+
+    def accept_from(t0):         # the reward model accepts every frame from step t0 on (both counterfactuals)
+        def score(frames):
+            y = np.tile(np.arange(4) >= t0, 2)
+            return y * 0.9, y
+        return score
+    gen = Generator(cfg, _PosePredictor(np.stack([at_goal, elsewhere])), accept_from(1), np.random.default_rng(0),
+                    pose_gate=True)
+    gen.calibration = LabelCalibration(None, float('nan'), 0.0, 0, 0)      # trusting nothing: not used by the gate
+    out = gen.generate([seg])
+    # o'_1..o'_4 are at z 0.12, 0.11, 0.10, 0.09: the goal's pose from o'_3 on. Accepted from o'_2: not
+    # yet at the pose, so ambiguous, dropped; the other counterfactual never reaches it: dropped too
+    assert out == [] and gen.dropped_ambiguous == 2
+    gen.scorer = accept_from(2)                   # accepted from o'_3, where the pose is reached: one positive
+    out = gen.generate([seg])
+    assert [t.positive for t in out] == [True] and len(out[0].actions) == 3 and gen.dropped_ambiguous == 3
+    gen.scorer = accept_from(4)                   # never accepted: two negatives, whatever the pose
+    assert [t.positive for t in gen.generate([seg])] == [False, False]
+    gen.scorer = accept_from(2)                   # its episode did not succeed: no goal, nothing positive
+    assert gen.generate([replace(seg, goal=None)]) == [] and gen.dropped_ambiguous == 5

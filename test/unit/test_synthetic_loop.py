@@ -380,3 +380,29 @@ def test_an_episode_end_segment_starts_from_its_own_saved_state(vision):
         np.testing.assert_array_equal(frames['side_camera'][0], seg.images['side_camera'][1:])
         np.testing.assert_array_equal(seg.images['side_camera'][0], obs[seg.start]['side_camera'])
     oracle.close()
+
+
+def test_with_the_pose_gate_segments_wait_for_their_episodes_end_and_its_success_pose(vision):
+    obs, actions, snaps = _expert_run(vision, 13)
+    encoder = PCAEncoder.fit({c: np.stack([o[c] for o in obs]) for c in CAMS}, EncoderConfig(8, 4))
+    scorer = lambda f: (np.zeros(len(f['wrist_camera'])), np.zeros(len(f['wrist_camera']), bool))
+    gen = Generator(vision, OraclePredictor(vision), scorer, np.random.default_rng(0), pose_gate=True)
+    loop = SyntheticLoop(vision, gen, Learner(vision, encoder), batch_segments=100)
+    episodes = EpisodeLoop(vision.task)
+    for t in range(12):          # episode 0: steps 0-5, a success; episode 1: steps 6-11, cut off (no end yet)
+        rec = episodes.record(actions[t], False, success=t == 5)
+        loop.observe(rec, obs[t], obs[t + 1], env_step=t + 1, snapshot=snaps[t])
+        if t == 3:               # a segment (steps 0-3) is cut, but waits for the episode's outcome
+            assert loop.pending == [] and [s.start for s in loop.waiting] == [0]
+    assert [(s.episode, s.start) for s in loop.pending] == [(0, 0)]
+    np.testing.assert_array_equal(loop.pending[0].goal, obs[6]['proprio'])      # where episode 0 succeeded
+    assert [(s.episode, s.goal) for s in loop.waiting] == [(1, None)] and len(loop.pending) == 1
+    # episode 1 ends at the step limit: its segment goes on without a goal
+    loop.observe(StepRecord(1, 6, actions[12], False, 0.0, False, True, False), obs[12], obs[13], env_step=13,
+                 snapshot=snaps[12])
+    assert [s.episode for s in loop.pending] == [0, 1] and loop.pending[1].goal is None and not loop.waiting
+    loop.close()
+    plain = SyntheticLoop(vision, Generator(vision, OraclePredictor(vision), scorer, np.random.default_rng(0)),
+                          Learner(vision, encoder), batch_segments=100)
+    assert plain.waiting is None
+    plain.close()

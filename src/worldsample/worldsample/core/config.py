@@ -250,6 +250,10 @@ class WorldModelConfig:
     # last segment (overlapping that segment), so the steps before an episode's end, where an
     # insertion happens, anchor counterfactuals too (generator.SegmentCutter)
     end_segments: bool
+    # learned models: a predicted frame is a success only if the reward model accepts it and the
+    # counterfactual's proprio is where its real episode succeeded (generator.at_success_pose): the
+    # segments wait for their episode's end, and that gate replaces label calibration
+    success_pose_gate: bool
 
     def __post_init__(self):
         if self.counterfactual_actions not in ('perturbed', 'policy'):

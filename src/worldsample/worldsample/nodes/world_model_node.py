@@ -26,6 +26,9 @@
 - answers ``~/predict`` (PredictFrames): an anchor frame pair and an action sequence in, the
   predicted frames of both cameras out, so a user or another node can ask the model what an
   action sequence would do; bad shapes, encodings or values are refused by name;
+- with ``world_model.success_pose_gate`` an episode's segments wait for its end (or for the next
+  episode's first step, then without a goal), and a synthetic success must also reach the pose
+  where that episode succeeded (core generator.at_success_pose), in place of label calibration;
 - with ``world_model.counterfactual_actions: policy`` the current stochastic actor chooses each
   counterfactual's actions on the frames the rollout reaches (core ModelPolicyPredictor, as in the
   single-process loop): the node takes the learner's actor broadcast ``/learner/actor_params``
@@ -112,7 +115,9 @@ class WorldModelNode(Node):
         else:
             predictor = ModelPredictor(self.cfg, self.model)
         self.generator = Generator(self.cfg, predictor, self.scorer, np.random.default_rng(seed),
-                                   self.wm_cfg.residual_correction)
+                                   self.wm_cfg.residual_correction, self.wm_cfg.success_pose_gate)
+        # success_pose_gate: the current episode's segments wait for its end, which gives their goal
+        self.waiting: list | None = [] if self.wm_cfg.success_pose_gate else None
         self.cutter = SegmentCutter(self.wm_cfg.segment_length, self.wm_cfg.end_segments)
         self.calibrator = LabelCalibrator(self.wm_cfg, float(self.declare_parameter('calibrate_every_s', 120.0).value))
         self.pending: deque = deque(maxlen=int(self.declare_parameter('max_pending_segments', 32).value))
@@ -152,11 +157,28 @@ class WorldModelNode(Node):
             return
         segment = self.cutter.add(*step)
         self.calibrator.observe(*step, segment)
+        if self.waiting is None:
+            self._queue([segment] if segment is not None else [])
+            return
+        if self.waiting and self.waiting[0].episode != msg.episode:    # its end never arrived: no goal
+            self._queue(self.waiting)
+            self.waiting = []
         if segment is not None:
+            self.waiting.append(segment)
+        if step[-1]:                         # the episode's end: where it succeeded, if it did
+            goal = np.asarray(msg.next_proprio, np.float32) if msg.terminated else None
+            for waiting in self.waiting:
+                waiting.goal = goal
+            self._queue(self.waiting)
+            self.waiting = []
+
+    def _queue(self, segments: list) -> None:
+        for segment in segments:
             if len(self.pending) == self.pending.maxlen:
                 self.counts['dropped_segments'] += 1
             self.pending.append(segment)
             self.counts['segments'] += 1
+        if segments:
             self.wake.set()
 
     def on_params(self, msg: ActorParams) -> None:
@@ -267,8 +289,8 @@ class WorldModelNode(Node):
                 continue
             t0 = time.perf_counter()
             try:
-                with self.model_lock:
-                    calibration = self.calibrator.apply(self.generator)
+                with self.model_lock:       # the pose gate replaces label calibration
+                    calibration = None if self.generator.pose_gate else self.calibrator.apply(self.generator)
                     trajectories = self.generator.generate(batch)
             except GenerationError as e:
                 self.get_logger().error(f'{len(batch)} segment(s) not used: {e}', throttle_duration_sec=5.0)

@@ -4,14 +4,16 @@ Fed every executed real step in stream order, it cuts T-step segments (core Segm
 same cutter the world_model node uses); every ``batch_segments`` completed segments become K
 counterfactual trajectories each, in one batched call of a :class:`Generator` (the learned world
 model, or the simulator's oracle), labelled by the reward model and embedded into the learner's
-positive or negative synthetic buffer. A :class:`PostTrainer` keeps training the learned world model on the accumulating
-rollouts (mixed with the demos, recency-weighted; the episodes held out for label calibration
-excepted) in bursts of ``train.post_train_steps``
-updates every ``train.post_train_every`` environment steps, so generation and post-training
-share the cores with acting and learning in a fixed, recorded ratio. The first burst, once a rollout
-episode has ended, is ``train.post_train_warmup`` updates long, and the learned model's
-segments are skipped (counted) until it has run: a model fit to the demos alone makes frames
-the reward model misreads.
+positive or negative synthetic buffer. With ``world_model.success_pose_gate`` (learned models)
+an episode's segments wait for its end, which tells where it succeeded: the goal the
+generator's success labels are gated on. A :class:`PostTrainer` keeps training the learned
+world model on the accumulating rollouts (mixed with the demos, recency-weighted; the episodes
+held out for label calibration excepted) in bursts of ``train.post_train_steps`` updates every
+``train.post_train_every`` environment steps, so generation and post-training share the cores
+with acting and learning in a fixed, recorded ratio. The first burst, once a rollout episode
+has ended, is ``train.post_train_warmup`` updates long, and the learned model's segments are
+skipped (counted) until it has run: a model fit to the demos alone makes frames the reward
+model misreads.
 """
 from __future__ import annotations
 
@@ -79,6 +81,8 @@ class SyntheticLoop:
         self.calibrator = LabelCalibrator(cfg.world_model) if calibrate_labels else None
         self.batch_segments = batch_segments    # segments per generation call (batched rollouts amortise on a CPU)
         self.pending: list = []
+        # success_pose_gate: the current episode's segments wait for its end, which gives their goal
+        self.waiting: list | None = [] if generator.pose_gate else None
         self.snapshots: dict[tuple[int, int], object] = {}
         self.counts = {'segments': 0, 'trajectories': 0, 'positive': 0, 'synthetic_transitions': 0,
                        'post_train_bursts': 0, 'dropped_ambiguous': 0, 'calibrations': 0, 'skipped_before_warmup': 0,
@@ -102,8 +106,13 @@ class SyntheticLoop:
                                   next_obs['proprio'], rec.done)
         if segment is not None:
             segment.state = self.snapshots.get((segment.episode, segment.start))
-            self.pending.append(segment)
+            (self.pending if self.waiting is None else self.waiting).append(segment)
             self.counts['segments'] += 1
+        if self.waiting is not None and rec.done:      # the episode's outcome: where it succeeded, if it did
+            goal = np.asarray(next_obs['proprio'], np.float32) if rec.success else None
+            for waiting in self.waiting:
+                waiting.goal = goal
+            self.pending, self.waiting = self.pending + self.waiting, []
         if self.calibrator is not None:
             self.calibrator.observe(rec.episode, rec.step, images, obs['proprio'], rec.action, next_images,
                                     next_obs['proprio'], rec.done, segment)
@@ -128,10 +137,10 @@ class SyntheticLoop:
             if self.audit is not None:          # its own wall time, kept out of generation's
                 self.audit(self.pending, trajectories)
             self.pending = []
-        if segment is not None or rec.done:     # only the last T steps of this episode can start a segment
-            T = self.cutter.length
+        if segment is not None or rec.done:     # states before the next segment's start are let go
+            first = rec.step - self.cutter.length if self.cutter.end_segments else rec.step    # an end segment's
             self.snapshots = {k: v for k, v in self.snapshots.items()
-                              if not rec.done and k[0] == rec.episode and k[1] > rec.step - T}
+                              if not rec.done and k[0] == rec.episode and k[1] > first}
         if self.post_trainer is not None:
             t0 = time.perf_counter()
             if self.post_trainer.maybe_train(env_step):
@@ -222,6 +231,6 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
                        cfg.train.post_train_warmup)
     predictor = (ModelPolicyPredictor(cfg, model, actor, wm.residual_correction)
                  if policy else ModelPredictor(cfg, model))
-    generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction)
+    generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction, wm.success_pose_gate)
     return SyntheticLoop(cfg, generator, learner, post,
-                         calibrate_labels=True, audit=audit, positives=positives)
+                         calibrate_labels=not wm.success_pose_gate, audit=audit, positives=positives)

@@ -23,6 +23,12 @@
   batched rollout, brought to the cameras' resolution by pixel replication (``to_camera``);
   proprio from the controller integration (counterfactual.synthetic_proprio). The simulator's
   oracle (core.sim.oracle) is the other predictor: it replays the actions from the segment's saved physics state.
+- With ``world_model.success_pose_gate`` (learned models) a predicted frame is a success only if
+  the reward model accepts it (R_hat >= delta_R) and the counterfactual's proprio has reached the
+  pose where the segment's real episode succeeded (:func:`at_success_pose`); an accepted frame
+  away from it is ambiguous and its counterfactual dropped. The world model draws insertions
+  that did not happen; the controller-integrated proprio says where the arm was sent, and a real
+  success says where the hole is. This replaces label calibration.
 - With ``world_model.counterfactual_actions: policy`` the actions are not perturbed logged ones:
   the current stochastic actor chooses each step's action on the frame the rollout has reached
   (:class:`ModelPolicyPredictor`, closed loop; core.sim.oracle.OraclePolicyPredictor).
@@ -36,7 +42,7 @@ from typing import Any, Callable, Protocol
 import cv2
 import numpy as np
 
-from ..config import CellConfig
+from ..config import CellConfig, SceneConfig
 from ..observation import CAMERAS
 from .counterfactual import perturb_actions, synthetic_proprio
 from .data import RunTracker, SegmentError, StreamRun
@@ -54,6 +60,7 @@ class RealSegment:
     actions: np.ndarray                 # (T, 7)
     proprio: np.ndarray                 # (T+1, 7)
     state: Any = None                   # simulation only: the saved state at o_0 (the oracle replays from it)
+    goal: np.ndarray | None = None      # (7,) proprio where its episode succeeded (None: it did not, or not known)
 
 
 @dataclass
@@ -124,6 +131,27 @@ def to_camera(view: np.ndarray, width: int, height: int) -> np.ndarray:
     blurred every synthetic frame: on insertion_vision that moved each one by 0.16 in the learner's features,
     half of what the counterfactual actions change (test/benchmark/world_model_labels.py)."""
     return cv2.resize(view, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def at_success_pose(proprio: np.ndarray, goal: np.ndarray | None, scene: SceneConfig) -> np.ndarray:
+    """(T,) bool for o'_1..o'_T of one counterfactual with proprio (T+1, 7): whether it is at the
+    pose where its real episode succeeded, ``goal`` (7,) (all False without one). At step t: the
+    TCP no higher than there, and at every step so far with the TCP within ``insert_depth`` above
+    that height (the peg tip below the board's top) the TCP within the clearance
+    c = (hole - peg) / 2 of the goal's xy and its yaw within c / (peg / sqrt 2) of the goal's
+    (a corner of the square peg then moves by at most c): a peg sent down beside the hole, or
+    turned, would have met the board."""
+    p = np.asarray(proprio, np.float64)[1:]
+    if goal is None:
+        return np.zeros(len(p), bool)
+    goal = np.asarray(goal, np.float64)
+    clearance = (scene.hole_size - scene.peg_size) / 2.0
+    yaw = np.angle(np.exp(1j * (p[:, 5] - goal[5])))
+    aligned = (np.hypot(p[:, 0] - goal[0], p[:, 1] - goal[1]) <= clearance) & (
+        np.abs(yaw) <= clearance / (scene.peg_size / np.sqrt(2.0)))
+    in_board = p[:, 2] < goal[2] + scene.insert_depth
+    never_blocked = np.cumprod(aligned | ~in_board).astype(bool)
+    return never_blocked & aligned & (p[:, 2] <= goal[2])
 
 
 def residual_corrected(predicted: dict[str, np.ndarray], replay: dict[str, np.ndarray], real: dict[str, np.ndarray],
@@ -213,12 +241,13 @@ class ModelPolicyPredictor(ModelPredictor):
 
 class Generator:
     def __init__(self, cfg: CellConfig, predictor: Predictor, scorer: Scorer, rng: np.random.Generator,
-                 correct_residual: bool = False):
+                 correct_residual: bool = False, pose_gate: bool = False):
         if set(cfg.world_model.views) != set(CAMERAS):
             raise ValueError(f'generation needs a model of all cameras {CAMERAS}, configured views '
                              f'{cfg.world_model.views}')
         self.cfg, self.predictor, self.scorer, self.rng = cfg, predictor, scorer, rng
         self.correct_residual = correct_residual      # learner frames: o_t + pred(A')_t - pred(A)_t
+        self.pose_gate = pose_gate                    # successes must reach the segment's goal (at_success_pose)
         self.last_timing = {'predict_s': 0.0, 'label_s': 0.0}     # of the last generate() call
         # None: the scorer's labels as they are (the oracle); else the labels of predicted frames
         # are held to a calibrated threshold (core.worldmodel.calibration)
@@ -269,7 +298,11 @@ class Generator:
         self.last_timing = {'predict_s': t1 - t0, 'label_s': time.perf_counter() - t1}
         scores, success = np.asarray(scores).reshape(n, T), np.asarray(success, bool).reshape(n, T)
         ambiguous = np.zeros_like(success)
-        if self.calibration is not None:
+        if self.pose_gate:
+            at_goal = np.stack([at_success_pose(proprio[i], segments[i // k].goal, self.cfg.task.scene)
+                                for i in range(n)])
+            success, ambiguous = success & at_goal, success & ~at_goal
+        elif self.calibration is not None:
             theta = self.calibration.threshold
             calibrated = scores >= theta if theta is not None else np.zeros_like(success)
             success, ambiguous = calibrated, success & ~calibrated
