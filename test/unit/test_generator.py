@@ -333,13 +333,15 @@ def test_the_pose_gate_keeps_only_the_successes_at_the_real_success_pose(small_c
                     pose_gate=True)
     gen.calibration = LabelCalibration(None, float('nan'), 0.0, 0, 0)      # trusting nothing: not used by the gate
     out = gen.generate([seg])
-    # o'_1..o'_4 are at z 0.12, 0.11, 0.10, 0.09: the goal's pose from o'_3 on. Accepted from o'_2: not
-    # yet at the pose, so ambiguous, dropped; the other counterfactual never reaches it: dropped too
-    assert out == [] and gen.dropped_ambiguous == 2
-    gen.scorer = accept_from(2)                   # accepted from o'_3, where the pose is reached: one positive
+    # o'_1..o'_4 are at z 0.12, 0.11, 0.10, 0.09: the goal's pose from o'_3 on. Accepted from o'_2 on:
+    # a success at o'_3 (the accepted o'_2 before the arm got there is a step of it); the other
+    # counterfactual never reaches the pose but has accepted frames: dropped
+    assert [t.positive for t in out] == [True] and len(out[0].actions) == 3 and gen.dropped_ambiguous == 1
+    np.testing.assert_array_equal(out[0].success, [False, False, True])
+    gen.scorer = accept_from(3)                   # accepted from o'_4 only: a success there
     out = gen.generate([seg])
-    assert [t.positive for t in out] == [True] and len(out[0].actions) == 3 and gen.dropped_ambiguous == 3
+    assert [t.positive for t in out] == [True] and len(out[0].actions) == 4 and gen.dropped_ambiguous == 2
     gen.scorer = accept_from(4)                   # never accepted: two negatives, whatever the pose
-    assert [t.positive for t in gen.generate([seg])] == [False, False]
-    gen.scorer = accept_from(2)                   # its episode did not succeed: no goal, nothing positive
-    assert gen.generate([replace(seg, goal=None)]) == [] and gen.dropped_ambiguous == 5
+    assert [t.positive for t in gen.generate([seg])] == [False, False] and gen.dropped_ambiguous == 2
+    gen.scorer = accept_from(1)                   # its episode did not succeed: no goal, nothing positive
+    assert gen.generate([replace(seg, goal=None)]) == [] and gen.dropped_ambiguous == 4

@@ -25,10 +25,12 @@
   oracle (core.sim.oracle) is the other predictor: it replays the actions from the segment's saved physics state.
 - With ``world_model.success_pose_gate`` (learned models) a predicted frame is a success only if
   the reward model accepts it (R_hat >= delta_R) and the counterfactual's proprio has reached the
-  pose where the segment's real episode succeeded (:func:`at_success_pose`); an accepted frame
-  away from it is ambiguous and its counterfactual dropped. The world model draws insertions
-  that did not happen; the controller-integrated proprio says where the arm was sent, and a real
-  success says where the hole is. This replaces label calibration.
+  pose where the segment's real episode succeeded (:func:`at_success_pose`). A counterfactual
+  that reaches such a success ends there (accepted frames on its way, before the arm got there,
+  count as steps); one that never does but has an accepted frame is dropped: the model drew a
+  success the geometry denies. The world model draws insertions that did not happen; the
+  controller-integrated proprio says where the arm was sent, and a real success says where the
+  hole is. This replaces label calibration.
 - With ``world_model.counterfactual_actions: policy`` the actions are not perturbed logged ones:
   the current stochastic actor chooses each step's action on the frame the rollout has reached
   (:class:`ModelPolicyPredictor`, closed loop; core.sim.oracle.OraclePolicyPredictor).
@@ -298,10 +300,11 @@ class Generator:
         self.last_timing = {'predict_s': t1 - t0, 'label_s': time.perf_counter() - t1}
         scores, success = np.asarray(scores).reshape(n, T), np.asarray(success, bool).reshape(n, T)
         ambiguous = np.zeros_like(success)
-        if self.pose_gate:
+        if self.pose_gate:           # accepted frames away from the goal only discredit a counterfactual that never gets there
             at_goal = np.stack([at_success_pose(proprio[i], segments[i // k].goal, self.cfg.task.scene)
                                 for i in range(n)])
-            success, ambiguous = success & at_goal, success & ~at_goal
+            accepted, success = success, success & at_goal
+            ambiguous = accepted & ~at_goal & ~success.any(axis=1, keepdims=True)
         elif self.calibration is not None:
             theta = self.calibration.threshold
             calibrated = scores >= theta if theta is not None else np.zeros_like(success)
