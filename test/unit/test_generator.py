@@ -278,27 +278,36 @@ def _path(*points):
 def test_a_success_needs_the_pose_where_the_real_episode_succeeded():
     from worldsample.core.config import load_config
     from worldsample.core.worldmodel.generator import at_success_pose
-    scene = load_config('insertion_vision').task.scene           # clearance 1.25 mm, peg 20 mm, insert 15 mm
+    scene = load_config('insertion_vision').task.scene      # clearance c 1.25 mm, peg 20 mm, insert depth 15 mm
     goal = _path((0.40, 0.05, 0.10, 0.2))[0]
-    above = 0.10 + 0.03                                           # the peg tip above the board
-    # straight down onto the goal: at it once no higher than the goal
-    down = _path((0.40, 0.05, above, 0.2), (0.4005, 0.05, 0.11, 0.2), (0.40, 0.0505, 0.1001, 0.2),
+    above = 0.10 + 0.03                                       # the peg tip above the board's top
+    # straight down onto the goal, 1 and 2 mm off it (within 2c): at it once no higher than the goal
+    down = _path((0.40, 0.05, above, 0.2), (0.401, 0.05, 0.11, 0.2), (0.40, 0.052, 0.1001, 0.2),
                  (0.40, 0.05, 0.098, 0.2))
     np.testing.assert_array_equal(at_success_pose(down, goal, scene), [False, False, True])
     # misaligned above the board, aligned before it goes down: fine
     swing = _path((0.45, 0.0, above, 0.0), (0.40, 0.05, above, 0.2), (0.40, 0.05, 0.10, 0.2))
     np.testing.assert_array_equal(at_success_pose(swing, goal, scene), [False, True])
-    # down 2 mm beside the hole, then slid onto the goal: the board was in the way
-    beside = _path((0.40, 0.05, above, 0.2), (0.402, 0.05, 0.11, 0.2), (0.40, 0.05, 0.10, 0.2))
+    # into the board's plane 3 mm beside the goal (> 2c), then slid onto it: the board was in the way
+    beside = _path((0.40, 0.05, above, 0.2), (0.403, 0.05, 0.11, 0.2), (0.40, 0.05, 0.10, 0.2))
     np.testing.assert_array_equal(at_success_pose(beside, goal, scene), [False, False])
-    # turned by 0.1 rad (a corner moves 1.4 mm > 1.25 mm), or 1.5 mm off in y: never
-    turned = _path((0.40, 0.05, above, 0.2), (0.40, 0.05, 0.10, 0.3))
-    off = _path((0.40, 0.05, above, 0.2), (0.40, 0.0515, 0.10, 0.2))
+    # in aligned, then sent 5 mm sideways inside the hole: its walls hold the peg, still there
+    wall = _path((0.40, 0.05, above, 0.2), (0.40, 0.05, 0.11, 0.2), (0.405, 0.05, 0.10, 0.2))
+    np.testing.assert_array_equal(at_success_pose(wall, goal, scene), [False, True])
+    # ... but out above the board and back in 5 mm off: a new entry, judged again
+    again = _path((0.40, 0.05, 0.11, 0.2), (0.40, 0.05, above, 0.2), (0.405, 0.05, 0.10, 0.2))
+    np.testing.assert_array_equal(at_success_pose(again, goal, scene), [False, False])
+    # already in the board's plane at the anchor, aligned: judged there
+    inside = _path((0.401, 0.05, 0.105, 0.2), (0.40, 0.05, 0.099, 0.2))
+    np.testing.assert_array_equal(at_success_pose(inside, goal, scene), [True])
+    # turned by 0.2 rad (a corner moves 2.8 mm > 2c), or 3 mm off in y: never
+    turned = _path((0.40, 0.05, above, 0.2), (0.40, 0.05, 0.10, 0.4))
+    off = _path((0.40, 0.05, above, 0.2), (0.40, 0.053, 0.10, 0.2))
     assert not at_success_pose(turned, goal, scene).any() and not at_success_pose(off, goal, scene).any()
     # yaw compared on the circle: 2 pi + 0.2 is the goal's yaw
     wrapped = _path((0.40, 0.05, above, 0.2), (0.40, 0.05, 0.10, 0.2 + 2 * np.pi))
     np.testing.assert_array_equal(at_success_pose(wrapped, goal, scene), [True])
-    assert not at_success_pose(down, None, scene).any()           # its episode did not succeed
+    assert not at_success_pose(down, None, scene).any()      # its episode did not succeed
 
 
 class _PosePredictor:

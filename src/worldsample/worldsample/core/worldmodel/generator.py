@@ -136,24 +136,31 @@ def to_camera(view: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def at_success_pose(proprio: np.ndarray, goal: np.ndarray | None, scene: SceneConfig) -> np.ndarray:
-    """(T,) bool for o'_1..o'_T of one counterfactual with proprio (T+1, 7): whether it is at the
-    pose where its real episode succeeded, ``goal`` (7,) (all False without one). At step t: the
-    TCP no higher than there, and at every step so far with the TCP within ``insert_depth`` above
-    that height (the peg tip below the board's top) the TCP within the clearance
-    c = (hole - peg) / 2 of the goal's xy and its yaw within c / (peg / sqrt 2) of the goal's
-    (a corner of the square peg then moves by at most c): a peg sent down beside the hole, or
-    turned, would have met the board."""
-    p = np.asarray(proprio, np.float64)[1:]
+    """(T,) bool for o'_1..o'_T of one counterfactual with proprio (T+1, 7), o'_0 the real anchor:
+    whether it is at the pose where its real episode succeeded, ``goal`` (7,) (all False without
+    one). At step t the TCP is no higher than the goal, and where it last went below the board's
+    top (TCP within ``insert_depth`` above the goal's height; the anchor, if it starts there) it
+    was within 2c of the goal's xy, with c = (hole - peg) / 2 the clearance, and its yaw within
+    2c / (peg / sqrt 2) of the goal's (a corner of the square peg then moves by at most 2c): two
+    poses in the hole are each within c of its centre, so at most 2c apart, and a peg sent down
+    further off or turned further would have met the board. Only the entry is judged: below the
+    board's top the hole's walls hold the peg, while the controller-integrated proprio follows
+    whatever sideways commands come next."""
+    p = np.asarray(proprio, np.float64)
     if goal is None:
-        return np.zeros(len(p), bool)
+        return np.zeros(len(p) - 1, bool)
     goal = np.asarray(goal, np.float64)
-    clearance = (scene.hole_size - scene.peg_size) / 2.0
+    within = scene.hole_size - scene.peg_size          # 2c
     yaw = np.angle(np.exp(1j * (p[:, 5] - goal[5])))
-    aligned = (np.hypot(p[:, 0] - goal[0], p[:, 1] - goal[1]) <= clearance) & (
-        np.abs(yaw) <= clearance / (scene.peg_size / np.sqrt(2.0)))
+    aligned = (np.hypot(p[:, 0] - goal[0], p[:, 1] - goal[1]) <= within) & (
+        np.abs(yaw) <= within / (scene.peg_size / np.sqrt(2.0)))
     in_board = p[:, 2] < goal[2] + scene.insert_depth
-    never_blocked = np.cumprod(aligned | ~in_board).astype(bool)
-    return never_blocked & aligned & (p[:, 2] <= goal[2])
+    entered_aligned, out = False, np.zeros(len(p), bool)
+    for i in range(len(p)):
+        if in_board[i] and (i == 0 or not in_board[i - 1]):     # went below the board's top here
+            entered_aligned = bool(aligned[i])
+        out[i] = in_board[i] and entered_aligned and p[i, 2] <= goal[2]
+    return out[1:]
 
 
 def residual_corrected(predicted: dict[str, np.ndarray], replay: dict[str, np.ndarray], real: dict[str, np.ndarray],
