@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .pose_gate import bench_pose_gate
 from .two_hosts import bench_two_hosts
 from .world_model_labels import bench_world_model_labels
 from .worldsample_learning import VARIANTS, bench_worldsample
@@ -802,7 +803,7 @@ BENCHES = {'sim_env': bench_sim_env, 'controller_latency': bench_controller_late
            'world_model_fidelity': bench_world_model_fidelity, 'world_model_throughput': bench_world_model_throughput,
            'closed_loop_generation': bench_closed_loop_generation, 'worldsample': bench_worldsample,
            'world_model_labels': bench_world_model_labels, 'fault_injection': bench_fault_injection,
-           'two_hosts': bench_two_hosts}
+           'two_hosts': bench_two_hosts, 'pose_gate': bench_pose_gate}
 
 
 def main(argv=None) -> int:
@@ -838,7 +839,7 @@ def main(argv=None) -> int:
                                'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads},
                'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task,
                                'reuse': args.wm_reuse},
-               'fault_injection': {'rounds': args.rounds}}
+               'fault_injection': {'rounds': args.rounds}, 'pose_gate': {'task': args.task}}
     rows = []
     for name in args.names or list(BENCHES):
         print(f'== {name}', flush=True)
