@@ -53,8 +53,6 @@ from worldsample_msgs.srv import PredictFrames, ScoreFrames
 from ..core.controller import project_action
 from ..core.images import ImageError
 from ..core.observation import CAMERAS
-from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
-from ..core.rl.synthetic_loop import stochastic_actor
 from ..core.worldmodel.calibration import LabelCalibrator
 from ..core.worldmodel.generator import (Generator, ModelPolicyPredictor, ModelPredictor, SegmentCutter,
                                          SyntheticTrajectory)
@@ -107,8 +105,10 @@ class WorldModelNode(Node):
         self.scorer = ServiceScorer(self, int(self.declare_parameter('score_batch', 128).value))
         # counterfactual_actions: policy -- the learner's broadcast actor chooses the actions
         self.policy = self.wm_cfg.counterfactual_actions == 'policy'
-        self.actor: LoadedActor | None = None
-        if self.policy:
+        self.actor = None                   # core.rl.deployed_actor.LoadedActor, once broadcast
+        if self.policy:                     # JAX only where the node samples the actor
+            from ..core.rl.deployed_actor import ActorLoader
+            from ..core.rl.synthetic_loop import stochastic_actor
             self.actor_loader = ActorLoader(self.cfg)
             predictor = ModelPolicyPredictor(self.cfg, self.model, stochastic_actor(
                 self.cfg, lambda: (self.actor.state, self.actor.feat), seed), self.wm_cfg.residual_correction)
@@ -192,6 +192,7 @@ class WorldModelNode(Node):
         if msg is None or msg.version == self.tried_version:
             return
         self.tried_version = msg.version
+        from ..core.rl.deployed_actor import ParamsError
         try:
             actor = self.actor_loader.load(msg.version, msg.obs_dim, msg.actor, msg.encoder)
         except ParamsError as e:
