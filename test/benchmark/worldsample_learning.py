@@ -73,6 +73,10 @@ VARIANTS = {
     # the same with 16-step segments and rollouts (the same K synthetic transitions per real one)
     'oracle-policy-actions-t16': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy',
                                                                            'segment_length': 16}}),
+    # the policy-driven oracle with twice the counterfactuals per segment (the two changes that each
+    # helped the oracle, together)
+    'oracle-policy-actions-k8': ('full', 'oracle', True, {'world_model': {'counterfactual_actions': 'policy',
+                                                                          'counterfactuals': 8}}),
     # control: K extra real transitions per real step from a second simulated cell in place of the
     # counterfactuals (core.rl.extra_real), the ceiling of what a synthetic stream can add
     'extra-real': ('full', 'extra-real', True, {}),
