@@ -160,6 +160,23 @@ def test_full_mode_mixes_synthetic_rows_as_scheduled_and_selected(small, encoder
     assert learner.ppl.synthetic_used == used + n_syn * small.agent.cta_ratio
 
 
+@pytest.mark.parametrize('mode', ['no_q_selection', 'no_ppl'])
+def test_q_bar_is_measured_for_the_stats_where_nothing_is_selected(small, encoder, mode):
+    learner = Learner(_with_mode(small, mode), encoder, seed=2)
+    _real(learner, 30, np.random.default_rng(3))
+    _synthetic(learner, 8, np.random.default_rng(4))
+    info = learner.step()
+    assert all(np.isfinite(info[k]) for k in ('q_real', 'q_positive', 'q_negative'))   # Fig. 9 without PPL
+    assert info['w_q'] == 1.0 and math.isnan(info['positive_share'])                   # and nothing selected
+    at = learner.ppl.selected_at
+    for _ in range(small.ppl.select_every):
+        learner.step()
+    assert learner.ppl.selected_at == at + small.ppl.select_every                        # on the selection's schedule
+    rng_state = learner.rng.bit_generator.state
+    learner._measure_q(np.random.default_rng(learner.version))
+    assert learner.rng.bit_generator.state == rng_state          # the training draws are the unmeasured run's
+
+
 def test_weighted_update_with_only_real_rows_matches_the_plain_update(small, encoder):
     learner = Learner(small, encoder, seed=2)
     _real(learner, 30, np.random.default_rng(6))

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from worldsample.commands.report import load_results, main, steps_to, write_report
+from worldsample.commands.report import load_results, main, plot_groups, steps_to, write_report
 
 
 def _result(variant, seed, success, ppl=True):
@@ -36,7 +36,22 @@ def test_report_marks_censored_seeds_and_writes_plots(tmp_path, capsys):
     assert '| 0 | — | — |' in next(line for line in report.splitlines() if line.startswith('| hil-serl |'))
     for png in ('success.png', 'interventions.png', 'entropy_rho.png', 'q_values.png'):
         assert (tmp_path / png).stat().st_size > 5000
+    assert not (tmp_path / 'success_controls.png').exists()        # no controls: the paper's rows only
     assert main([str(tmp_path / 'nothing')]) == 2 and 'no result folder' in capsys.readouterr().err
     (tmp_path / 'hil-serl' / 'seed0.json').write_text('{"history": ')
     with pytest.raises(ValueError, match='not a benchmark result'):
         load_results(tmp_path)
+
+
+def test_controls_get_their_own_figures_against_the_references(tmp_path):
+    for variant in ('hil-serl', 'worldsample', 'worldsample-oracle', 'oracle-k8', 'extra-real'):
+        path = tmp_path / variant / 'seed0.json'
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(_result(variant, 0, [0.1, 0.5, 0.8], ppl=variant != 'hil-serl')))
+    groups = plot_groups(load_results(tmp_path))
+    assert list(groups['']) == ['hil-serl', 'worldsample', 'worldsample-oracle']
+    assert list(groups['_controls']) == ['hil-serl', 'worldsample-oracle', 'extra-real', 'oracle-k8']
+    report = write_report(tmp_path).read_text()
+    for png in ('success.png', 'interventions.png', 'success_controls.png', 'interventions_controls.png',
+                'entropy_rho.png', 'q_values.png'):
+        assert (tmp_path / png).stat().st_size > 5000 and f']({png})' in report

@@ -7,10 +7,12 @@ Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and write
 
 - ``success.png``, ``interventions.png``: evaluation success and training intervention rate
   against environment steps, per variant, one thin line per seed, the mean and a 95% bootstrap
-  confidence band over seeds (paper Figs. 3, 5);
-- ``entropy_rho.png``: H_t and rho over training for the PPL variants (Fig. 8);
+  confidence band over seeds (paper Figs. 3, 5), for the paper's rows (``ORDER``);
+- ``success_controls.png``, ``interventions_controls.png``: the same for every other variant
+  (the controls), drawn against the baseline and the oracle world model;
+- ``entropy_rho.png``: H_t and rho over training for the PPL variants among the paper's rows (Fig. 8);
 - ``q_values.png``: mean Q on real, synthetic-positive and synthetic-negative samples, with and
-  without PPL (Fig. 9);
+  without PPL (Fig. 9), for the same variants;
 - ``report.md``: the table in the layout of Tables 1 and 2b: final success, intervention rate,
   environment steps to reach the baseline's final success (per seed; ``>N`` marks a seed that
   never reached it, counted as N, the run length), synthetic samples used in critic updates, the
@@ -28,6 +30,7 @@ import numpy as np
 
 BASELINE = 'hil-serl'
 ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'worldsample-oracle')
+REFERENCES = ('hil-serl', 'worldsample-oracle')       # drawn with the controls, to compare against
 
 
 def load_results(folder: Path) -> dict[str, list[dict]]:
@@ -110,9 +113,24 @@ def _positives(runs: list[dict]) -> str:
                      else str(s['positive']) for s in last)
 
 
+def plot_groups(results: dict[str, list[dict]]) -> dict[str, dict[str, list[dict]]]:
+    """File-name suffix -> the variants one figure draws: the paper's rows, and (when there are
+    any) the controls with the baseline and the oracle world model as references."""
+    groups = {'': {v: rs for v, rs in results.items() if v in ORDER}}
+    controls = {v: rs for v, rs in results.items() if v not in ORDER}
+    if controls:
+        groups['_controls'] = {**{v: results[v] for v in REFERENCES if v in results}, **controls}
+    return {suffix: g for suffix, g in groups.items() if g}
+
+
+def _color(i: int, n: int):
+    import matplotlib
+    return matplotlib.colormaps['tab10' if n <= 10 else 'tab20'](i % 20)
+
+
 def _curves(ax, results, key, ylabel):
     for i, (variant, runs) in enumerate(results.items()):
-        color = f'C{i}'
+        color = _color(i, len(results))
         n = min(len(r['history']['env_steps']) for r in runs)
         x = np.asarray(runs[0]['history']['env_steps'][:n])
         y = np.array([r['history'][key][:n] for r in runs], np.float64)
@@ -133,15 +151,18 @@ def plots(results: dict[str, list[dict]], out: Path) -> list[Path]:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     written = []
-    for key, label, name in (('success_rate', 'evaluation success', 'success.png'),
-                             ('intervention_rate', 'intervention rate (training)', 'interventions.png')):
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        _curves(ax, results, key, label)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=120)
-        plt.close(fig)
-        written.append(out / name)
-    ppl_runs = {v: rs for v, rs in results.items() if any(r['history'].get('ppl') for r in rs) and v != BASELINE}
+    groups = plot_groups(results)
+    for suffix, group in groups.items():
+        for key, label, name in (('success_rate', 'evaluation success', 'success'),
+                                 ('intervention_rate', 'intervention rate (training)', 'interventions')):
+            fig, ax = plt.subplots(figsize=(6.5, 4) if len(group) <= 8 else (9, 5.5))
+            _curves(ax, group, key, label)
+            fig.tight_layout()
+            fig.savefig(out / f'{name}{suffix}.png', dpi=120)
+            plt.close(fig)
+            written.append(out / f'{name}{suffix}.png')
+    ppl_runs = {v: rs for v, rs in groups.get('', {}).items()
+                if any(r['history'].get('ppl') for r in rs) and v != BASELINE}
     if ppl_runs:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         for i, (variant, runs) in enumerate(ppl_runs.items()):

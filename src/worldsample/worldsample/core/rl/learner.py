@@ -140,8 +140,11 @@ class Learner:
         if n_syn == 0:   # exactly the HIL-SERL learner (ppl.mode: baseline always comes here)
             batches = [mixed_batch(self.online, self.demo, a.batch_size, self.rng) for _ in range(a.cta_ratio)]
             return jax.tree_util.tree_map(lambda *x: np.stack(x), *batches)
-        if p.mode in ppl.Q_SELECTED and (self.ppl.selected_at < 0 or self.version - self.ppl.selected_at >= p.select_every):
-            self._select()
+        if self.ppl.selected_at < 0 or self.version - self.ppl.selected_at >= p.select_every:
+            if p.mode in ppl.Q_SELECTED:
+                self._select()
+            else:   # Q-bar for the stats only (Fig. 9 without PPL), on draws that leave self.rng untouched
+                self._measure_q(np.random.default_rng(self.version))
         n_pos, n_neg = ppl.split_counts(n_syn, (len(self.syn_positive), len(self.syn_negative)), p, self.ppl)
         weight = self.ppl.weight if p.mode in ppl.Q_SELECTED else 1.0
         batches = []
@@ -154,22 +157,27 @@ class Learner:
         return MixedBatches(jax.tree_util.tree_map(lambda *x: np.stack(x), *batches),
                             np.stack([w] * a.cta_ratio), np.stack([real] * a.cta_ratio), n_pos, n_neg)
 
-    def _select(self) -> None:
-        """Q-aware selection (Eq. 5, core.rl.ppl.select) from the current critic on fresh samples."""
+    def _measure_q(self, rng: np.random.Generator) -> tuple[float, float | None, float | None]:
+        """Q-bar of the current critic on fresh real, synthetic-positive and synthetic-negative
+        samples (None for an empty queue); recorded in the PPL state for the stats."""
         n = self.cfg.ppl.select_samples
 
         def q_mean(b) -> float:
             return float(np.mean(sac.q_values(self.state, b['obs'], b['action'])))
 
-        q_real = q_mean(mixed_batch(self.online, self.demo, n, self.rng)._asdict())
-        q_pos = q_mean(self.syn_positive.sample(self.rng, n)) if len(self.syn_positive) else None
-        q_neg = q_mean(self.syn_negative.sample(self.rng, n)) if len(self.syn_negative) else None
-        sel = ppl.select(q_real, q_pos, q_neg, self.cfg.ppl)
+        q_real = q_mean(mixed_batch(self.online, self.demo, n, rng)._asdict())
+        q_pos = q_mean(self.syn_positive.sample(rng, n)) if len(self.syn_positive) else None
+        q_neg = q_mean(self.syn_negative.sample(rng, n)) if len(self.syn_negative) else None
         nan = float('nan')
         self.ppl.q_real, self.ppl.q_positive = q_real, nan if q_pos is None else q_pos
         self.ppl.q_negative = nan if q_neg is None else q_neg
-        self.ppl.positive_share, self.ppl.weight, self.ppl.gap = sel.positive_share, sel.weight, sel.gap
         self.ppl.selected_at = self.version
+        return q_real, q_pos, q_neg
+
+    def _select(self) -> None:
+        """Q-aware selection (Eq. 5, core.rl.ppl.select) from the current critic on fresh samples."""
+        sel = ppl.select(*self._measure_q(self.rng), self.cfg.ppl)
+        self.ppl.positive_share, self.ppl.weight, self.ppl.gap = sel.positive_share, sel.weight, sel.gap
 
     def update(self, batches) -> dict:
         """One SAC update step on batches from :meth:`sample` (touches the agent and PPL state only).
@@ -202,7 +210,7 @@ class Learner:
 
     def warm_up(self) -> None:
         """Compile every update this configuration runs (the plain one; with PPL the mixed one and
-        the selection's Q evaluation) on zeros of the shapes :meth:`sample` produces, so no later
+        the Q-bar evaluation) on zeros of the shapes :meth:`sample` produces, so no later
         update stops for a compile: on one CPU at niceness 10 that takes tens of seconds, which
         would otherwise hold the first update after ``learning_starts`` and a Ctrl-C arriving
         during it. Results are discarded: the agent, the keys and the sampling rng are untouched."""
@@ -217,10 +225,8 @@ class Learner:
             return
         ones = np.ones(rows, np.float32)
         jax.block_until_ready(sac.update_ppl(self.state, zeros, ones, ones, ones, key))
-        if p.mode in ppl.Q_SELECTED:
-            n = p.select_samples
-            jax.block_until_ready(sac.q_values(self.state, np.zeros((n, dim), np.float32),
-                                               np.zeros((n, 7), np.float32)))
+        n = p.select_samples   # the Q-bar measurement: selection, or the stats where there is none
+        jax.block_until_ready(sac.q_values(self.state, np.zeros((n, dim), np.float32), np.zeros((n, 7), np.float32)))
 
     @property
     def version(self) -> int:

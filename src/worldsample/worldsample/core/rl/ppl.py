@@ -92,10 +92,10 @@ class PPLState:
     positive_share: float = float('nan')  # pi of the last selection
     weight: float = 1.0                   # w_Q of the last selection
     gap: float = float('nan')
-    q_real: float = float('nan')          # Q-bar estimates of the last selection
+    q_real: float = float('nan')          # Q-bar estimates of the last selection (or measurement)
     q_positive: float = float('nan')
     q_negative: float = float('nan')
-    selected_at: int = -1                 # update step of the last selection
+    selected_at: int = -1                 # update step of the last selection (or measurement)
     synthetic_used: int = 0               # synthetic rows that entered critic updates, whole run
 
     def observe_entropy(self, h: float, ema: float) -> None:
