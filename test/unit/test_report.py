@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from worldsample.commands.report import load_results, main, plot_groups, steps_to, write_report
+from worldsample.commands.report import MAX_BANDS, _curves, load_results, main, plot_groups, steps_to, write_report
 
 
 def _result(variant, seed, success, ppl=True):
@@ -55,3 +55,17 @@ def test_controls_get_their_own_figures_against_the_references(tmp_path):
     for png in ('success.png', 'interventions.png', 'success_controls.png', 'interventions_controls.png',
                 'entropy_rho.png', 'q_values.png'):
         assert (tmp_path / png).stat().st_size > 5000 and f']({png})' in report
+
+
+@pytest.mark.parametrize('n', [2, MAX_BANDS + 1])
+def test_confidence_bands_are_drawn_until_they_would_hide_the_curves(n):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    results = {f'v{i}': [_result(f'v{i}', s, [0.1 * s, 0.5, 0.2 * i]) for s in (1, 2)] for i in range(n)}
+    fig, ax = plt.subplots()
+    _curves(ax, results, 'success_rate', 'evaluation success')
+    assert len(ax.collections) == (n if n <= MAX_BANDS else 0)
+    assert len(ax.lines) == 3 * n                 # two seeds and the mean per variant, always
+    assert len({line.get_color() for line in ax.lines[2::3]}) == n      # one colour per variant
+    plt.close(fig)

@@ -9,7 +9,8 @@ Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and write
   against environment steps, per variant, one thin line per seed, the mean and a 95% bootstrap
   confidence band over seeds (paper Figs. 3, 5), for the paper's rows (``ORDER``);
 - ``success_controls.png``, ``interventions_controls.png``: the same for every other variant
-  (the controls), drawn against the baseline and the oracle world model;
+  (the controls), drawn against the baseline and the oracle world model (without the bands when
+  a figure holds more than ``MAX_BANDS`` variants);
 - ``entropy_rho.png``: H_t and rho over training for the PPL variants among the paper's rows (Fig. 8);
 - ``q_values.png``: mean Q on real, synthetic-positive and synthetic-negative samples, with and
   without PPL (Fig. 9), for the same variants;
@@ -31,6 +32,7 @@ import numpy as np
 BASELINE = 'hil-serl'
 ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'worldsample-oracle')
 REFERENCES = ('hil-serl', 'worldsample-oracle')       # drawn with the controls, to compare against
+MAX_BANDS = 8         # past this many variants in one figure the confidence bands hide the curves
 
 
 def load_results(folder: Path) -> dict[str, list[dict]]:
@@ -137,7 +139,7 @@ def _curves(ax, results, key, ylabel):
         for row in y:
             ax.plot(x, row, color=color, alpha=0.25, lw=0.8)
         ax.plot(x, y.mean(0), color=color, lw=2, label=f'{variant} ({len(runs)} seeds)')
-        if len(runs) > 1:
+        if len(runs) > 1 and len(results) <= MAX_BANDS:
             lo, hi = bootstrap_ci(y)
             ax.fill_between(x, lo, hi, color=color, alpha=0.15)
     ax.set_xlabel('environment steps')
