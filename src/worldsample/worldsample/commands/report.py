@@ -32,7 +32,7 @@ import numpy as np
 BASELINE = 'hil-serl'
 ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'worldsample-oracle')
 REFERENCES = ('hil-serl', 'worldsample-oracle')       # drawn with the controls, to compare against
-MAX_BANDS = 8         # past this many variants in one figure the confidence bands hide the curves
+MAX_BANDS = 8         # past this many variants in one figure the bands hide the curves: no bands, a larger figure
 
 
 def load_results(folder: Path) -> dict[str, list[dict]]:
@@ -157,7 +157,7 @@ def plots(results: dict[str, list[dict]], out: Path) -> list[Path]:
     for suffix, group in groups.items():
         for key, label, name in (('success_rate', 'evaluation success', 'success'),
                                  ('intervention_rate', 'intervention rate (training)', 'interventions')):
-            fig, ax = plt.subplots(figsize=(6.5, 4) if len(group) <= 8 else (9, 5.5))
+            fig, ax = plt.subplots(figsize=(6.5, 4) if len(group) <= MAX_BANDS else (9, 5.5))
             _curves(ax, group, key, label)
             fig.tight_layout()
             fig.savefig(out / f'{name}{suffix}.png', dpi=120)
