@@ -44,6 +44,11 @@ VARIANTS = {
     # calibration (world_model.success_pose_gate)
     'worldsample-policy-pose-gate': ('full', 'model', True, {'world_model': {'counterfactual_actions': 'policy',
                                                                              'success_pose_gate': True}}),
+    # the learned model with the reward model labelling the residual-corrected frames (no label
+    # calibration), and each episode's last T steps as a segment too, so that a real success
+    # anchors counterfactuals whose corrected frames can keep its label
+    'worldsample-corrected-labels': ('full', 'model', True, {'world_model': {'label_frames': 'corrected',
+                                                                             'end_segments': True}}),
     'no-scheduling': ('no_scheduling', 'model', True, {}),
     'no-q-selection': ('no_q_selection', 'model', True, {}),
     'no-ppl': ('no_ppl', 'model', True, {}),

@@ -45,6 +45,14 @@ def test_wrong_type_and_bad_box(tmp_path):
         load_config(_write(tmp_path, src.replace('sampling_precision: bfloat16', 'sampling_precision: fp8')))
     with pytest.raises(ConfigError, match='label_holdout_every >= 2'):      # 1 would hold out every episode
         load_config(_write(tmp_path, src.replace('label_holdout_every: 5', 'label_holdout_every: 1')))
+    with pytest.raises(ConfigError, match="label_frames must be 'predicted' or 'corrected'"):
+        load_config(_write(tmp_path, src.replace('label_frames: predicted', 'label_frames: raw')))
+    corrected = src.replace('label_frames: predicted', 'label_frames: corrected')
+    assert load_config(_write(tmp_path, corrected)).world_model.label_frames == 'corrected'
+    for other in (('residual_correction: true', 'residual_correction: false'),
+                  ('success_pose_gate: false', 'success_pose_gate: true')):
+        with pytest.raises(ConfigError, match='needs residual_correction and replaces label calibration'):
+            load_config(_write(tmp_path, corrected.replace(*other)))
 
 
 def test_missing_file():

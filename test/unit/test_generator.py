@@ -183,6 +183,46 @@ def test_residual_correction_takes_the_models_error_on_the_real_actions_out_of_t
     np.testing.assert_allclose(plain[0].images['side_camera'][1:, 0, 0, 0], 130 + 50 * plain[0].actions[:, 0], atol=1)
 
 
+class _InsertingModel:
+    """A world model that draws the peg going in from every anchor (frames at 200, "success" to the
+    scorer below), whatever the actions, give or take 10 a_t,0."""
+
+    def __call__(self, segments, actions, k):
+        value = np.clip(np.rint(200 + 10 * actions[:, :, 0]), 0, 255).astype(np.uint8)
+        frames = {c: np.broadcast_to(value[:, :, None, None, None], (*value.shape, 128, 128, 3)).copy() for c in CAMS}
+        return frames, np.zeros((len(actions), actions.shape[1] + 1, 7), np.float32)
+
+
+def test_labelling_the_corrected_frames_keeps_the_real_label_where_the_model_draws_the_same_for_any_action(small_cfg):
+    cfg, k, T = small_cfg, small_cfg.world_model.counterfactuals, small_cfg.world_model.segment_length
+    segs = []
+    for e, last in enumerate((40, 220)):        # the real peg: missed (dark) / went in at the last step (bright)
+        frames = np.full((T + 1, 128, 128, 3), 40, np.uint8)
+        frames[-1] = last
+        actions = np.zeros((T, 7), np.float32)
+        actions[:, 0] = 0.3
+        segs.append(RealSegment(e, 0, {c: frames.copy() for c in CAMS}, actions, np.zeros((T + 1, 7), np.float32)))
+
+    def scorer(frames):
+        r = frames['wrist_camera'][:, 0, 0, 0] / 255.0
+        return r, r >= 0.7
+    scorer.threshold = 0.7
+
+    predicted = Generator(cfg, _InsertingModel(), scorer, np.random.default_rng(1), correct_residual=True)
+    out = predicted.generate(segs)
+    assert len(out) == 2 * k and all(t.positive and len(t.actions) == 1 for t in out)     # every one "inserts"
+    corrected = Generator(cfg, _InsertingModel(), scorer, np.random.default_rng(1), correct_residual=True,
+                          label_corrected=True)
+    out = corrected.generate(segs)
+    assert len(out) == 2 * k
+    assert [t.positive for t in out] == [False] * k + [True] * k         # the real segment's outcome
+    assert all(len(t.actions) == T for t in out)                          # the success at the last step
+    for t in out:                                                        # labelled = the learner's frames
+        np.testing.assert_allclose(t.scores, t.images['wrist_camera'][1:, 0, 0, 0] / 255.0)
+    with pytest.raises(ValueError, match='needs residual correction'):
+        Generator(cfg, _InsertingModel(), scorer, np.random.default_rng(1), label_corrected=True)
+
+
 class _OffsetVideoModel:
     """A video world model with _OffsetModel's law (100 + 50 a_t,0, plus an error of 30), closed
     loop when given ``act``: it asks for step t's actions on the views it has reached."""

@@ -117,6 +117,11 @@ def test_policy_counterfactual_actions_choose_the_policy_predictors(vision):
     assert [type(l.generator.predictor) for l in loops[2:]] == [ModelPredictor, ModelPolicyPredictor]
     with pytest.raises(ValueError, match='simulated proprio only'):
         build_loop(policy, learner, 'oracle', scorer, 0, oracle_proprio='kinematic')
+    # label_frames: corrected -- the reward model labels the corrected frames, and nothing calibrates
+    corrected = replace(vision, world_model=replace(vision.world_model, label_frames='corrected'))
+    loops.append(build_loop(corrected, learner, 'model', scorer, 0, model))
+    assert loops[-1].generator.label_corrected and loops[-1].calibrator is None
+    assert all(not l.generator.label_corrected and l.calibrator is not None for l in loops[2:4])
     for loop in loops:
         loop.close()
 

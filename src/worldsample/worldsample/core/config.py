@@ -254,8 +254,18 @@ class WorldModelConfig:
     # counterfactual's proprio is where its real episode succeeded (generator.at_success_pose): the
     # segments wait for their episode's end, and that gate replaces label calibration
     success_pose_gate: bool
+    # which frames the reward model labels: 'predicted' (pred(A')_t, held to the calibrated
+    # threshold) or 'corrected' (the learner's o_t + pred(A')_t - pred(A)_t, needs
+    # residual_correction; no calibration can judge those, the label audit measures them in
+    # simulation)
+    label_frames: str
 
     def __post_init__(self):
+        if self.label_frames not in ('predicted', 'corrected'):
+            raise ConfigError(f"world_model.label_frames must be 'predicted' or 'corrected', got {self.label_frames!r}")
+        if self.label_frames == 'corrected' and (not self.residual_correction or self.success_pose_gate):
+            raise ConfigError("world_model.label_frames 'corrected' labels the residual-corrected frames: it needs "
+                              'residual_correction and replaces label calibration (success_pose_gate off)')
         if self.counterfactual_actions not in ('perturbed', 'policy'):
             raise ConfigError(f"world_model.counterfactual_actions must be 'perturbed' or 'policy', "
                               f'got {self.counterfactual_actions!r}')

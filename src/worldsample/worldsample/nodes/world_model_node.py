@@ -29,6 +29,8 @@
 - with ``world_model.success_pose_gate`` an episode's segments wait for its end (or for the next
   episode's first step, then without a goal), and a synthetic success must also reach the pose
   where that episode succeeded (core generator.at_success_pose), in place of label calibration;
+- with ``world_model.label_frames: corrected`` the reward model labels the residual-corrected
+  frames the node publishes, and nothing is calibrated;
 - with ``world_model.counterfactual_actions: policy`` the current stochastic actor chooses each
   counterfactual's actions on the frames the rollout reaches (core ModelPolicyPredictor, as in the
   single-process loop): the node takes the learner's actor broadcast ``/learner/actor_params``
@@ -115,7 +117,8 @@ class WorldModelNode(Node):
         else:
             predictor = ModelPredictor(self.cfg, self.model)
         self.generator = Generator(self.cfg, predictor, self.scorer, np.random.default_rng(seed),
-                                   self.wm_cfg.residual_correction, self.wm_cfg.success_pose_gate)
+                                   self.wm_cfg.residual_correction, self.wm_cfg.success_pose_gate,
+                                   self.wm_cfg.label_frames == 'corrected')
         # success_pose_gate: the current episode's segments wait for its end, which gives their goal
         self.waiting: list | None = [] if self.wm_cfg.success_pose_gate else None
         self.cutter = SegmentCutter(self.wm_cfg.segment_length, self.wm_cfg.end_segments)
@@ -290,8 +293,9 @@ class WorldModelNode(Node):
                 continue
             t0 = time.perf_counter()
             try:
-                with self.model_lock:       # the pose gate replaces label calibration
-                    calibration = None if self.generator.pose_gate else self.calibrator.apply(self.generator)
+                with self.model_lock:       # the pose gate and corrected-frame labels replace label calibration
+                    calibration = (None if self.generator.pose_gate or self.generator.label_corrected
+                                   else self.calibrator.apply(self.generator))
                     trajectories = self.generator.generate(batch)
             except GenerationError as e:
                 self.get_logger().error(f'{len(batch)} segment(s) not used: {e}', throttle_duration_sec=5.0)

@@ -6,7 +6,8 @@ counterfactual trajectories each, in one batched call of a :class:`Generator` (t
 model, or the simulator's oracle), labelled by the reward model and embedded into the learner's
 positive or negative synthetic buffer. With ``world_model.success_pose_gate`` (learned models)
 an episode's segments wait for its end, which tells where it succeeded: the goal the
-generator's success labels are gated on. A :class:`PostTrainer` keeps training the learned
+generator's success labels are gated on; with ``world_model.label_frames: corrected`` the reward
+model labels the residual-corrected frames and nothing is calibrated. A :class:`PostTrainer` keeps training the learned
 world model on the accumulating rollouts (mixed with the demos, recency-weighted; the episodes
 held out for label calibration excepted) in bursts of ``train.post_train_steps`` updates every
 ``train.post_train_every`` environment steps, so generation and post-training share the cores
@@ -231,6 +232,7 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
                        cfg.train.post_train_warmup)
     predictor = (ModelPolicyPredictor(cfg, model, actor, wm.residual_correction)
                  if policy else ModelPredictor(cfg, model))
-    generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction, wm.success_pose_gate)
+    corrected = wm.label_frames == 'corrected'
+    generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction, wm.success_pose_gate, corrected)
     return SyntheticLoop(cfg, generator, learner, post,
-                         calibrate_labels=not wm.success_pose_gate, audit=audit, positives=positives)
+                         calibrate_labels=not (wm.success_pose_gate or corrected), audit=audit, positives=positives)

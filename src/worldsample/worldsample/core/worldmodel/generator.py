@@ -18,7 +18,11 @@
   wrong alike for every action sequence from one anchor cancels (on insertion_vision it halved
   the offset of the learner's features, test/benchmark/world_model_labels.py), and after it a
   replay of the real actions would equal the real segment, so the calibration, which replays
-  them, can only judge the uncorrected frames.
+  them, can only judge the uncorrected frames. With ``world_model.label_frames: corrected`` the
+  reward model labels the corrected frames instead (``label_corrected``; no calibration): a
+  counterfactual keeps its real segment's label except where the model predicts that the changed
+  actions change what the reward model sees. A model that draws insertions from every anchor
+  near the hole draws them for A and A' alike, and the difference leaves the real frames' label.
 - :class:`ModelPredictor`: the video world model predicts the frames from the real o_0 in one
   batched rollout, brought to the cameras' resolution by pixel replication (``to_camera``);
   proprio from the controller integration (counterfactual.synthetic_proprio). The simulator's
@@ -250,12 +254,15 @@ class ModelPolicyPredictor(ModelPredictor):
 
 class Generator:
     def __init__(self, cfg: CellConfig, predictor: Predictor, scorer: Scorer, rng: np.random.Generator,
-                 correct_residual: bool = False, pose_gate: bool = False):
+                 correct_residual: bool = False, pose_gate: bool = False, label_corrected: bool = False):
         if set(cfg.world_model.views) != set(CAMERAS):
             raise ValueError(f'generation needs a model of all cameras {CAMERAS}, configured views '
                              f'{cfg.world_model.views}')
+        if label_corrected and (not correct_residual or pose_gate):
+            raise ValueError('labelling the corrected frames needs residual correction, without the pose gate')
         self.cfg, self.predictor, self.scorer, self.rng = cfg, predictor, scorer, rng
         self.correct_residual = correct_residual      # learner frames: o_t + pred(A')_t - pred(A)_t
+        self.label_corrected = label_corrected        # the reward model labels those, not pred(A')_t
         self.pose_gate = pose_gate                    # successes must reach the segment's goal (at_success_pose)
         self.last_timing = {'predict_s': 0.0, 'label_s': 0.0}     # of the last generate() call
         # None: the scorer's labels as they are (the oracle); else the labels of predicted frames
@@ -302,6 +309,8 @@ class Generator:
                            for s in segments for _ in range(k)])
             frames, proprio, learner_frames = self._predict(segments, cf, k)
         t1 = time.perf_counter()
+        if self.label_corrected:
+            frames = learner_frames
         n, T = len(cf), len(segments[0].actions)
         scores, success = self.scorer({c: frames[c].reshape(n * T, *frames[c].shape[2:]) for c in CAMERAS})
         self.last_timing = {'predict_s': t1 - t0, 'label_s': time.perf_counter() - t1}
