@@ -44,16 +44,22 @@ def test_report_marks_censored_seeds_and_writes_plots(tmp_path, capsys):
 
 
 def test_controls_get_their_own_figures_against_the_references(tmp_path):
-    for variant in ('hil-serl', 'worldsample', 'worldsample-oracle', 'oracle-k8', 'extra-real'):
+    for variant in ('hil-serl', 'worldsample', 'worldsample-oracle', 'oracle-k8', 'extra-real',
+                    'oracle-policy-actions', 'oracle-policy-actions-k8', 'worldsample-policy-actions'):
         path = tmp_path / variant / 'seed0.json'
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(_result(variant, 0, [0.1, 0.5, 0.8], ppl=variant != 'hil-serl')))
     groups = plot_groups(load_results(tmp_path))
+    assert list(groups) == ['', '_controls', '_oracle_policy_controls', '_oracle_controls']
     assert list(groups['']) == ['hil-serl', 'worldsample', 'worldsample-oracle']
-    assert list(groups['_controls']) == ['hil-serl', 'worldsample-oracle', 'extra-real', 'oracle-k8']
+    refs = ['hil-serl', 'worldsample-oracle']
+    assert list(groups['_controls']) == refs + ['extra-real', 'worldsample-policy-actions']
+    assert list(groups['_oracle_policy_controls']) == refs + ['oracle-policy-actions', 'oracle-policy-actions-k8']
+    assert list(groups['_oracle_controls']) == refs + ['oracle-k8']
     report = write_report(tmp_path).read_text()
-    for png in ('success.png', 'interventions.png', 'success_controls.png', 'interventions_controls.png',
-                'entropy_rho.png', 'q_values.png'):
+    for png in ('success.png', 'interventions.png', 'entropy_rho.png', 'q_values.png',
+                *(f'{name}{sfx}.png' for name in ('success', 'interventions')
+                  for sfx in ('_controls', '_oracle_policy_controls', '_oracle_controls'))):
         assert (tmp_path / png).stat().st_size > 5000 and f']({png})' in report
 
 

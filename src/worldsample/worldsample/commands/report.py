@@ -8,9 +8,12 @@ Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and write
 - ``success.png``, ``interventions.png``: evaluation success and training intervention rate
   against environment steps, per variant, one thin line per seed, the mean and a 95% bootstrap
   confidence band over seeds (paper Figs. 3, 5), for the paper's rows (``ORDER``);
-- ``success_controls.png``, ``interventions_controls.png``: the same for every other variant
-  (the controls), drawn against the baseline and the oracle world model (without the bands when
-  a figure holds more than ``MAX_BANDS`` variants);
+- the same for every other variant (the controls), drawn against the baseline and the oracle
+  world model, one pair of figures per family (``CONTROL_FAMILIES``, by name prefix):
+  ``success_oracle_policy_controls.png`` (``oracle-policy-actions*``),
+  ``success_oracle_controls.png`` (the other ``oracle-*``) and ``success_controls.png`` (the
+  rest), each with its ``interventions_*`` twin (without the bands when a figure holds more
+  than ``MAX_BANDS`` variants);
 - ``entropy_rho.png``: H_t and rho over training for the PPL variants among the paper's rows (Fig. 8);
 - ``q_values.png``: mean Q on real, synthetic-positive and synthetic-negative samples, with and
   without PPL (Fig. 9), for the same variants;
@@ -32,6 +35,8 @@ import numpy as np
 BASELINE = 'hil-serl'
 ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'worldsample-oracle')
 REFERENCES = ('hil-serl', 'worldsample-oracle')       # drawn with the controls, to compare against
+# control families by name prefix, first match wins; a control matching none goes to '_controls'
+CONTROL_FAMILIES = (('_oracle_policy_controls', 'oracle-policy-actions'), ('_oracle_controls', 'oracle-'))
 MAX_BANDS = 8         # past this many variants in one figure the bands hide the curves: no bands, a larger figure
 
 
@@ -116,12 +121,19 @@ def _positives(runs: list[dict]) -> str:
 
 
 def plot_groups(results: dict[str, list[dict]]) -> dict[str, dict[str, list[dict]]]:
-    """File-name suffix -> the variants one figure draws: the paper's rows, and (when there are
-    any) the controls with the baseline and the oracle world model as references."""
+    """File-name suffix -> the variants one figure draws: the paper's rows, and each family of
+    controls (``CONTROL_FAMILIES``) that has any, with the baseline and the oracle world model as
+    references."""
     groups = {'': {v: rs for v, rs in results.items() if v in ORDER}}
-    controls = {v: rs for v, rs in results.items() if v not in ORDER}
-    if controls:
-        groups['_controls'] = {**{v: results[v] for v in REFERENCES if v in results}, **controls}
+    families: dict[str, dict[str, list[dict]]] = {}
+    for v, rs in results.items():
+        if v not in ORDER:
+            suffix = next((sfx for sfx, prefix in CONTROL_FAMILIES if v.startswith(prefix)), '_controls')
+            families.setdefault(suffix, {})[v] = rs
+    references = {v: results[v] for v in REFERENCES if v in results}
+    for suffix in ('_controls', *(sfx for sfx, _ in CONTROL_FAMILIES)):
+        if suffix in families:
+            groups[suffix] = {**references, **families[suffix]}
     return {suffix: g for suffix, g in groups.items() if g}
 
 
