@@ -293,9 +293,9 @@ class WorldModelNode(Node):
                 continue
             t0 = time.perf_counter()
             try:
-                with self.model_lock:       # the pose gate and corrected-frame labels replace label calibration
-                    calibration = (None if self.generator.pose_gate or self.generator.label_corrected
-                                   else self.calibrator.apply(self.generator))
+                with self.model_lock:
+                    calibration = (self.calibrator.apply(self.generator) if self.generator.calibrates_labels
+                                   else None)
                     trajectories = self.generator.generate(batch)
             except GenerationError as e:
                 self.get_logger().error(f'{len(batch)} segment(s) not used: {e}', throttle_duration_sec=5.0)

@@ -232,7 +232,7 @@ def build_loop(cfg: CellConfig, learner: Learner, source: str, scorer, seed: int
                        cfg.train.post_train_warmup)
     predictor = (ModelPolicyPredictor(cfg, model, actor, wm.residual_correction)
                  if policy else ModelPredictor(cfg, model))
-    corrected = wm.label_frames == 'corrected'
-    generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction, wm.success_pose_gate, corrected)
+    generator = Generator(cfg, predictor, scorer, rng, wm.residual_correction, wm.success_pose_gate,
+                          wm.label_frames == 'corrected')
     return SyntheticLoop(cfg, generator, learner, post,
-                         calibrate_labels=not (wm.success_pose_gate or corrected), audit=audit, positives=positives)
+                         calibrate_labels=generator.calibrates_labels, audit=audit, positives=positives)

@@ -275,6 +275,12 @@ class Generator:
         """Whether segments must carry the saved sim state at o_0 (the oracle)."""
         return bool(getattr(self.predictor, 'needs_state', False))
 
+    @property
+    def calibrates_labels(self) -> bool:
+        """Whether a learned model's labels here are held to label calibration: the pose gate and
+        corrected-frame labels each replace it (the oracle needs none either way)."""
+        return not (self.pose_gate or self.label_corrected)
+
     def _predict(self, segments: list[RealSegment], cf: np.ndarray, k: int):
         """(frames the reward model labels, proprio, frames the learner gets) of counterfactual
         actions ``cf`` (S*K, T, 7)."""
