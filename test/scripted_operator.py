@@ -3,8 +3,10 @@
 It plays the human at the SpaceMouse: it reads the controller's ArmState, asks the scripted
 expert what to do, and sends the SpaceMouse reading (``sensor_msgs/Joy``, the ``spacenav``
 node's layout) that the teleop node maps back to that action; it watches ``/sim/success`` as a
-person watches the peg, and holds the success button while the peg is in (for ``mark_s``, then
-lets go and waits for the next episode).
+person watches the peg, and once it sees the peg in holds the success button for ``mark_s``, then
+lets go and waits for the next episode. Like a person it keeps holding when the peg bounces out
+of the success region for a moment (``/sim/success`` flickers at the end of a fast descent);
+letting go at the first flicker ended label episodes after one or two marked steps.
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ class ScriptedOperator:
         axes, buttons = np.zeros(6), [0, 0, 0]
         now = time.monotonic()
         if self.state is not None and self.state.mode != Mode.RESETTING and not self.done_episode:
-            if self.success:
+            if self.success or self.mark_since is not None:
                 self.mark_since = self.mark_since or now
                 if now - self.mark_since < self.mark_s:
                     buttons[self.cfg.teleop.success_button] = 1
