@@ -52,6 +52,9 @@ VARIANTS = {
     'no-scheduling': ('no_scheduling', 'model', True, {}),
     'no-q-selection': ('no_q_selection', 'model', True, {}),
     'no-ppl': ('no_ppl', 'model', True, {}),
+    # no-ppl again on the code that measures Q-bar in every PPL mode (the no-ppl runs predate it):
+    # the without-PPL panel of Fig. 9, and a replication of no-ppl's success curves
+    'no-ppl-rerun': ('no_ppl', 'model', True, {}),
     'worldsample-oracle': ('full', 'oracle', True, {}),
     # control: the oracle's counterfactual failures alone (what synthetic negatives do by themselves)
     'oracle-negatives-only': ('full', 'oracle', False, {}),

@@ -75,3 +75,17 @@ def test_confidence_bands_are_drawn_until_they_would_hide_the_curves(n):
     assert len(ax.lines) == 3 * n                 # two seeds and the mean per variant, always
     assert len({line.get_color() for line in ax.lines[2::3]}) == n      # one colour per variant
     plt.close(fig)
+
+
+def test_runs_without_q_measurements_get_no_q_panel(tmp_path):
+    from worldsample.commands.report import _has_q
+    unmeasured = _result('no-ppl', 0, [0.1, 0.5])
+    for s in unmeasured['history']['ppl']:           # recorded before Q-bar was measured in every mode
+        s.update(q_real=float('nan'), q_positive=float('nan'), q_negative=float('nan'))
+    assert not _has_q([unmeasured]) and _has_q([unmeasured, _result('no-ppl', 1, [0.1, 0.5])])
+    path = tmp_path / 'no-ppl' / 'seed0.json'
+    path.parent.mkdir()
+    path.write_text(json.dumps(unmeasured))
+    report = write_report(tmp_path).read_text()
+    assert (tmp_path / 'entropy_rho.png').is_file()
+    assert not (tmp_path / 'q_values.png').exists() and 'q_values.png' not in report

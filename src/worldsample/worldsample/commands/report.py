@@ -16,7 +16,7 @@ Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and write
   than ``MAX_BANDS`` variants);
 - ``entropy_rho.png``: H_t and rho over training for the PPL variants among the paper's rows (Fig. 8);
 - ``q_values.png``: mean Q on real, synthetic-positive and synthetic-negative samples, with and
-  without PPL (Fig. 9), for the same variants;
+  without PPL (Fig. 9), for the same variants where their runs measured it;
 - ``report.md``: the table in the layout of Tables 1 and 2b: final success, intervention rate,
   environment steps to reach the baseline's final success (per seed; ``>N`` marks a seed that
   never reached it, counted as N, the run length), synthetic samples used in critic updates, the
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 BASELINE = 'hil-serl'
-ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'worldsample-oracle')
+ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'no-ppl-rerun', 'worldsample-oracle')
 REFERENCES = ('hil-serl', 'worldsample-oracle')       # drawn with the controls, to compare against
 # control families by name prefix, first match wins; a control matching none goes to '_controls'
 CONTROL_FAMILIES = (('_oracle_policy_controls', 'oracle-policy-actions'), ('_oracle_controls', 'oracle-'))
@@ -120,6 +120,12 @@ def _positives(runs: list[dict]) -> str:
                      else str(s['positive']) for s in last)
 
 
+def _has_q(runs: list[dict]) -> bool:
+    """Whether any run recorded a Q-bar on real samples (runs from before it was measured in every
+    PPL mode have none, and get no panel in q_values.png)."""
+    return any(np.isfinite(s.get('q_real', np.nan)) for r in runs for s in r['history'].get('ppl') or [])
+
+
 def plot_groups(results: dict[str, list[dict]]) -> dict[str, dict[str, list[dict]]]:
     """File-name suffix -> the variants one figure draws: the paper's rows, and each family of
     controls (``CONTROL_FAMILIES``) that has any, with the baseline and the oracle world model as
@@ -195,8 +201,10 @@ def plots(results: dict[str, list[dict]], out: Path) -> list[Path]:
         fig.savefig(out / 'entropy_rho.png', dpi=120)
         plt.close(fig)
         written.append(out / 'entropy_rho.png')
-        fig, axes = plt.subplots(1, len(ppl_runs), figsize=(4.2 * len(ppl_runs), 3.6), squeeze=False)
-        for ax, (variant, runs) in zip(axes[0], ppl_runs.items()):
+    q_runs = {v: rs for v, rs in ppl_runs.items() if _has_q(rs)}
+    if q_runs:
+        fig, axes = plt.subplots(1, len(q_runs), figsize=(4.2 * len(q_runs), 3.6), squeeze=False)
+        for ax, (variant, runs) in zip(axes[0], q_runs.items()):
             for key, color in (('q_real', 'k'), ('q_positive', 'C2'), ('q_negative', 'C3')):
                 for j, r in enumerate(runs):
                     ax.plot(r['history']['env_steps'], [s[key] for s in r['history']['ppl']], color=color, alpha=0.7,
