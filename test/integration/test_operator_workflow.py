@@ -59,7 +59,10 @@ def test_reward_labels_marked_live_train_the_reward_model(ros_node, cfg, tmp_pat
     code, out, _ = _session(ros_node, cfg, tmp_path, ['collect:=labels', 'episodes:=5', f'bag:={bag}', 'seed:=7'], 240)
     assert code == 0, out[-3000:]
     raw = transitions_from_bag(bag)
-    per_episode = [raw['success'][raw['episode'] == e] for e in range(5)]
+    rows = episode_rows(raw)        # each episode whole, ended by its last step (truncated, never terminal)
+    assert [int(raw['episode'][r[0]]) for r in rows] == list(range(5))
+    assert [episode_problem(raw, r) for r in rows] == [None] * 5 and raw['truncated'].sum() == 5
+    per_episode = [raw['success'][r] for r in rows]
     seen = [(len(m), int(m.sum())) for m in per_episode]      # (steps, marked steps) per episode
     # a marked episode: unmarked frames, then one run of marked ones (the peg in), ended at the first
     # step after the mark was let go; an episode the operator never marked runs to the step limit
@@ -70,8 +73,6 @@ def test_reward_labels_marked_live_train_the_reward_model(ros_node, cfg, tmp_pat
             assert len(marks) == cfg.task.max_episode_steps, (seen, out[-3000:])
     assert sum(marks.any() for marks in per_episode) >= 4, (seen, out[-3000:])    # the expert inserts
     assert not raw['terminated'].any()
-    rows = episode_rows(raw)        # each episode whole, ended by its last step (truncated, never terminal)
-    assert len(rows) == 5 and [episode_problem(raw, r) for r in rows] == [None] * 5 and raw['truncated'].sum() == 5
     model, report = train_reward.build_from_bags('insertion', [bag], seed=0, threshold=0.7, steps=150)
     assert report['episodes'] == 5 and report['positives'] >= 2 and 0.0 <= report['precision'] <= 1.0
     scores = model.score({'wrist_camera': raw['next_wrist'], 'side_camera': raw['next_side']})

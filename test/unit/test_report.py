@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from worldsample.commands.report import MAX_BANDS, _curves, load_results, main, plot_groups, steps_to, write_report
+from worldsample.commands.report import (MAX_BANDS, _curves, load_results, main, plot_groups, q_table, steps_to,
+                                        write_report)
 
 
 def _result(variant, seed, success, ppl=True):
@@ -89,3 +90,22 @@ def test_runs_without_q_measurements_get_no_q_panel(tmp_path):
     report = write_report(tmp_path).read_text()
     assert (tmp_path / 'entropy_rho.png').is_file()
     assert not (tmp_path / 'q_values.png').exists() and 'q_values.png' not in report
+
+
+def test_q_table_gives_fig9_in_numbers_per_seed(tmp_path):
+    runs = [_result('worldsample', s, [0.1, 0.5, 0.6, 0.8]) for s in (0, 1)]
+    for i, s in enumerate(runs[1]['history']['ppl']):         # seed 1: Q rises, no positive queue
+        s.update(q_real=0.1 * i, q_positive=float('nan'))
+    unmeasured = _result('no-ppl', 0, [0.1, 0.5])
+    for s in unmeasured['history']['ppl']:
+        s.update(q_real=float('nan'), q_positive=float('nan'), q_negative=float('nan'))
+    rows = q_table({'hil-serl': [_result('hil-serl', 0, [0.1, 0.5], ppl=False)], 'worldsample': runs,
+                    'no-ppl': [unmeasured]})
+    assert rows[2:] == ['| worldsample | 0.50 / 0.25 | 0.80 / — | 0.20 / 0.20 |']     # second half: steps 3, 4
+    assert q_table({'no-ppl': [unmeasured]}) == []
+    for variant, rs in (('worldsample', runs), ('no-ppl', [unmeasured])):
+        for r in rs:
+            path = tmp_path / variant / f'seed{r["seed"]}.json'
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(r))
+    assert '| worldsample | 0.50 / 0.25 |' in write_report(tmp_path).read_text()

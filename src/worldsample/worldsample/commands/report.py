@@ -21,7 +21,9 @@ Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and write
   environment steps to reach the baseline's final success (per seed; ``>N`` marks a seed that
   never reached it, counted as N, the run length), synthetic samples used in critic updates, the
   positive synthetic trajectories per seed (with, in parentheses, how many the label audit found
-  truly successful), wall time, and the world model's fidelity at the start and end of the run.
+  truly successful), wall time, and the world model's fidelity at the start and end of the run;
+  and Fig. 9 in numbers: mean Q on real, synthetic-positive and synthetic-negative samples over
+  the second half of each run, per seed, for the variants that measured it.
 """
 from __future__ import annotations
 
@@ -126,6 +128,27 @@ def _has_q(runs: list[dict]) -> bool:
     return any(np.isfinite(s.get('q_real', np.nan)) for r in runs for s in r['history'].get('ppl') or [])
 
 
+def q_table(results: dict[str, list[dict]]) -> list[str]:
+    """Fig. 9 in numbers: per variant that measured it and per seed, the mean Q-bar on real,
+    synthetic-positive and synthetic-negative samples over the second half of the run's
+    evaluations ('—' where a queue stayed empty)."""
+    rows = ['| variant | mean Q real, second half (per seed) | synthetic positive | synthetic negative |',
+            '| --- | --- | --- | --- |']
+    for variant, runs in results.items():
+        if not _has_q(runs):
+            continue
+        cells = []
+        for key in ('q_real', 'q_positive', 'q_negative'):
+            per_seed = []
+            for r in runs:
+                p = r['history']['ppl']
+                half = np.array([s[key] for s in p[len(p) // 2:]], np.float64)
+                per_seed.append(f'{np.nanmean(half):.2f}' if np.isfinite(half).any() else '—')
+            cells.append(' / '.join(per_seed))
+        rows.append(f'| {variant} | ' + ' | '.join(cells) + ' |')
+    return rows if len(rows) > 2 else []
+
+
 def plot_groups(results: dict[str, list[dict]]) -> dict[str, dict[str, list[dict]]]:
     """File-name suffix -> the variants one figure draws: the paper's rows, and each family of
     controls (``CONTROL_FAMILIES``) that has any, with the baseline and the oracle world model as
@@ -226,6 +249,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     out = out or folder
     out.mkdir(parents=True, exist_ok=True)
     rows, threshold = table(results)
+    q_rows = q_table(results)
     pngs = plots(results, out)
     machines = sorted({f'{r["machine"]["cpu"]}, {r["machine"]["cores"]} cores' for rs in results.values() for r in rs})
     text = [f'# WorldSample benchmark: {folder.name}', '',
@@ -233,6 +257,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
             'deterministic actor, no interventions).'
             + (f' Threshold for "steps to": the HIL-SERL mean final success, {threshold:.2f}.' if threshold is not None
                else ' No HIL-SERL result yet: steps-to-threshold needs it.'), '', *rows, '',
+            *([*q_rows, ''] if q_rows else []),
             *[f'![{p.stem}]({p.name})' for p in pngs]]
     path = out / 'report.md'
     path.write_text('\n'.join(text) + '\n')
