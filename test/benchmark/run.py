@@ -817,6 +817,9 @@ def main(argv=None) -> int:
                    help='world_model_fidelity: training steps per variant; world_model_labels: per training stage')
     p.add_argument('--wm-reuse', action='store_true',
                    help='world_model_labels: measure the weights an earlier run of the same size and steps kept')
+    p.add_argument('--rollout-noise', action='append', type=float, default=[], metavar='SIGMA',
+                   help='world_model_labels: post-train on rollouts with this action noise level (repeatable; '
+                        'each from the same demos-only model; default: 0.6)')
     p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
                    help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
     p.add_argument('--variant', action='append', default=[], metavar='NAME',
@@ -838,7 +841,7 @@ def main(argv=None) -> int:
                                'env_steps': args.env_steps, 'task': args.task,
                                'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads},
                'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task,
-                               'reuse': args.wm_reuse},
+                               'reuse': args.wm_reuse, 'rollout_noise': tuple(args.rollout_noise)},
                'fault_injection': {'rounds': args.rounds}, 'pose_gate': {'task': args.task}}
     rows = []
     for name in args.names or list(BENCHES):

@@ -1,6 +1,7 @@
 """Can the reward model trust a world model's frames? (the question behind every synthetic label)
 
     ./ws bench world_model_labels [--wm-size tiny|default] [--wm-steps N] [--wm-reuse] [--task insertion_vision]
+                                  [--rollout-noise SIGMA ...]
 
 On held-out noisy-expert segments of the task (aligned to each episode's end, so a successful
 episode's success step lies in its last segment), every segment gets K counterfactual action
@@ -10,7 +11,12 @@ which gives the ground truth ``success`` of every step), and by two learned worl
 segment's real o_0 — one trained on the scripted demos alone (what a run starts from), one
 trained on demos and then post-trained on demos + noisy rollouts (what post-training during a run
 aims at); their weights are kept under ``runs/bench_world_model_labels/`` (``--wm-reuse`` measures
-those of an earlier run of the same size and steps instead of training again). The cached reward
+those of an earlier run of the same size and steps instead of training again). ``--rollout-noise``
+(repeatable) post-trains one model per noise level, each from the same demos-only model, on rollouts
+that differ only in the expert's action noise (the same boards and seeds; sigma cycles 0 .. the level
+over episodes): how the action diversity of what a model is post-trained on changes its labels of
+perturbed actions (a run's own rollouts, a concentrated policy corrected by an expert, are less
+diverse than the default's 0.6). The cached reward
 model of the worldsample benchmark labels each frame (R_hat >= delta_R).
 
 Reported per source: the share of counterfactuals labelled successful, their precision and
@@ -22,7 +28,7 @@ PSNR/SSIM on the same replays (world-model resolution); and what the learner's f
 (fitted on the demos, as a run fits it) sees in each source's frames against the simulator's
 (``_feature_stats``: the error against the actions' own effect, split into a common offset and the
 action effect, and whether a counterfactual's features are nearest to its own simulated
-counterpart). Results: world_model_labels_<size>_<steps>.json.
+counterpart). Results: world_model_labels_<size>_<steps>.json, with ``_noise<levels>`` for other noise levels.
 """
 from __future__ import annotations
 
@@ -147,8 +153,14 @@ def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:
             'at_threshold': at}
 
 
+def _post_trained(noise: float) -> str:
+    """The post-trained stage's name (the default noise keeps the name earlier results use)."""
+    default = noise == ROLLOUTS['noise_max']
+    return 'demos, then post-trained on demos + rollouts' + ('' if default else f' with action noise up to {noise:g}')
+
+
 def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 'insertion_vision',
-                             reuse: bool = False) -> list[str]:
+                             reuse: bool = False, rollout_noise: tuple[float, ...] = ()) -> list[str]:
     import torch
 
     from worldsample.core.config import load_config
@@ -174,10 +186,16 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     segs = _segments(test, states, T)
     demo_data = _sim_episodes(cfg, **DEMOS)
     demos = episodes_from_dataset(demo_data, wm_cfg)
-    rollouts = episodes_from_dataset(_sim_episodes(cfg, **ROLLOUTS), wm_cfg)
+    noise_levels = tuple(rollout_noise) or (ROLLOUTS['noise_max'],)
+    if any(not 0.0 <= sigma <= 2.0 for sigma in noise_levels) or len(set(noise_levels)) < len(noise_levels):
+        raise SystemExit(f'--rollout-noise: distinct action noise levels in [0, 2], got {noise_levels}')
+    rollouts = {sigma: episodes_from_dataset(_sim_episodes(cfg, **{**ROLLOUTS, 'noise_max': sigma}), wm_cfg)
+                for sigma in noise_levels}
     held = episodes_from_dataset(test, wm_cfg)
     print(f'sim data: {len(segs)} test segments, {sum(len(e.actions) for e in demos)} demo and '
-          f'{sum(len(e.actions) for e in rollouts)} rollout steps ({time.perf_counter() - t0:.0f} s)', flush=True)
+          + ', '.join(f'{sum(len(e.actions) for e in r)} rollout steps (noise {sigma:g})'
+                      for sigma, r in rollouts.items())
+          + f' ({time.perf_counter() - t0:.0f} s)', flush=True)
 
     rng = np.random.default_rng(TEST['seed'])
     cf = np.stack([perturb_actions(s.actions, cfg.task, rng, wm_cfg.perturb_scale, wm_cfg.perturb_noise)
@@ -206,9 +224,14 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     model = WorldModel(wm_cfg, seed=0)        # on a GPU when torch sees one
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     timing = {}
-    stages = (('demos', (demos, [])), ('demos, then post-trained on demos + rollouts', (demos, rollouts)))
-    for stage, (name, train_on) in enumerate(stages):
-        path = WEIGHTS / f"{size}_{steps}_{'demos' if name == 'demos' else 'post_trained'}.safetensors"
+    demos_path = WEIGHTS / f'{size}_{steps}_demos.safetensors'
+    stages = [('demos', demos_path, (demos, []))]
+    stages += [(_post_trained(sigma), WEIGHTS / f"{size}_{steps}_post_trained"
+                f"{'' if sigma == ROLLOUTS['noise_max'] else f'_noise{sigma:g}'}.safetensors", (demos, rollouts[sigma]))
+               for sigma in noise_levels]
+    for stage, (name, path, train_on) in enumerate(stages):
+        if stage:        # every post-training starts from the demos-only model, with a fresh optimiser
+            model = WorldModel.load(demos_path, wm_cfg)
         if reuse and path.is_file():      # kept by an earlier run of the same size and steps
             model = WorldModel.load(path, wm_cfg)
             timing[name] = None
@@ -216,7 +239,7 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
         else:
             t1 = time.perf_counter()
             episodes, weights = mix(*train_on, wm_cfg)
-            train(model, episodes, weights, steps, np.random.default_rng(1 + stage),
+            train(model, episodes, weights, steps, np.random.default_rng(1 + min(stage, 1)),
                   lambda i, loss: print(f'  {name}: step {i}/{steps}, loss {loss:.4f}', flush=True)
                   if i % max(1, steps // 10) == 0 else None)
             timing[name] = time.perf_counter() - t1
@@ -230,18 +253,19 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
             'own_action_replay': _replay_stats(scores(replay, len(segs)).ravel(), real_labels.ravel()),
             'features': _feature_stats(encoder, m_frames, o_frames, first, K),
             'fidelity': evaluate(model, held, wm_cfg)['metrics']}
-        if name == 'demos':
-            model.opt = torch.optim.AdamW(model.net.parameters(), lr=wm_cfg.lr)   # post-training's fresh optimiser
         print(f'{name}: {results[f"world model: {name}"]["counterfactuals"]}', flush=True)
         corrected = residual_corrected(m_frames, replay, real, K)     # as the generator gives the learner
         results[f'world model: {name}, real rollout residual removed'] = {
             'counterfactuals': _label_stats(scores(corrected, n), rm.threshold, truth),
             'features': _feature_stats(encoder, corrected, o_frames, first, K)}
     results['copy-last-frame'] = {'fidelity': evaluate(None, held, wm_cfg)['metrics']}
-    save(f'world_model_labels_{size}_{steps}', {
+    suffix = ('' if noise_levels == (ROLLOUTS['noise_max'],)
+              else '_noise' + '_'.join(f'{sigma:g}' for sigma in noise_levels))
+    save(f'world_model_labels_{size}_{steps}{suffix}', {
         'task': task, 'size': size, 'steps_per_stage': steps, 'device': str(model.device), 'params': model.n_params,
         'torch_threads': torch.get_num_threads(), 'counterfactuals_per_segment': K, 'segment_length': T,
-        'test': TEST, 'demos': DEMOS, 'rollouts': ROLLOUTS, 'segments': len(segs), 'reward_model': rm_report,
+        'test': TEST, 'demos': DEMOS, 'rollouts': ROLLOUTS, 'rollout_noise_levels': list(noise_levels),
+        'segments': len(segs), 'reward_model': rm_report,
         'delta_R': rm.threshold, 'results': results, 'wall_s': time.perf_counter() - t0})
     rows = []
     for name, r in results.items():

@@ -12,8 +12,9 @@ interventions, every ``train.eval_every`` steps) for every variant.
 Shared preparation, cached under ``runs/bench_worldsample/<task>/``: the reward model (trained on
 noisy-expert frames labelled by simulator ground truth, as an operator labels them on the robot;
 its held-out precision/recall go into every result) and, per seed, the tiny world model trained
-on that seed's demos (``--wm-pretrain-steps``), which every learned-world-model variant of that
-seed starts from and post-trains during its run. World-model fidelity (PSNR, SSIM,
+on that seed's demos (``--wm-pretrain-steps``, one torch thread), which every learned-world-model
+variant of that seed starts from and post-trains during its run (``demo_world_model``; each result
+records the weights file's sha256). World-model fidelity (PSNR, SSIM,
 moving-region PSNR) is measured on held-out segments of the task at the start and at the end of
 each run that uses the learned model. Every generated label is audited against the simulator's
 truth (core.sim.label_audit: physics replays, no rendering, nothing the learner sees), so each
@@ -51,6 +52,8 @@ VARIANTS = {
                                                                              'end_segments': True}}),
     'no-scheduling': ('no_scheduling', 'model', True, {}),
     'no-q-selection': ('no_q_selection', 'model', True, {}),
+    # no-q-selection again on the code that measures Q-bar in every PPL mode (its runs predate it)
+    'no-q-selection-rerun': ('no_q_selection', 'model', True, {}),
     'no-ppl': ('no_ppl', 'model', True, {}),
     # no-ppl again on the code that measures Q-bar in every PPL mode (the no-ppl runs predate it):
     # the without-PPL panel of Fig. 9, and a replication of no-ppl's success curves
@@ -129,24 +132,44 @@ def held_out_episodes(cfg, wm_cfg):
     return episodes_from_dataset(data, wm_cfg)
 
 
-def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log):
-    """The tiny world model trained on this seed's demos (cached per seed)."""
+def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log,
+                     folder: Path = PREP) -> tuple[object, dict]:
+    """The tiny world model trained on this seed's demos (cached per seed), with where it came from.
+
+    Every variant of a seed starts from the same state: the weights are trained with one torch
+    thread whatever ``--threads`` says (CPU kernels sum in an order that depends on the thread
+    count, so other counts give other weights), and the run that trains them loads them back from
+    the file like every later run does, so it too starts post-training with a fresh optimizer and
+    the seed's sampling noise. Returns the model and {file, sha256, trained_in_this_run, ...},
+    which goes into the result."""
+    import hashlib
+
+    import torch
+
     from worldsample.core.worldmodel.model import WorldModel
     from worldsample.core.worldmodel.training import mix, train
-    path = PREP / cfg.task.name / f'world_model_demos_seed{seed}_{steps}.safetensors'
-    if path.is_file():
-        return WorldModel.load(path, wm_cfg, 'cpu')
-    log(f'training the world model on the seed-{seed} demos, {steps} steps (once per seed)')
-    model = WorldModel(wm_cfg, seed=seed, device='cpu')
-    episodes, weights = mix(demo_episodes, [], wm_cfg)
-    t0 = time.perf_counter()
+    path = Path(folder) / cfg.task.name / f'world_model_demos_seed{seed}_{steps}_1thread.safetensors'
+    trained, train_s = not path.is_file(), None
+    if trained:
+        log(f'training the world model on the seed-{seed} demos, {steps} steps, 1 torch thread (once per seed)')
+        model = WorldModel(wm_cfg, seed=seed, device='cpu')
+        episodes, weights = mix(demo_episodes, [], wm_cfg)
+        t0 = time.perf_counter()
 
-    def progress(step: int, loss: float) -> None:
-        if step % 100 == 0 or step == steps:
-            log(f'  world model step {step}/{steps}: loss {loss:.4f}, {time.perf_counter() - t0:.0f} s')
-    train(model, episodes, weights, steps, np.random.default_rng(seed), progress)
-    model.save(path)
-    return model
+        def progress(step: int, loss: float) -> None:
+            if step % 100 == 0 or step == steps:
+                log(f'  world model step {step}/{steps}: loss {loss:.4f}, {time.perf_counter() - t0:.0f} s')
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            train(model, episodes, weights, steps, np.random.default_rng(seed), progress)
+        finally:
+            torch.set_num_threads(threads)
+        train_s = time.perf_counter() - t0
+        model.save(path)
+    provenance = {'file': path.name, 'sha256': hashlib.sha256(path.read_bytes()).hexdigest(),
+                  'trained_in_this_run': trained, 'train_s': train_s, 'steps': steps, 'torch_threads': 1}
+    return WorldModel.load(path, wm_cfg, 'cpu', seed=seed), provenance
 
 
 def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretrain_steps: int, log) -> dict:
@@ -194,7 +217,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
                                   labels='truth' if source == 'oracle-truth' else 'reward_model')
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
-            model = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
+            model, extra['demo_world_model'] = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
             log(f'recording {HELD_OUT["episodes"]} held-out episodes and scoring the world model on them')
             held = held_out_episodes(cfg, wm_cfg)
             fidelity['held_out'] = dict(HELD_OUT)

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from worldsample.commands.report import (MAX_BANDS, _curves, load_results, main, plot_groups, q_table, steps_to,
-                                        write_report)
+from worldsample.commands.report import (MAX_BANDS, _curves, load_results, main, plot_groups, q_table, start_models,
+                                        steps_to, write_report)
 
 
 def _result(variant, seed, success, ppl=True):
@@ -109,3 +109,24 @@ def test_q_table_gives_fig9_in_numbers_per_seed(tmp_path):
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(r))
     assert '| worldsample | 0.50 / 0.25 |' in write_report(tmp_path).read_text()
+
+
+def test_start_models_name_each_seeds_demos_only_world_models_and_flag_differences(tmp_path):
+    def run(variant, seed, sha):
+        r = _result(variant, seed, [0.1, 0.5])
+        if sha:
+            r['demo_world_model'] = {'sha256': sha * 64, 'trained_in_this_run': False}
+        return r
+    results = {'hil-serl': [run('hil-serl', 0, None)],
+               'worldsample': [run('worldsample', 0, 'a'), run('worldsample', 1, 'b')],
+               'no-ppl': [run('no-ppl', 0, 'a'), run('no-ppl', 1, 'c')], 'old': [run('old', 1, None)]}
+    rows = start_models(results)
+    assert rows[2] == f'- seed 0: `{"a" * 12}` (worldsample, no-ppl)'
+    assert rows[3] == f'- seed 1: `{"b" * 12}` (worldsample); `{"c" * 12}` (no-ppl) — **2 different models**'
+    assert len(rows) == 4 and start_models({'hil-serl': results['hil-serl'], 'old': results['old']}) == []
+    for variant, rs in results.items():
+        for r in rs:
+            path = tmp_path / variant / f'seed{r["seed"]}.json'
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(r))
+    assert rows[3] in write_report(tmp_path).read_text()

@@ -252,3 +252,26 @@ def test_post_training_leaves_the_label_calibrations_held_out_episodes_out(tiny)
                               np.zeros(7, np.float32), step == 1)
     assert [int(e.actions[0, 0]) for e in got] == [0, 1, 3, 4, 6]          # episodes 2 and 5 are calibration's
     assert all(len(e.actions) == 2 for e in got)
+
+
+def test_a_seeds_demos_only_model_is_the_same_start_whether_trained_now_or_cached(cfg, tiny, tmp_path):
+    """The benchmark's per-seed cache: the run that trains it starts from the same weights, optimizer
+    and sampling noise as every later run that loads it, and the caller's thread count is kept."""
+    from test.benchmark.worldsample_learning import demo_world_model
+    eps = episodes_from_dataset(_dataset(10), tiny)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        first, made = demo_world_model(cfg, tiny, 3, eps, 2, lambda m: None, folder=tmp_path)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    again, loaded = demo_world_model(cfg, tiny, 3, eps, 2, lambda m: None, folder=tmp_path)
+    assert made['trained_in_this_run'] and not loaded['trained_in_this_run'] and loaded['train_s'] is None
+    assert made['sha256'] == loaded['sha256'] and made['file'].endswith('_1thread.safetensors')
+    assert first.steps == again.steps == 2 and not first.opt.state and not again.opt.state
+    anchor = {c: np.full((2, 128, 128, 3), 90, np.uint8) for c in ('wrist_camera', 'side_camera')}
+    a, b = first.predict(anchor, np.zeros((2, 2, 7))), again.predict(anchor, np.zeros((2, 2, 7)))
+    np.testing.assert_array_equal(a['side_camera'], b['side_camera'])
+    other = WorldModel.load(tmp_path / cfg.task.name / made['file'], tiny, 'cpu', seed=4)
+    assert not np.array_equal(other.predict(anchor, np.zeros((2, 2, 7)))['side_camera'], a['side_camera'])

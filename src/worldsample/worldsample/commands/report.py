@@ -23,7 +23,10 @@ Reads ``<folder>/<variant>/seed<k>.json`` (``./ws bench worldsample``) and write
   positive synthetic trajectories per seed (with, in parentheses, how many the label audit found
   truly successful), wall time, and the world model's fidelity at the start and end of the run;
   and Fig. 9 in numbers: mean Q on real, synthetic-positive and synthetic-negative samples over
-  the second half of each run, per seed, for the variants that measured it.
+  the second half of each run, per seed, for the variants that measured it; and, per seed, which
+  demos-only world model the learned-model runs started from (the first 12 hex digits of its
+  file's sha256, for runs that recorded it), so that a reader sees which runs of a seed compare
+  from the same start.
 """
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 BASELINE = 'hil-serl'
-ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-ppl', 'no-ppl-rerun', 'worldsample-oracle')
+ORDER = ('hil-serl', 'worldsample', 'no-scheduling', 'no-q-selection', 'no-q-selection-rerun', 'no-ppl', 'no-ppl-rerun',
+         'worldsample-oracle')
 REFERENCES = ('hil-serl', 'worldsample-oracle')       # drawn with the controls, to compare against
 # control families by name prefix, first match wins; a control matching none goes to '_controls'
 CONTROL_FAMILIES = (('_oracle_policy_controls', 'oracle-policy-actions'), ('_oracle_controls', 'oracle-'))
@@ -149,6 +153,25 @@ def q_table(results: dict[str, list[dict]]) -> list[str]:
     return rows if len(rows) > 2 else []
 
 
+def start_models(results: dict[str, list[dict]]) -> list[str]:
+    """Per seed, the demos-only world models its learned-model runs started from (``demo_world_model``
+    in a result; runs from before it was recorded are left out), and which variants started from each."""
+    by_seed: dict[int, dict[str, list[str]]] = {}
+    for variant, runs in results.items():
+        for r in runs:
+            if r.get('demo_world_model'):
+                by_seed.setdefault(r['seed'], {}).setdefault(r['demo_world_model']['sha256'][:12], []).append(variant)
+    if not by_seed:
+        return []
+    rows = ['Demos-only world model each learned-model run started from (sha256 of the weights file, '
+            'first 12 hex digits; runs that recorded it):', '']
+    for seed in sorted(by_seed):
+        models = by_seed[seed]
+        listed = '; '.join(f'`{h}` ({", ".join(vs)})' for h, vs in models.items())
+        rows.append(f'- seed {seed}: {listed}' + (f' — **{len(models)} different models**' if len(models) > 1 else ''))
+    return rows
+
+
 def plot_groups(results: dict[str, list[dict]]) -> dict[str, dict[str, list[dict]]]:
     """File-name suffix -> the variants one figure draws: the paper's rows, and each family of
     controls (``CONTROL_FAMILIES``) that has any, with the baseline and the oracle world model as
@@ -250,6 +273,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows, threshold = table(results)
     q_rows = q_table(results)
+    start_rows = start_models(results)
     pngs = plots(results, out)
     machines = sorted({f'{r["machine"]["cpu"]}, {r["machine"]["cores"]} cores' for rs in results.values() for r in rs})
     text = [f'# WorldSample benchmark: {folder.name}', '',
@@ -258,6 +282,7 @@ def write_report(folder: Path, out: Path | None = None) -> Path:
             + (f' Threshold for "steps to": the HIL-SERL mean final success, {threshold:.2f}.' if threshold is not None
                else ' No HIL-SERL result yet: steps-to-threshold needs it.'), '', *rows, '',
             *([*q_rows, ''] if q_rows else []),
+            *([*start_rows, ''] if start_rows else []),
             *[f'![{p.stem}]({p.name})' for p in pngs]]
     path = out / 'report.md'
     path.write_text('\n'.join(text) + '\n')

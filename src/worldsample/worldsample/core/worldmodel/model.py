@@ -193,8 +193,10 @@ class WorldModel:
         return atomic.write_bytes(path, save_tensors(tensors, metadata=meta))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, cfg: WorldModelConfig, device: str | None = None) -> 'WorldModel':
-        """Weights from :meth:`save`; the file's architecture must match ``cfg``."""
+    def load(cls, path: str | os.PathLike, cfg: WorldModelConfig, device: str | None = None,
+             seed: int = 0) -> 'WorldModel':
+        """Weights from :meth:`save`; the file's architecture must match ``cfg``. The optimizer starts
+        fresh and the sampling noise from ``seed``."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f'world model weights not found: {path}')
@@ -212,7 +214,7 @@ class WorldModel:
         diff = {k: (saved.get(k), want[k]) for k in arch if _plain(saved.get(k)) != _plain(want[k])}
         if diff:
             raise WorldModelError(f'{path}: saved for a different architecture (saved, configured): {diff}')
-        model = cls(cfg, device=device)
+        model = cls(cfg, seed=seed, device=device)
         for prefix, net in (('net.', model.net), ('ema.', model.ema)):
             state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
             try:
