@@ -589,27 +589,39 @@ def _closed_loop(tmp: Path, shared: Path, weights: Path, threads: int, seconds: 
             'learner_steps_per_s': after.steps_per_s, 'worker_log': lines, **loop}
 
 
-def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float, states: list | None = None) -> dict[str, np.ndarray]:
+def _sim_episodes(cfg, episodes: int, seed: int, noise_max: float, states: list | None = None,
+                  human: bool = False) -> dict[str, np.ndarray]:
     """Scripted-expert episodes with per-episode action noise (sigma cycles 0 .. noise_max) as a
     dataset: noise 0 gives demos, noise > 0 policy-like rollouts with misses and corrections.
-    ``states`` (a list) receives the saved sim state at every row's observation."""
+    ``states`` (a list) receives the saved sim state at every row's observation. With ``human`` the
+    task's simulated human takes over from the noisy expert as it does from the policy in a run
+    (on a stall or a stray, ``human`` in the task's config), and an ``intervention`` column says
+    which steps it acted."""
     from worldsample.core.expert import InsertionExpert
     from worldsample.core.recording.dataset import IMAGE_FIELDS
     from worldsample.core.sim.env import InsertionEnv
+    from worldsample.core.sim_human import SimulatedHuman
     env, expert, rng = InsertionEnv(cfg), InsertionExpert(cfg), np.random.default_rng(seed)
+    operator = SimulatedHuman(cfg) if human else None
     rows = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
+        if operator is not None:
+            operator.reset(env.hole)
         sigma = noise_max * (ep % 4) / 3.0
         for t in range(cfg.task.max_episode_steps):
             a = np.clip(expert.act(obs['proprio'], env.hole) + rng.normal(0.0, sigma, 7), -1, 1) * np.asarray(cfg.task.action.active)
+            takeover = None if operator is None else operator.step(obs['proprio'])
+            if takeover is not None:
+                a = np.clip(takeover, -1, 1) * np.asarray(cfg.task.action.active)
             if states is not None:
                 states.append(env.snapshot())
             nxt, r, term, trunc, _ = env.step(a)
             rows.append({**{f: obs[c] for c, f in IMAGE_FIELDS.items()},
                          **{'next_' + f: nxt[c] for c, f in IMAGE_FIELDS.items()},
                          'proprio': obs['proprio'], 'next_proprio': nxt['proprio'], 'action': a.astype(np.float32),
-                         'reward': r, 'terminated': term, 'truncated': trunc, 'episode': ep, 'step': t})
+                         'reward': r, 'terminated': term, 'truncated': trunc, 'episode': ep, 'step': t,
+                         **({'intervention': takeover is not None} if human else {})})
             obs = nxt
             if term or trunc:
                 break
@@ -820,6 +832,12 @@ def main(argv=None) -> int:
     p.add_argument('--rollout-noise', action='append', type=float, default=[], metavar='SIGMA',
                    help='world_model_labels: post-train on rollouts with this action noise level (repeatable; '
                         'each from the same demos-only model; default: 0.6)')
+    p.add_argument('--rollout-human', action='append', type=float, default=[], metavar='SIGMA',
+                   help='world_model_labels: also post-train on rollouts at this noise level in which the '
+                        'simulated human takes over, as in a run (repeatable)')
+    p.add_argument('--intervened-weight', type=float, default=1.0, metavar='W',
+                   help='world_model_labels: with --rollout-human, also post-train with the episodes with a '
+                        'takeover sampled W times as often')
     p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
                    help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
     p.add_argument('--variant', action='append', default=[], metavar='NAME',
@@ -841,7 +859,8 @@ def main(argv=None) -> int:
                                'env_steps': args.env_steps, 'task': args.task,
                                'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads},
                'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task,
-                               'reuse': args.wm_reuse, 'rollout_noise': tuple(args.rollout_noise)},
+                               'reuse': args.wm_reuse, 'rollout_noise': tuple(args.rollout_noise),
+                               'rollout_human': tuple(args.rollout_human), 'intervened_weight': args.intervened_weight},
                'fault_injection': {'rounds': args.rounds}, 'pose_gate': {'task': args.task}}
     rows = []
     for name in args.names or list(BENCHES):

@@ -1,7 +1,7 @@
 """Can the reward model trust a world model's frames? (the question behind every synthetic label)
 
     ./ws bench world_model_labels [--wm-size tiny|default] [--wm-steps N] [--wm-reuse] [--task insertion_vision]
-                                  [--rollout-noise SIGMA ...]
+                                  [--rollout-noise SIGMA ...] [--rollout-human SIGMA ...] [--intervened-weight W]
 
 On held-out noisy-expert segments of the task (aligned to each episode's end, so a successful
 episode's success step lies in its last segment), every segment gets K counterfactual action
@@ -16,7 +16,11 @@ those of an earlier run of the same size and steps instead of training again). `
 that differ only in the expert's action noise (the same boards and seeds; sigma cycles 0 .. the level
 over episodes): how the action diversity of what a model is post-trained on changes its labels of
 perturbed actions (a run's own rollouts, a concentrated policy corrected by an expert, are less
-diverse than the default's 0.6). The cached reward
+diverse than the default's 0.6). ``--rollout-human`` adds post-trainings on rollouts in which the
+task's simulated human takes over from the noisy expert as it does from the policy in a run (the
+rollouts a run post-trains on: most episodes end in success, a miss lasts until the operator's stall
+limit), and ``--intervened-weight W`` one more per such level with the episodes in which the
+operator took over sampled W times as often (per step). The cached reward
 model of the worldsample benchmark labels each frame (R_hat >= delta_R).
 
 Reported per source: the share of counterfactuals labelled successful, their precision and
@@ -33,7 +37,7 @@ counterpart). Results: world_model_labels_<size>_<steps>.json, with ``_noise<lev
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -153,14 +157,58 @@ def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:
             'at_threshold': at}
 
 
-def _post_trained(noise: float) -> str:
-    """The post-trained stage's name (the default noise keeps the name earlier results use)."""
-    default = noise == ROLLOUTS['noise_max']
-    return 'demos, then post-trained on demos + rollouts' + ('' if default else f' with action noise up to {noise:g}')
+@dataclass(frozen=True)
+class RolloutSet:
+    """What one post-trained stage trains on besides the demos."""
+    noise: float
+    human: bool = False               # the simulated human takes over from the noisy expert
+    intervened_weight: float = 1.0    # sampling weight of the episodes with a takeover, per step
+
+    @property
+    def name(self) -> str:
+        """The stage's name (the default set keeps the name earlier results use)."""
+        return ('demos, then post-trained on demos + rollouts'
+                + ('' if self.noise == ROLLOUTS['noise_max'] else f' with action noise up to {self.noise:g}')
+                + (' corrected by the simulated human' if self.human else '')
+                + ('' if self.intervened_weight == 1.0 else
+                   f', episodes with a takeover weighted {self.intervened_weight:g}x'))
+
+    @property
+    def tag(self) -> str:
+        return (f'noise{self.noise:g}' + ('_human' if self.human else '')
+                + ('' if self.intervened_weight == 1.0 else f'_w{self.intervened_weight:g}'))
+
+
+def _rollout_sets(noise: tuple[float, ...], human: tuple[float, ...], intervened_weight: float) -> list[RolloutSet]:
+    """The post-trained stages: plain rollouts at each ``noise`` level (the default's 0.6 when none
+    is given, the control), human-corrected ones at each ``human`` level, each also weighted."""
+    levels = (*noise, *human)
+    if any(not 0.0 <= sigma <= 2.0 for sigma in levels) or len(set(noise)) < len(noise) or len(set(human)) < len(human):
+        raise SystemExit(f'--rollout-noise, --rollout-human: distinct action noise levels in [0, 2], got {levels}')
+    if not intervened_weight > 0.0:
+        raise SystemExit(f'--intervened-weight: a positive weight, got {intervened_weight}')
+    sets = [RolloutSet(sigma) for sigma in noise or (ROLLOUTS['noise_max'],)]
+    for sigma in human:
+        sets.append(RolloutSet(sigma, human=True))
+        if intervened_weight != 1.0:
+            sets.append(RolloutSet(sigma, human=True, intervened_weight=intervened_weight))
+    return sets
+
+
+def _weighted_mix(demos, rollouts, intervened: np.ndarray, weight: float, wm_cfg):
+    """``training.mix`` with the rollout episodes flagged in ``intervened`` sampled ``weight`` times as
+    often per step; the rollouts' share of the samples stays ``1 - demo_share``."""
+    from worldsample.core.worldmodel.training import mix
+    episodes, w = mix(demos, rollouts, wm_cfg)
+    if weight == 1.0:
+        return episodes, w
+    r = w[len(demos):] * np.where(intervened, weight, 1.0)
+    return episodes, np.concatenate([w[:len(demos)], r / r.sum() * w[len(demos):].sum()])
 
 
 def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 'insertion_vision',
-                             reuse: bool = False, rollout_noise: tuple[float, ...] = ()) -> list[str]:
+                             reuse: bool = False, rollout_noise: tuple[float, ...] = (),
+                             rollout_human: tuple[float, ...] = (), intervened_weight: float = 1.0) -> list[str]:
     import torch
 
     from worldsample.core.config import load_config
@@ -186,15 +234,22 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     segs = _segments(test, states, T)
     demo_data = _sim_episodes(cfg, **DEMOS)
     demos = episodes_from_dataset(demo_data, wm_cfg)
-    noise_levels = tuple(rollout_noise) or (ROLLOUTS['noise_max'],)
-    if any(not 0.0 <= sigma <= 2.0 for sigma in noise_levels) or len(set(noise_levels)) < len(noise_levels):
-        raise SystemExit(f'--rollout-noise: distinct action noise levels in [0, 2], got {noise_levels}')
-    rollouts = {sigma: episodes_from_dataset(_sim_episodes(cfg, **{**ROLLOUTS, 'noise_max': sigma}), wm_cfg)
-                for sigma in noise_levels}
+    sets = _rollout_sets(tuple(rollout_noise), tuple(rollout_human), intervened_weight)
+    rollouts, intervened, rollout_stats = {}, {}, {}
+    for key in dict.fromkeys((rs.noise, rs.human) for rs in sets):
+        data = _sim_episodes(cfg, **{**ROLLOUTS, 'noise_max': key[0]}, human=key[1])
+        rollouts[key] = episodes_from_dataset(data, wm_cfg)
+        ids = np.unique(data['episode'])          # episodes_from_dataset's order: one run per episode here
+        took_over = data.get('intervention', np.zeros(len(data['action']), bool))
+        intervened[key] = np.array([bool(took_over[data['episode'] == e].any()) for e in ids])
+        rollout_stats[f'noise {key[0]:g}' + (', simulated human' if key[1] else '')] = {
+            'steps': int(len(data['action'])), 'episodes': int(len(ids)),
+            'successful_episodes': int(sum(data['terminated'][data['episode'] == e].any() for e in ids)),
+            'episodes_with_takeover': int(intervened[key].sum()),
+            'takeover_steps': int(took_over.sum())}
     held = episodes_from_dataset(test, wm_cfg)
     print(f'sim data: {len(segs)} test segments, {sum(len(e.actions) for e in demos)} demo and '
-          + ', '.join(f'{sum(len(e.actions) for e in r)} rollout steps (noise {sigma:g})'
-                      for sigma, r in rollouts.items())
+          + ', '.join(f'rollouts ({k}): {v}' for k, v in rollout_stats.items())
           + f' ({time.perf_counter() - t0:.0f} s)', flush=True)
 
     rng = np.random.default_rng(TEST['seed'])
@@ -225,11 +280,11 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     timing = {}
     demos_path = WEIGHTS / f'{size}_{steps}_demos.safetensors'
-    stages = [('demos', demos_path, (demos, []))]
-    stages += [(_post_trained(sigma), WEIGHTS / f"{size}_{steps}_post_trained"
-                f"{'' if sigma == ROLLOUTS['noise_max'] else f'_noise{sigma:g}'}.safetensors", (demos, rollouts[sigma]))
-               for sigma in noise_levels]
-    for stage, (name, path, train_on) in enumerate(stages):
+    stages = [('demos', demos_path, None)]
+    stages += [(rs.name, WEIGHTS / f"{size}_{steps}_post_trained"
+                f"{'' if rs.tag == RolloutSet(ROLLOUTS['noise_max']).tag else '_' + rs.tag}.safetensors", rs)
+               for rs in sets]
+    for stage, (name, path, rs) in enumerate(stages):
         if stage:        # every post-training starts from the demos-only model, with a fresh optimiser
             model = WorldModel.load(demos_path, wm_cfg)
         if reuse and path.is_file():      # kept by an earlier run of the same size and steps
@@ -238,7 +293,9 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
             print(f'  {name}: weights from {path}', flush=True)
         else:
             t1 = time.perf_counter()
-            episodes, weights = mix(*train_on, wm_cfg)
+            episodes, weights = (mix(demos, [], wm_cfg) if rs is None else
+                                 _weighted_mix(demos, rollouts[rs.noise, rs.human], intervened[rs.noise, rs.human],
+                                               rs.intervened_weight, wm_cfg))
             train(model, episodes, weights, steps, np.random.default_rng(1 + min(stage, 1)),
                   lambda i, loss: print(f'  {name}: step {i}/{steps}, loss {loss:.4f}', flush=True)
                   if i % max(1, steps // 10) == 0 else None)
@@ -259,12 +316,14 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
             'counterfactuals': _label_stats(scores(corrected, n), rm.threshold, truth),
             'features': _feature_stats(encoder, corrected, o_frames, first, K)}
     results['copy-last-frame'] = {'fidelity': evaluate(None, held, wm_cfg)['metrics']}
-    suffix = ('' if noise_levels == (ROLLOUTS['noise_max'],)
-              else '_noise' + '_'.join(f'{sigma:g}' for sigma in noise_levels))
+    plain = all(not rs.human for rs in sets)
+    suffix = ('' if sets == [RolloutSet(ROLLOUTS['noise_max'])] else
+              '_noise' + '_'.join(f'{rs.noise:g}' for rs in sets) if plain else '_' + '_'.join(rs.tag for rs in sets))
     save(f'world_model_labels_{size}_{steps}{suffix}', {
         'task': task, 'size': size, 'steps_per_stage': steps, 'device': str(model.device), 'params': model.n_params,
         'torch_threads': torch.get_num_threads(), 'counterfactuals_per_segment': K, 'segment_length': T,
-        'test': TEST, 'demos': DEMOS, 'rollouts': ROLLOUTS, 'rollout_noise_levels': list(noise_levels),
+        'test': TEST, 'demos': DEMOS, 'rollouts': ROLLOUTS, 'rollout_sets': [asdict(rs) | {'name': rs.name} for rs in sets],
+        'rollout_data': rollout_stats,
         'segments': len(segs), 'reward_model': rm_report,
         'delta_R': rm.threshold, 'results': results, 'wall_s': time.perf_counter() - t0})
     rows = []
