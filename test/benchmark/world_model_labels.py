@@ -32,7 +32,8 @@ PSNR/SSIM on the same replays (world-model resolution); and what the learner's f
 (fitted on the demos, as a run fits it) sees in each source's frames against the simulator's
 (``_feature_stats``: the error against the actions' own effect, split into a common offset and the
 action effect, and whether a counterfactual's features are nearest to its own simulated
-counterpart). Results: world_model_labels_<size>_<steps>.json, with ``_noise<levels>`` for other noise levels.
+counterpart). Results: world_model_labels_<size>_<steps>.json; with other rollout sets
+``_noise<levels>`` (plain rollouts only) or ``_<RolloutSet.tag>...`` (with the simulated human).
 """
 from __future__ import annotations
 
@@ -285,13 +286,13 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
                 f"{'' if rs.tag == RolloutSet(ROLLOUTS['noise_max']).tag else '_' + rs.tag}.safetensors", rs)
                for rs in sets]
     for stage, (name, path, rs) in enumerate(stages):
-        if stage:        # every post-training starts from the demos-only model, with a fresh optimiser
-            model = WorldModel.load(demos_path, wm_cfg)
         if reuse and path.is_file():      # kept by an earlier run of the same size and steps
             model = WorldModel.load(path, wm_cfg)
             timing[name] = None
             print(f'  {name}: weights from {path}', flush=True)
         else:
+            if stage:        # every post-training starts from the demos-only model, with a fresh optimiser
+                model = WorldModel.load(demos_path, wm_cfg)
             t1 = time.perf_counter()
             episodes, weights = (mix(demos, [], wm_cfg) if rs is None else
                                  _weighted_mix(demos, rollouts[rs.noise, rs.human], intervened[rs.noise, rs.human],
