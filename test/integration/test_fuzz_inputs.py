@@ -109,7 +109,8 @@ def test_malformed_inputs_on_every_topic_and_service_leave_every_node_running(pr
                 ('/a1x_controller/estop', SetBool, st.builds(SetBool.Request, data=st.booleans())),
                 ('/policy/replay', ReplayTransitions, st.builds(ReplayTransitions.Request,
                                                                 episode=st.integers(-2**63, 2**63 - 1),
-                                                                step=st.integers(-2**63, 2**63 - 1)))]
+                                                                step=st.integers(-2**63, 2**63 - 1),
+                                                                max_count=st.integers(0, 2**32 - 1)))]
     answered = {}
     def caller(name, client, strategy):
         @fuzz

@@ -264,10 +264,12 @@ def test_a_restarted_learner_holds_every_transition_the_policy_published(procs, 
     learner.wait(timeout=10)
     ros_node.spin_for(4.0)                                      # ~40 transitions published meanwhile
     lstats.clear()
-    procs.start('learner', 'learner2', **params)
-    # the first learner's start-up request found nothing spooled; the restarted one's re-sends the gap
-    assert ros_node.spin_until(lambda: procs.log('policy').count('replay done') >= 2, 120), procs.log('policy')
-    assert lstats[-1].caught_up >= 20, lstats[-1]
+    procs.start('learner', 'learner2', catch_up_chunk=10, **params)
+    # the first learner's start-up request found nothing spooled; the restarted one's re-sends the
+    # gap, ten at a time, each chunk asked for once the one before has come
+    assert ros_node.spin_until(lambda: lstats and lstats[-1].caught_up >= 20 and not lstats[-1].catching_up, 180), \
+        procs.log('learner2')
+    assert procs.log('policy').count('10 of the') >= 2, procs.log('policy')
     policy.send_signal(signal.SIGINT)
     assert policy.wait(timeout=30) == 0
     # the policy restarted on its spool folder (a cell restart) numbers its episodes on, so the

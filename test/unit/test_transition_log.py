@@ -76,7 +76,14 @@ def test_catch_up_waits_for_the_live_stream_so_no_transition_falls_between_the_a
     assert up.on_live((5, 40), False, newest_held=(0, 23)) is None
     assert up.due(101.5) == (0, 23) and up.due(102.0) is None     # asked once, covering (0, 24) .. (5, 39)
     assert up.on_live((5, 42), False, newest_held=(5, 40)) == (5, 40)   # a hole in the live stream
+    assert up.due(102.5) is None                                  # one request in flight at a time
+    up.answered((0, 23), 2, 102.6)
+    up.on_replayed((0, 24), 102.7)
+    assert up.due(102.8) is None
+    up.on_replayed((0, 25), 102.9)                                # all the answer announced came
     assert up.due(103.0) == (5, 40)
+    up.answered((5, 40), 1, 103.1)
+    up.on_replayed((5, 41), 103.2)
     assert up.on_live((5, 41), False, newest_held=(5, 42)) is None      # re-sent: not a new hole
     assert up.due(104.0) is None
 
@@ -84,12 +91,105 @@ def test_catch_up_waits_for_the_live_stream_so_no_transition_falls_between_the_a
     # newest id held when the live stream does begin, for what came after the answer
     late = CatchUp(resumed_at=(0, 23), started=100.0, live_wait_s=5.0)
     assert late.due(104.9) is None and late.due(105.0) == (0, 23)
+    late.answered((0, 23), 0, 105.1)
     assert late.on_live((9, 3), False, newest_held=(7, 10)) is None
     assert late.due(106.0) == (7, 10)
     assert late.on_live((9, 4), False, newest_held=(9, 3)) is None and late.due(107.0) is None
 
     # a first run holds nothing: the first request asks for all the spool holds
     assert CatchUp(resumed_at=(-1, -1), started=0.0).due(5.0) == (-1, -1)
+
+
+def _catch_up(spool, chunk, lost, answer_first=True, live_from=None):
+    """A consumer catching up on ``spool`` (ids, oldest first) through a channel that loses the
+    sends ``lost(key, nth_send_of_it)`` says; one tick a second; the live stream (if any) began
+    at ``live_from``. Returns (held, stall notes, asks)."""
+    from worldsample.core.recording.transition_log import CatchUp
+    up = CatchUp(resumed_at=(-1, -1), started=0.0, live_wait_s=0.0, chunk=chunk, quiet_s=10.0, retries=2)
+    if live_from is not None:
+        assert up.on_live(live_from, False, newest_held=(-1, -1)) is None
+    held, notes, asks, sends = set(), [], [], {}
+    for now in range(1, 2000):
+        if (note := up.stalled(float(now))) is not None:
+            notes.append(note)
+        after = up.due(float(now))
+        if after is None and up.flight is None and not up.pending:
+            break
+        if after is None:
+            continue
+        asks.append(after)
+        todo = [k for k in spool if k > after][:chunk]
+        if answer_first:
+            up.answered(after, len(todo), float(now))
+        for key in todo:
+            sends[key] = sends.get(key, 0) + 1
+            if not lost(key, sends[key]):
+                up.on_replayed(key, float(now))
+                held.add(key)
+        if not answer_first:                     # the answer can come after the re-sent transitions
+            up.answered(after, len(todo), float(now))
+    return held, notes, asks
+
+
+SPOOL = [(e, s) for e in range(4) for s in range(30)]      # 120 transitions, four episodes
+
+
+def test_catch_up_asks_a_chunk_at_a_time_after_the_newest_id_re_sent():
+    for answer_first in (True, False):
+        held, notes, asks = _catch_up(SPOOL, 50, lambda key, n: False, answer_first)
+        assert held == set(SPOOL) and not notes
+        assert asks == [(-1, -1), SPOOL[49], SPOOL[99]]       # the last chunk (20) is short: no more asked
+
+
+def test_catch_up_stops_at_the_live_stream_rather_than_chase_the_growing_spool():
+    held, notes, asks = _catch_up(SPOOL, 50, lambda key, n: False, live_from=SPOOL[60])
+    assert asks == [(-1, -1), SPOOL[49]] and set(SPOOL[:61]) <= held     # the live stream holds the rest
+    held, notes, asks = _catch_up(SPOOL, 50, lambda key, n: False, live_from=SPOOL[49])
+    assert asks == [(-1, -1)]
+    # a hole in the live stream is filled up to where it showed, however much more is spooled
+    from worldsample.core.recording.transition_log import CatchUp
+    up = CatchUp(resumed_at=(0, 3), started=0.0, live_wait_s=0.0, chunk=5)
+    up.on_live((0, 4), False, newest_held=(0, 3))
+    assert up.due(1.0) == (0, 3)
+    up.answered((0, 3), 1, 1.0)
+    up.on_replayed((0, 4), 1.0)
+    assert up.on_live((0, 13), False, newest_held=(0, 4)) == (0, 4)      # (0, 5) .. (0, 12) missing
+    for start in ((0, 4), (0, 9)):
+        assert up.due(2.0) == start
+        up.answered(start, 5, 2.0)
+        for step in range(start[1] + 1, start[1] + 6):
+            up.on_replayed((0, step), 2.0)
+    assert up.due(3.0) is None and not up.pending                     # the re-sent ids passed (0, 13): filled
+
+
+def test_catch_up_asks_again_for_a_chunk_that_stopped_short_and_loses_nothing():
+    # the first send of every seventh transition is lost, as a full queue drops the oldest
+    held, notes, asks = _catch_up(SPOOL, 50, lambda key, n: n == 1 and SPOOL.index(key) % 7 == 3)
+    assert held == set(SPOOL)
+    assert len(notes) == 3 and all('asking again (1 of 2)' in n for n in notes)
+    assert asks == [(-1, -1), (-1, -1), SPOOL[49], SPOOL[49], SPOOL[99], SPOOL[99]]
+
+
+def test_catch_up_gives_up_on_what_the_spool_cannot_send_and_goes_on():
+    # (1, 5) is never delivered (its spool record unreadable): asked three times, then left behind
+    held, notes, asks = _catch_up(SPOOL, 50, lambda key, n: key == (1, 5))
+    assert held == set(SPOOL) - {(1, 5)}
+    assert [n.endswith('going on without the rest') for n in notes] == [False, False, True]
+    assert asks == [(-1, -1), (-1, -1), (-1, -1), SPOOL[49], SPOOL[99]]
+
+
+def test_catch_up_ignores_an_answer_to_a_request_it_gave_up_and_a_refusal_ends_the_request():
+    from worldsample.core.recording.transition_log import CatchUp
+    up = CatchUp(resumed_at=(0, 3), started=0.0, live_wait_s=0.0, chunk=5, quiet_s=10.0)
+    assert up.due(1.0) == (0, 3)
+    assert up.stalled(5.0) is None and 'asking again' in up.stalled(11.0)   # no answer at all
+    assert up.due(11.0) == (0, 3)
+    up.answered((0, 9), 5, 12.0)                  # not the request in flight
+    assert up.flight.count is None
+    up.answered((0, 3), None, 12.0)               # refused: nothing to wait for
+    assert up.flight is None and up.due(13.0) is None
+    with pytest.raises(ValueError, match='chunk'):
+        CatchUp(resumed_at=(0, 3), started=0.0, chunk=0)
 
 
 def test_held_ids_stay_bounded_and_count_what_fell_below_the_window_as_held():

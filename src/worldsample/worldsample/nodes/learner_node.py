@@ -23,7 +23,9 @@
   transitions received before it (``recovered`` in the stats); then it asks the policy's
   ``~/replay`` for the transitions published after the newest one it holds (those it missed
   while down) and stores them from ``/worldsample/transitions_replay`` (``caught_up``), each
-  (episode, step) once; each whole synthetic trajectory goes into the same log as one record of
+  (episode, step) once, ``catch_up_chunk`` (50) at a time: the next chunk is asked for once all
+  of one has come, so a learner storing slowly never overflows its queue, and a chunk that
+  stops short is asked for again (core.recording.transition_log.CatchUp); each whole synthetic trajectory goes into the same log as one record of
   its embedded rows and is replayed the same way (``synthetic_recovered``);
 - publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
   to ``<run_dir>/tensorboard``;
@@ -94,7 +96,8 @@ class LearnerNode(Node):
         resumed_at = self.learner.last_real_id   # the policy re-sends what came after this
         self.held.floor = max(self.held.floor, resumed_at)    # in the checkpoint or the log
         self.caught_up = 0
-        self.catchup = CatchUp(resumed_at, time.monotonic())   # what to ask the policy's spool for
+        self.catchup = CatchUp(resumed_at, time.monotonic(),   # what to ask the policy's spool for
+                               chunk=int(self.declare_parameter('catch_up_chunk', 50).value))
         self.checkpointed = self.learner.received
         self.info: dict[str, float] = {}
         self.published = -1
@@ -180,31 +183,45 @@ class LearnerNode(Node):
         """Ask the policy's replay service, once it is there, for what came after each hole's start:
         at start-up the newest transition held (what was published while this learner was down),
         later any gap in the live stream."""
+        now = time.monotonic()
+        stalled = self.catchup.stalled(now)
+        if stalled:
+            self.get_logger().warning(stalled)
         if not self.catchup.pending:
             return
         if not self.replay_client.service_is_ready():
             self.get_logger().info('waiting for /policy/replay to catch up on transitions missed while down',
                                    throttle_duration_sec=30.0)
             return
-        after = self.catchup.due(time.monotonic())   # duplicates of what is held are skipped
+        after = self.catchup.due(now)   # duplicates of what is held are skipped
         if after is None:
             return
-        future = self.replay_client.call_async(ReplayTransitions.Request(episode=after[0], step=after[1]))
+        future = self.replay_client.call_async(ReplayTransitions.Request(episode=after[0], step=after[1],
+                                                                         max_count=self.catchup.chunk))
         future.add_done_callback(lambda f: self._on_replay_answer(f, after))
 
     def _on_replay_answer(self, future, after) -> None:
         result = future.result()
         if result is None or not result.ok:
             self.get_logger().error(f'catch-up refused: {result.message if result else "no answer"}')
+            self.catchup.answered(after, None, time.monotonic())
         else:
             self.get_logger().info(f'catching up from episode {after[0]} step {after[1]}: {result.message}')
+            self.catchup.answered(after, result.count, time.monotonic())
+            self._next_chunk()
 
     def on_replayed(self, msg: Transition) -> None:
-        if (msg.episode, msg.step) in self.held:
-            return                          # held already (before the restart, or live since)
-        self._take(msg)
-        if (msg.episode, msg.step) in self.held:
-            self.caught_up += 1
+        self.catchup.on_replayed((msg.episode, msg.step), time.monotonic())
+        if (msg.episode, msg.step) not in self.held:   # else held already (before the restart, or live since)
+            self._take(msg)
+            if (msg.episode, msg.step) in self.held:
+                self.caught_up += 1
+        self._next_chunk()
+
+    def _next_chunk(self) -> None:
+        """Ask for the next chunk as soon as the last one has all come (not at the next timer tick)."""
+        if self.catchup.flight is None and self.catchup.pending:
+            self.request_replay()
 
     def on_transition(self, msg: Transition) -> None:
         key = (msg.episode, msg.step)
@@ -370,6 +387,7 @@ class LearnerNode(Node):
                            checkpointed=self.checkpointed,
                            durable=self.learner.received - self.not_durable, recovered=self.recovered,
                            caught_up=self.caught_up,
+                           catching_up=self.catchup.flight is not None or bool(self.catchup.pending),
                            syn_positive_size=len(self.learner.syn_positive),
                            syn_negative_size=len(self.learner.syn_negative),
                            synthetic_used=self.learner.ppl.synthetic_used,

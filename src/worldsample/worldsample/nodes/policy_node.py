@@ -336,12 +336,16 @@ class PolicyNode(Node):
 
     def on_replay(self, request: ReplayTransitions.Request,
                   response: ReplayTransitions.Response) -> ReplayTransitions.Response:
-        """Re-send the spooled transitions after (episode, step), from a thread; answers at once."""
+        """Re-send the spooled transitions after (episode, step), at most ``max_count`` of them (0: all),
+        from a thread; answers at once."""
         after = (int(request.episode), int(request.step))
         todo, oldest = self.spool.after(after), self.spool.oldest()
+        held = len(todo)
+        if request.max_count:
+            todo = todo[:request.max_count]
         response.ok, response.count = True, len(todo)
-        response.message = (f'{len(todo)} spooled transitions after episode {after[0]} step {after[1]}; the spool '
-                            f'reaches back to {oldest}' if oldest else 'nothing spooled yet')
+        response.message = (f'{len(todo)} of the {held} spooled transitions after episode {after[0]} step {after[1]}; '
+                            f'the spool reaches back to {oldest}' if oldest else 'nothing spooled yet')
         threading.Thread(target=self._replay, args=(todo,), name='replay', daemon=True).start()
         self.get_logger().info(f'replay requested: {response.message}')
         return response

@@ -14,6 +14,7 @@ import heapq
 import os
 import struct
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import atomic
@@ -214,9 +215,19 @@ class HeldIds:
             self.floor = max(self.floor, oldest)
 
 
+@dataclass
+class _Request:
+    """A catch-up request in flight: what it asked after, the answer's count, the ids re-sent."""
+    after: tuple[int, int]
+    until: tuple[int, int] | None       # the hole ends before this id (held from the live stream)
+    heard: float                       # when the answer or a re-sent transition last came
+    count: int | None = None           # transitions the producer said it will re-send
+    seen: set[tuple[int, int]] = field(default_factory=set)
+
+
 class CatchUp:
     """When a restarted consumer asks a producer's spool for what it missed (the requests of
-    ``after`` ids; the producer re-sends everything past one).
+    ``after`` ids; the producer re-sends at most ``chunk`` transitions past one).
 
     The first request covers what came after ``resumed_at`` (the newest id held from a checkpoint
     or the log). It waits until the live stream has begun (at most ``live_wait_s``): the spool
@@ -224,13 +235,30 @@ class CatchUp:
     a while after it starts, so a request made before its first live transition leaves the
     transitions in between in neither the answer nor the live stream. If the live stream begins
     only after the wait, it asks once more, after the newest id held then. Later, each hole in the
-    live stream (StreamGaps) is asked for."""
+    live stream (StreamGaps) is asked for.
 
-    def __init__(self, resumed_at: tuple[int, int], started: float, live_wait_s: float = 5.0):
+    One request is in flight at a time, and the consumer paces it: the next chunk is asked for
+    (after the newest id re-sent) only once every transition the answer announced has come, so
+    no more than ``chunk`` re-sent transitions ever wait in the consumer's queue, however slowly
+    it stores them (a bounded queue overflowing would lose them silently). The chunks stop at the
+    hole's end, the live transition that showed it (for the first request, the first live
+    transition), not at the end of the spool, which grows as fast as the live stream. A request
+    that goes quiet for ``quiet_s`` short of its count lost some on the way: it is asked again,
+    ``retries`` times, then given up past what came (``stalled`` says so)."""
+
+    def __init__(self, resumed_at: tuple[int, int], started: float, live_wait_s: float = 5.0,
+                 chunk: int = 50, quiet_s: float = 10.0, retries: int = 2):
+        if chunk < 1:
+            raise ValueError(f'chunk must be at least 1, got {chunk}')
         self.resumed_at, self.started, self.live_wait_s = tuple(resumed_at), started, live_wait_s
+        self.chunk, self.quiet_s, self.retries = chunk, quiet_s, retries
         self.gaps = StreamGaps()
-        self.pending: list[tuple[int, int]] = [self.resumed_at]   # requests not yet sent
+        # holes not yet asked for: (after, until); until None: up to the live stream's start
+        self.pending: list[tuple[tuple[int, int], tuple[int, int] | None]] = [(self.resumed_at, None)]
+        self.live_first: tuple[int, int] | None = None
         self.asked = False
+        self.flight: _Request | None = None
+        self.tries: dict[tuple[int, int], int] = {}      # re-asks of a request that stalled
 
     def restart(self) -> None:
         """The producer numbers from the start again: every id counts as new."""
@@ -238,19 +266,80 @@ class CatchUp:
 
     def on_live(self, key: tuple[int, int], done: bool, newest_held: tuple[int, int]) -> tuple[int, int] | None:
         """A live transition; returns the id after which transitions are missing (then asked for)."""
-        if self.gaps.last is None and self.asked:     # the live stream began after a request was answered
-            self.pending.append(max(tuple(newest_held), self.resumed_at))
+        key = tuple(key)
+        if self.gaps.last is None:
+            self.live_first = key
+            if self.asked:                            # the live stream began after a request was answered
+                self.pending.append((max(tuple(newest_held), self.resumed_at), key))
         gap = self.gaps.observe(key, done)
         if gap is not None and gap >= self.resumed_at:
-            self.pending.append(gap)
+            self.pending.append((gap, key))
             return gap
         return None
 
     def due(self, now: float) -> tuple[int, int] | None:
-        """The id to ask after now (one request covers every hole after it), or None."""
-        if not self.pending or (self.gaps.last is None and now - self.started < self.live_wait_s):
+        """The id to ask after now (one request covers every hole after it, ``chunk`` at a time), or
+        None (nothing missing, the live stream not begun, or a request still in flight)."""
+        if self.flight is not None or not self.pending or \
+                (self.gaps.last is None and now - self.started < self.live_wait_s):
             return None
-        after = min(self.pending)
+        after = min(a for a, _ in self.pending)
+        ends = [u for _, u in self.pending]
+        until = None if None in ends else max(ends)
         self.pending.clear()
         self.asked = True
+        self.flight = _Request(after, until, now)
         return after
+
+    def answered(self, after: tuple[int, int], count: int | None, now: float) -> None:
+        """The producer's answer to the request after ``after``: how many it re-sends (None: refused)."""
+        f = self.flight
+        if f is None or f.after != tuple(after):      # a late answer to a request given up
+            return
+        if count is None:
+            self.flight = None
+            return
+        f.count, f.heard = count, now
+        self._settle()
+
+    def on_replayed(self, key: tuple[int, int], now: float) -> None:
+        """A re-sent transition came (held already or not)."""
+        f = self.flight
+        if f is not None and tuple(key) > f.after:
+            f.seen.add(tuple(key))
+            f.heard = now
+            self._settle()
+
+    def _settle(self) -> None:
+        f = self.flight
+        if f.count is None or len(f.seen) < f.count:
+            return
+        self.flight = None
+        self.tries.pop(f.after, None)
+        if f.count >= self.chunk:                     # a full chunk: the spool may hold more
+            self._go_on(f)
+
+    def _go_on(self, f: _Request) -> None:
+        """Ask on after the newest id re-sent, unless the re-sent ids reached the hole's end."""
+        until = f.until if f.until is not None else self.live_first
+        if f.seen and (until is None or max(f.seen) < until):
+            self.pending.append((max(f.seen), f.until))
+
+    def stalled(self, now: float) -> str | None:
+        """If the request in flight went quiet short of its count: ask again or give it up; says which."""
+        f = self.flight
+        if f is None or now - f.heard < self.quiet_s:
+            return None
+        self.flight = None
+        got = f'{len(f.seen)} of {"?" if f.count is None else f.count}'
+        tries = self.tries.get(f.after, 0) + 1
+        if tries <= self.retries:
+            self.tries[f.after] = tries
+            self.pending.append((f.after, f.until))
+            return (f'the transitions re-sent after episode {f.after[0]} step {f.after[1]} stopped at {got} '
+                    f'for {self.quiet_s:.0f} s: asking again ({tries} of {self.retries})')
+        self.tries.pop(f.after, None)
+        if f.count is None or f.count >= self.chunk:
+            self._go_on(f)                            # on past what came: the rest cannot be had
+        return (f'the transitions re-sent after episode {f.after[0]} step {f.after[1]} stopped at {got} '
+                f'{tries} times: going on without the rest')
