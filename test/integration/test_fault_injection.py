@@ -78,7 +78,7 @@ def test_killing_each_restartable_node_loses_no_transition_and_keeps_the_arm_in_
         exe, params = specs[name]
         procs.start(exe, name, **{k: v for k, v in params.items() if k != 'demos' or name != 'learner'})
         restarts += 1
-        if name == 'learner':   # back up (its start-up took 25 s here, 110 s on a slower 2-core machine)
+        if name == 'learner':   # back up (its start-up: 24 s on one 2-core machine, 107 s on a slower one)
             lstats.clear()
             assert ros_node.spin_until(lambda: lstats, 300), procs.log('learner')
             assert ros_node.spin_until(lambda: lstats[-1].caught_up > 0, 120), procs.log('learner')

@@ -25,8 +25,9 @@
   while down) and stores them from ``/worldsample/transitions_replay`` (``caught_up``), each
   (episode, step) once, ``catch_up_chunk`` (50) at a time: the next chunk is asked for once all
   of one has come, so a learner storing slowly never overflows its queue, and a chunk that
-  stops short is asked for again (core.recording.transition_log.CatchUp); each whole synthetic trajectory goes into the same log as one record of
-  its embedded rows and is replayed the same way (``synthetic_recovered``);
+  stops short is asked for again (core.recording.transition_log.CatchUp); each whole synthetic
+  trajectory goes into the same log as one record of its embedded rows and is replayed the same
+  way (``synthetic_recovered``);
 - publishes ``/learner/stats`` (rqt_plot) and writes the same numbers as TensorBoard scalars
   to ``<run_dir>/tensorboard``;
 - runs at CPU niceness ``nice`` (10) and off the lowest CPU (``cpus``), so on a machine shared
@@ -79,6 +80,7 @@ class LearnerNode(Node):
         publish_every = float(self.declare_parameter('publish_every_s', 2.0).value)
         self.checkpoint_every = float(self.declare_parameter('checkpoint_every_s', 30.0).value)
         stats_every = float(self.declare_parameter('stats_every_s', 1.0).value)
+        catch_up_chunk = int(self.declare_parameter('catch_up_chunk', 50).value)
         self.checkpoint = run_dir / 'checkpoint'
         self.run_dir = run_dir
         self.learner = self._start(demos, seed)
@@ -96,8 +98,7 @@ class LearnerNode(Node):
         resumed_at = self.learner.last_real_id   # the policy re-sends what came after this
         self.held.floor = max(self.held.floor, resumed_at)    # in the checkpoint or the log
         self.caught_up = 0
-        self.catchup = CatchUp(resumed_at, time.monotonic(),   # what to ask the policy's spool for
-                               chunk=int(self.declare_parameter('catch_up_chunk', 50).value))
+        self.catchup = CatchUp(resumed_at, time.monotonic(), chunk=catch_up_chunk)   # what to ask the spool for
         self.checkpointed = self.learner.received
         self.info: dict[str, float] = {}
         self.published = -1
