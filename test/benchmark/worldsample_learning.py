@@ -32,13 +32,18 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'worldsample'
 PREP = Path('runs/bench_worldsample')
-# variant -> (ppl.mode, synthetic source: None | 'model' | 'oracle' | 'oracle-kinematic' (the oracle's
+# variant -> (ppl.mode, synthetic source: None | 'model' | 'model-reward-episodes' (the learned model
+# with the reward model's labelled episodes among its offline data) | 'oracle' | 'oracle-kinematic' (the oracle's
 # frames with the learned model's controller-integrated proprio) | 'oracle-truth' (the oracle labelled
 # by the simulator's success, not the reward model) | 'extra-real' | 'extra-real-no-human',
 # synthetic positives kept, changes to the task's config: {section: {key: value}})
 VARIANTS = {
     'hil-serl': ('baseline', None, True, {}),
     'worldsample': ('full', 'model', True, {}),
+    # the learned model trained, before and during the run, on the reward model's 60 labelled
+    # episodes as well as the demos: offline data the cell records anyway, whose near misses and
+    # successes from every approach a model of the demos alone never sees
+    'worldsample-reward-episodes': ('full', 'model-reward-episodes', True, {}),
     # the learned model with the current actor choosing the counterfactuals' actions, closed loop
     'worldsample-policy-actions': ('full', 'model', True, {'world_model': {'counterfactual_actions': 'policy'}}),
     # ... and its successes gated on the pose where the real episode succeeded, in place of label
@@ -96,6 +101,7 @@ VARIANTS = {
 }
 WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
 HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
+REWARD_DATA = {'episodes': 60, 'seed': 0}      # the reward model's labelled sim episodes (train_reward's recipe)
 
 
 def result_path(task: str, variant: str, seed: int) -> Path:
@@ -118,7 +124,7 @@ def reward_model(task: str, log) -> tuple[object, dict]:
     if report_file.is_file():
         return RewardModel.load(folder), json.loads(report_file.read_text())
     log(f'training the reward model of {task} (once)')
-    model, report = build(task, episodes=60, seed=0, threshold=0.7, steps=300)
+    model, report = build(task, **REWARD_DATA, threshold=0.7, steps=300)
     model.save(folder)
     report_file.write_text(json.dumps(report))
     return model, report
@@ -132,9 +138,26 @@ def held_out_episodes(cfg, wm_cfg):
     return episodes_from_dataset(data, wm_cfg)
 
 
+def reward_episodes(task: str, wm_cfg, log) -> tuple[list, dict]:
+    """The episodes the cached reward model was trained on (``reward_model``: the same collection,
+    seed and count, so the same frames), as world-model episodes, with their counts."""
+    from worldsample.core.config import load_config
+    from worldsample.core.reward.data import collect_labelled_frames
+    from worldsample.core.sim.env import InsertionEnv
+    from worldsample.core.worldmodel.data import episodes_from_frames
+    log(f'recording the reward model\'s {REWARD_DATA["episodes"]} labelled episodes again for the world model')
+    env = InsertionEnv(load_config(task))
+    data = collect_labelled_frames(env, REWARD_DATA['episodes'], REWARD_DATA['seed'])
+    env.close()
+    episodes = episodes_from_frames(data.frames, data.proprio, data.actions, data.ids, wm_cfg)
+    return episodes, {'episodes': len(episodes), 'steps': int(sum(len(e.actions) for e in episodes)),
+                      'successful_episodes': int(sum(data.labels[data.ids == e].any() for e in np.unique(data.ids)))}
+
+
 def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log,
-                     folder: Path = PREP) -> tuple[object, dict]:
+                     folder: Path = PREP, name: str = 'demos') -> tuple[object, dict]:
     """The tiny world model trained on this seed's demos (cached per seed), with where it came from.
+    ``name`` tells the cache file of another offline set from the demos-only one.
 
     Every variant of a seed starts from the same state: the weights are trained with one torch
     thread whatever ``--threads`` says (CPU kernels sum in an order that depends on the thread
@@ -148,10 +171,11 @@ def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log,
 
     from worldsample.core.worldmodel.model import WorldModel
     from worldsample.core.worldmodel.training import mix, train
-    path = Path(folder) / cfg.task.name / f'world_model_demos_seed{seed}_{steps}_1thread.safetensors'
+    path = Path(folder) / cfg.task.name / f'world_model_{name}_seed{seed}_{steps}_1thread.safetensors'
     trained, train_s = not path.is_file(), None
     if trained:
-        log(f'training the world model on the seed-{seed} demos, {steps} steps, 1 torch thread (once per seed)')
+        log(f'training the world model on the seed-{seed} {name.replace("_", " ")}, {steps} steps, 1 torch thread '
+            '(once per seed)')
         model = WorldModel(wm_cfg, seed=seed, device='cpu')
         episodes, weights = mix(demo_episodes, [], wm_cfg)
         t0 = time.perf_counter()
@@ -198,14 +222,15 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
     elif source is not None:
         rm, rm_report = reward_model(task, log)
         extra['reward_model'] = rm_report
+        learned = source in ('model', 'model-reward-episodes')
         extra['generation_budget'] = {
-            'source': source, 'positives_kept': positives, 'world_model_size': WM_SIZE if source == 'model' else None,
+            'source': source, 'positives_kept': positives, 'world_model_size': WM_SIZE if learned else None,
             'counterfactuals_per_segment': wm_cfg.counterfactuals, 'segment_length': wm_cfg.segment_length,
             'synthetic_steps_per_real_step_max': wm_cfg.counterfactuals,
-            'post_train_every_env_steps': cfg.train.post_train_every if source == 'model' else None,
-            'post_train_steps': cfg.train.post_train_steps if source == 'model' else None,
-            'post_train_warmup': cfg.train.post_train_warmup if source == 'model' else None,
-            'world_model_pretrain_steps_on_demos': wm_pretrain_steps if source == 'model' else None}
+            'post_train_every_env_steps': cfg.train.post_train_every if learned else None,
+            'post_train_steps': cfg.train.post_train_steps if learned else None,
+            'post_train_warmup': cfg.train.post_train_warmup if learned else None,
+            'world_model_pretrain_steps_on_demos': wm_pretrain_steps if learned else None}
 
         scorer = reward_scorer(rm)
 
@@ -217,7 +242,12 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
                                   labels='truth' if source == 'oracle-truth' else 'reward_model')
             t = time.perf_counter()
             demo_eps = episodes_from_dataset(demos_to_dataset(demos), wm_cfg)
-            model, extra['demo_world_model'] = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log)
+            name = 'demos'
+            if source == 'model-reward-episodes':      # the offline set: demos and the reward model's episodes
+                more, extra['world_model_reward_episodes'] = reward_episodes(task, wm_cfg, log)
+                demo_eps, name = demo_eps + more, 'demos_reward_episodes'
+            model, extra['demo_world_model'] = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log,
+                                                                name=name)
             log(f'recording {HELD_OUT["episodes"]} held-out episodes and scoring the world model on them')
             held = held_out_episodes(cfg, wm_cfg)
             fidelity['held_out'] = dict(HELD_OUT)

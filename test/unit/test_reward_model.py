@@ -42,3 +42,47 @@ def test_precision_recall_counts():
     assert (r['precision'], r['recall'], r['accuracy'], r['balanced_accuracy']) == (0.5, 0.5, 0.5, 0.5)
     always_no = precision_recall(np.zeros(100, bool), np.arange(100) < 2)
     assert always_no['accuracy'] == 0.98 and always_no['balanced_accuracy'] == 0.5
+
+
+def test_labelled_episodes_record_what_the_arm_executed(cfg):
+    """The world model trains on these episodes: the recorded actions, replayed from each episode's
+    reset, must reach the recorded proprio and frames, and sit inside the action box."""
+    from worldsample.core.reward.data import EXTRA_SUCCESS_FRAMES, collect_labelled_frames
+    from worldsample.core.sim.env import InsertionEnv
+    env = InsertionEnv(cfg)
+    data = collect_labelled_frames(env, episodes=4, seed=3)
+    n = len(data.labels)
+    assert data.proprio.shape == (n, 7) and data.actions.shape == (n, 7) and data.ids.shape == (n,)
+    active = np.asarray(cfg.task.action.active)
+    assert np.all(np.abs(data.actions) <= 1.0) and np.all(data.actions[:, ~active] == 0.0)
+    assert np.abs(data.actions).max() == 1.0          # sigma up to 1.5: the noisy episodes were clipped
+    for ep in (0, 3):
+        idx = np.flatnonzero(data.ids == ep)
+        assert np.all(data.actions[idx[0]] == 0.0)
+        obs, _ = env.reset(seed=3 + ep)
+        np.testing.assert_array_equal(obs['side_camera'], data.frames['side_camera'][idx[0]])
+        for i in idx[1:]:
+            obs, *_ = env.step(data.actions[i])
+            np.testing.assert_allclose(obs['proprio'], data.proprio[i], atol=1e-6)
+        np.testing.assert_array_equal(obs['wrist_camera'], data.frames['wrist_camera'][idx[-1]])
+    held = [e for e in range(4) if data.labels[data.ids == e].any()]
+    assert held, 'the noise-free episode inserts'
+    assert all(np.all(data.actions[data.ids == e][-EXTRA_SUCCESS_FRAMES:] == 0.0) for e in held)
+    env.close()
+
+
+def test_labelled_frames_become_world_model_episodes(cfg):
+    from worldsample.core.worldmodel.data import SegmentError, episodes_from_frames, model_frames
+    from worldsample.core.worldmodel.model import sized
+    wm = sized(cfg.world_model, 'tiny')
+    rng = np.random.default_rng(0)
+    ids = np.array([5, 5, 5, 7, 2, 2])                   # episode 7 has a single frame: no step
+    frames = {c: rng.integers(0, 255, (6, 128, 128, 3), np.uint8) for c in ('wrist_camera', 'side_camera')}
+    proprio, actions = rng.normal(size=(6, 7)).astype(np.float32), rng.uniform(-1, 1, (6, 7)).astype(np.float32)
+    eps = episodes_from_frames(frames, proprio, actions, ids, wm)
+    assert [len(e.actions) for e in eps] == [2, 1]
+    np.testing.assert_array_equal(eps[0].actions, actions[1:3])
+    np.testing.assert_array_equal(eps[1].proprio, proprio[4:6])
+    np.testing.assert_array_equal(eps[1].frames, model_frames({c: f[4:6] for c, f in frames.items()}, wm))
+    with pytest.raises(SegmentError, match='episode 5: its frames are not contiguous'):
+        episodes_from_frames(frames, proprio, actions, np.array([5, 5, 2, 5, 2, 2]), wm)

@@ -33,9 +33,9 @@ def build(task: str, episodes: int, seed: int, threshold: float, steps: int) -> 
     """From simulated episodes labelled by ground truth."""
     cfg = load_config(task)
     env = InsertionEnv(cfg)
-    frames, labels, ids = collect_labelled_frames(env, episodes, seed)
+    data = collect_labelled_frames(env, episodes, seed)
     env.close()
-    return fit(cfg, frames, labels, ids, seed, threshold, steps)
+    return fit(cfg, data.frames, data.labels, data.ids, seed, threshold, steps)
 
 
 def build_from_bags(task: str, bags: list[Path], seed: int, threshold: float, steps: int) -> tuple[RewardModel, dict]:

@@ -77,6 +77,23 @@ def episodes_from_dataset(data: dict[str, np.ndarray], cfg: WorldModelConfig, mi
     return episodes
 
 
+def episodes_from_frames(frames: dict[str, np.ndarray], proprio: np.ndarray, actions: np.ndarray, ids: np.ndarray,
+                         cfg: WorldModelConfig) -> list[Episode]:
+    """Episodes of a frame stream in which frame i of an episode followed ``actions[i]`` (the
+    reward model's labelled frames, core.reward.data.LabelledFrames), in order of first appearance;
+    an episode of a single frame has no step and is left out."""
+    episodes = []
+    for ep in dict.fromkeys(np.asarray(ids).tolist()):
+        idx = np.flatnonzero(ids == ep)
+        if len(idx) < 2:
+            continue
+        if np.any(np.diff(idx) != 1):
+            raise SegmentError(f'episode {ep}: its frames are not contiguous in the stream')
+        episodes.append(Episode(model_frames({c: frames[c][idx] for c in cfg.views}, cfg),
+                                np.asarray(actions[idx[1:]], np.float32), np.asarray(proprio[idx], np.float32)))
+    return episodes
+
+
 def training_batch(episodes: list[Episode], weights: np.ndarray | None, n: int, cfg: WorldModelConfig,
                    rng: np.random.Generator) -> dict[str, np.ndarray]:
     """n samples: episode by ``weights`` (default: by length), segment start and offset uniform."""
