@@ -25,6 +25,15 @@ def _collector(node, msg_type, topic, qos):
     return got
 
 
+def test_a_learner_with_an_empty_catch_up_chunk_is_refused_before_its_start_up(procs, fast_task, tmp_path):
+    """catch_up_chunk 0 would never catch up: the learner says so and exits before it loads or compiles."""
+    proc = procs.start('learner', 'learner', task=fast_task, run_dir=str(tmp_path / 'run'), catch_up_chunk=0)
+    assert proc.wait(timeout=60) == 1
+    log = procs.log('learner')
+    assert 'catch_up_chunk must be at least 1, got 0' in log, log[-2000:]
+    assert 'updates compiled' not in log and not (tmp_path / 'run').exists()
+
+
 def test_online_training_kill_and_resume(procs, ros_node, fast_task, demos, tmp_path):
     run_dir = tmp_path / 'run'
     learner_params = dict(task=fast_task, run_dir=str(run_dir), publish_every_s=1.0, checkpoint_every_s=2.0)

@@ -81,6 +81,8 @@ class LearnerNode(Node):
         self.checkpoint_every = float(self.declare_parameter('checkpoint_every_s', 30.0).value)
         stats_every = float(self.declare_parameter('stats_every_s', 1.0).value)
         catch_up_chunk = int(self.declare_parameter('catch_up_chunk', 50).value)
+        if catch_up_chunk < 1:      # refused before the start-up's minute, not after it
+            raise ValueError(f'catch_up_chunk must be at least 1, got {catch_up_chunk}')
         self.checkpoint = run_dir / 'checkpoint'
         self.run_dir = run_dir
         self.learner = self._start(demos, seed)
