@@ -838,6 +838,11 @@ def main(argv=None) -> int:
     p.add_argument('--intervened-weight', type=float, default=1.0, metavar='W',
                    help='world_model_labels: with --rollout-human, also post-train with the episodes with a '
                         'takeover sampled W times as often')
+    p.add_argument('--reward-episodes', action='store_true',
+                   help="world_model_labels: also post-train on the reward model's labelled episodes")
+    p.add_argument('--resample', type=int, default=0, metavar='R',
+                   help='world_model_labels: predict every counterfactual labelled successful R more times and '
+                        'also report the labels that every resample keeps')
     p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
                    help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
     p.add_argument('--variant', action='append', default=[], metavar='NAME',
@@ -860,7 +865,8 @@ def main(argv=None) -> int:
                                'wm_pretrain_steps': args.wm_pretrain_steps, 'threads': args.threads},
                'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task,
                                'reuse': args.wm_reuse, 'rollout_noise': tuple(args.rollout_noise),
-                               'rollout_human': tuple(args.rollout_human), 'intervened_weight': args.intervened_weight},
+                               'rollout_human': tuple(args.rollout_human), 'intervened_weight': args.intervened_weight,
+                               'reward_episodes': args.reward_episodes, 'resample': args.resample},
                'fault_injection': {'rounds': args.rounds}, 'pose_gate': {'task': args.task}}
     rows = []
     for name in args.names or list(BENCHES):

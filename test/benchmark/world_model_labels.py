@@ -2,6 +2,7 @@
 
     ./ws bench world_model_labels [--wm-size tiny|default] [--wm-steps N] [--wm-reuse] [--task insertion_vision]
                                   [--rollout-noise SIGMA ...] [--rollout-human SIGMA ...] [--intervened-weight W]
+                                  [--reward-episodes] [--resample R]
 
 On held-out noisy-expert segments of the task (aligned to each episode's end, so a successful
 episode's success step lies in its last segment), every segment gets K counterfactual action
@@ -20,8 +21,15 @@ diverse than the default's 0.6). ``--rollout-human`` adds post-trainings on roll
 task's simulated human takes over from the noisy expert as it does from the policy in a run (the
 rollouts a run post-trains on: most episodes end in success, a miss lasts until the operator's stall
 limit), and ``--intervened-weight W`` one more per such level with the episodes in which the
-operator took over sampled W times as often (per step). The cached reward
+operator took over sampled W times as often (per step). ``--reward-episodes`` adds a post-training on
+the demos and the reward model's own 60 labelled episodes (the offline set of the benchmark's
+``worldsample-reward-episodes``; the noisier expert, sigma up to 1.5). The cached reward
 model of the worldsample benchmark labels each frame (R_hat >= delta_R).
+
+``--resample R``: every counterfactual a model labels successful is predicted R more times from the
+same anchor and actions (fresh sampling noise); ``counterfactuals_resampled`` keeps it successful
+only if every resample is too: whether the model's false successes are chance draws that a second
+look removes, or what it predicts for those actions.
 
 Reported per source: the share of counterfactuals labelled successful, their precision and
 recall against the simulator's truth, the share of truly unsuccessful counterfactuals labelled
@@ -68,9 +76,10 @@ def _segments(data: dict[str, np.ndarray], states: list, length: int):
     return segs
 
 
-def _label_stats(scores: np.ndarray, threshold: float, truth: np.ndarray) -> dict:
-    """Counterfactual-level labels (any frame >= threshold) against the simulator's truth."""
-    y = (scores >= threshold).any(axis=1)
+def _label_stats(scores: np.ndarray, threshold: float, truth: np.ndarray, keep: np.ndarray | None = None) -> dict:
+    """Counterfactual-level labels (any frame >= threshold; and ``keep`` where given) against the
+    simulator's truth."""
+    y = (scores >= threshold).any(axis=1) & (True if keep is None else keep)
     t = truth.any(axis=1)
     return {'positive_share': float(y.mean()), 'true_positive_share': float(t.mean()),
             'precision': float((y & t).sum() / y.sum()) if y.any() else None,
@@ -158,16 +167,38 @@ def _replay_stats(pred_scores: np.ndarray, real_labels: np.ndarray) -> dict:
             'at_threshold': at}
 
 
+def _resampled(predictor, segs, cf: np.ndarray, k: int, labels: np.ndarray, resamples: int, label) -> np.ndarray:
+    """(N,) bool: the counterfactuals (segment i // k, actions cf[i]) whose frames ``labels`` (N, T) call
+    successful at some step and whose every one of ``resamples`` fresh predictions ``label(frames,
+    count) -> (count, T)`` does too."""
+    keep = labels.any(axis=1)
+    for _ in range(resamples):
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            break
+        frames, _ = predictor([segs[i // k] for i in idx], cf[idx], 1)
+        keep[idx] = label(frames, len(idx)).any(axis=1)
+    return keep
+
+
 @dataclass(frozen=True)
 class RolloutSet:
     """What one post-trained stage trains on besides the demos."""
-    noise: float
+    noise: float | None               # the noisy expert's action noise (None: the reward model's episodes)
     human: bool = False               # the simulated human takes over from the noisy expert
     intervened_weight: float = 1.0    # sampling weight of the episodes with a takeover, per step
+    reward_episodes: bool = False     # the reward model's labelled episodes instead of noisy-expert rollouts
+
+    @property
+    def data(self) -> tuple:
+        """Which rollout data the stage trains on (stages that differ only in weighting share it)."""
+        return ('reward episodes',) if self.reward_episodes else (self.noise, self.human)
 
     @property
     def name(self) -> str:
         """The stage's name (the default set keeps the name earlier results use)."""
+        if self.reward_episodes:
+            return "demos, then post-trained on demos + the reward model's labelled episodes"
         return ('demos, then post-trained on demos + rollouts'
                 + ('' if self.noise == ROLLOUTS['noise_max'] else f' with action noise up to {self.noise:g}')
                 + (' corrected by the simulated human' if self.human else '')
@@ -176,13 +207,17 @@ class RolloutSet:
 
     @property
     def tag(self) -> str:
+        if self.reward_episodes:
+            return 'reward_episodes'
         return (f'noise{self.noise:g}' + ('_human' if self.human else '')
                 + ('' if self.intervened_weight == 1.0 else f'_w{self.intervened_weight:g}'))
 
 
-def _rollout_sets(noise: tuple[float, ...], human: tuple[float, ...], intervened_weight: float) -> list[RolloutSet]:
+def _rollout_sets(noise: tuple[float, ...], human: tuple[float, ...], intervened_weight: float,
+                  reward_episodes: bool = False) -> list[RolloutSet]:
     """The post-trained stages: plain rollouts at each ``noise`` level (the default's 0.6 when none
-    is given, the control), human-corrected ones at each ``human`` level, each also weighted."""
+    is given, the control), human-corrected ones at each ``human`` level, each also weighted, and
+    with ``reward_episodes`` the reward model's labelled episodes."""
     levels = (*noise, *human)
     if any(not 0.0 <= sigma <= 2.0 for sigma in levels) or len(set(noise)) < len(noise) or len(set(human)) < len(human):
         raise SystemExit(f'--rollout-noise, --rollout-human: distinct action noise levels in [0, 2], got {levels}')
@@ -193,6 +228,8 @@ def _rollout_sets(noise: tuple[float, ...], human: tuple[float, ...], intervened
         sets.append(RolloutSet(sigma, human=True))
         if intervened_weight != 1.0:
             sets.append(RolloutSet(sigma, human=True, intervened_weight=intervened_weight))
+    if reward_episodes:
+        sets.append(RolloutSet(None, reward_episodes=True))
     return sets
 
 
@@ -209,7 +246,8 @@ def _weighted_mix(demos, rollouts, intervened: np.ndarray, weight: float, wm_cfg
 
 def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 'insertion_vision',
                              reuse: bool = False, rollout_noise: tuple[float, ...] = (),
-                             rollout_human: tuple[float, ...] = (), intervened_weight: float = 1.0) -> list[str]:
+                             rollout_human: tuple[float, ...] = (), intervened_weight: float = 1.0,
+                             reward_episodes: bool = False, resample: int = 0) -> list[str]:
     import torch
 
     from worldsample.core.config import load_config
@@ -222,6 +260,7 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     from worldsample.core.worldmodel.model import WorldModel, sized
     from worldsample.core.worldmodel.training import evaluate, mix, train
     from .run import _sim_episodes, save
+    from .worldsample_learning import reward_episodes as labelled_episodes
     from .worldsample_learning import reward_model
 
     cfg = load_config(task)
@@ -235,9 +274,15 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     segs = _segments(test, states, T)
     demo_data = _sim_episodes(cfg, **DEMOS)
     demos = episodes_from_dataset(demo_data, wm_cfg)
-    sets = _rollout_sets(tuple(rollout_noise), tuple(rollout_human), intervened_weight)
+    if resample < 0:
+        raise SystemExit(f'--resample: a count of 0 or more, got {resample}')
+    sets = _rollout_sets(tuple(rollout_noise), tuple(rollout_human), intervened_weight, reward_episodes)
     rollouts, intervened, rollout_stats = {}, {}, {}
-    for key in dict.fromkeys((rs.noise, rs.human) for rs in sets):
+    for key in dict.fromkeys(rs.data for rs in sets):
+        if key == ('reward episodes',):
+            rollouts[key], rollout_stats[key[0]] = labelled_episodes(task, wm_cfg, lambda m: print(m, flush=True))
+            intervened[key] = np.zeros(len(rollouts[key]), bool)
+            continue
         data = _sim_episodes(cfg, **{**ROLLOUTS, 'noise_max': key[0]}, human=key[1])
         rollouts[key] = episodes_from_dataset(data, wm_cfg)
         ids = np.unique(data['episode'])          # episodes_from_dataset's order: one run per episode here
@@ -295,8 +340,8 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
                 model = WorldModel.load(demos_path, wm_cfg)
             t1 = time.perf_counter()
             episodes, weights = (mix(demos, [], wm_cfg) if rs is None else
-                                 _weighted_mix(demos, rollouts[rs.noise, rs.human], intervened[rs.noise, rs.human],
-                                               rs.intervened_weight, wm_cfg))
+                                 _weighted_mix(demos, rollouts[rs.data], intervened[rs.data], rs.intervened_weight,
+                                               wm_cfg))
             train(model, episodes, weights, steps, np.random.default_rng(1 + min(stage, 1)),
                   lambda i, loss: print(f'  {name}: step {i}/{steps}, loss {loss:.4f}', flush=True)
                   if i % max(1, steps // 10) == 0 else None)
@@ -305,25 +350,33 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
         predictor = ModelPredictor(cfg, model)
         m_frames, _ = predictor(segs, cf, K)
         replay, _ = predictor(segs, np.stack([s.actions for s in segs]), 1)
+        m_scores = scores(m_frames, n)
         results[f'world model: {name}'] = {
             'training_steps': model.steps, 'train_s': timing[name],
-            'counterfactuals': _label_stats(scores(m_frames, n), rm.threshold, truth),
+            'counterfactuals': _label_stats(m_scores, rm.threshold, truth),
             'own_action_replay': _replay_stats(scores(replay, len(segs)).ravel(), real_labels.ravel()),
             'features': _feature_stats(encoder, m_frames, o_frames, first, K),
             'fidelity': evaluate(model, held, wm_cfg)['metrics']}
+        if resample:
+            results[f'world model: {name}']['counterfactuals_resampled'] = {
+                'resamples': resample, **_label_stats(m_scores, rm.threshold, truth,
+                                                      _resampled(predictor, segs, cf, K, m_scores >= rm.threshold,
+                                                                 resample, lambda f, c: scores(f, c) >= rm.threshold))}
         print(f'{name}: {results[f"world model: {name}"]["counterfactuals"]}', flush=True)
         corrected = residual_corrected(m_frames, replay, real, K)     # as the generator gives the learner
         results[f'world model: {name}, real rollout residual removed'] = {
             'counterfactuals': _label_stats(scores(corrected, n), rm.threshold, truth),
             'features': _feature_stats(encoder, corrected, o_frames, first, K)}
     results['copy-last-frame'] = {'fidelity': evaluate(None, held, wm_cfg)['metrics']}
-    plain = all(not rs.human for rs in sets)
+    plain = all(not rs.human and not rs.reward_episodes for rs in sets)
     suffix = ('' if sets == [RolloutSet(ROLLOUTS['noise_max'])] else
               '_noise' + '_'.join(f'{rs.noise:g}' for rs in sets) if plain else '_' + '_'.join(rs.tag for rs in sets))
+    suffix += f'_resample{resample}' if resample else ''
     save(f'world_model_labels_{size}_{steps}{suffix}', {
         'task': task, 'size': size, 'steps_per_stage': steps, 'device': str(model.device), 'params': model.n_params,
         'torch_threads': torch.get_num_threads(), 'counterfactuals_per_segment': K, 'segment_length': T,
-        'test': TEST, 'demos': DEMOS, 'rollouts': ROLLOUTS, 'rollout_sets': [asdict(rs) | {'name': rs.name} for rs in sets],
+        'test': TEST, 'demos': DEMOS, 'rollouts': ROLLOUTS, 'resamples': resample,
+        'rollout_sets': [asdict(rs) | {'name': rs.name} for rs in sets],
         'rollout_data': rollout_stats,
         'segments': len(segs), 'reward_model': rm_report,
         'delta_R': rm.threshold, 'results': results, 'wall_s': time.perf_counter() - t0})
@@ -340,11 +393,14 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
                         "| error well below the spread |")
         if 'counterfactuals' not in r:
             continue
-        c = r['counterfactuals']
-        prec = 'n/a' if c['precision'] is None else f"{c['precision']:.2f}"
         auc = r.get('own_action_replay', {}).get('auc')
-        rows.append(f"| reward labels on {name} ({size}, {steps} steps/stage) | {c['positive_share']:.1%} labelled "
-                    f"successful (truth {c['true_positive_share']:.1%}), precision {prec}, false-positive rate "
-                    f"{c['false_positive_rate']:.1%}" + ('' if auc is None else f', replay AUC {auc:.2f}')
-                    + ' | positive share near the truth |')
+        for what, c in (('', r['counterfactuals']), (f', successes kept by {resample} resamples',
+                                                      r.get('counterfactuals_resampled'))):
+            if c is None:
+                continue
+            prec = 'n/a' if c['precision'] is None else f"{c['precision']:.2f}"
+            rows.append(f"| reward labels on {name}{what} ({size}, {steps} steps/stage) | {c['positive_share']:.1%} "
+                        f"labelled successful (truth {c['true_positive_share']:.1%}), precision {prec}, "
+                        f"false-positive rate {c['false_positive_rate']:.1%}"
+                        + ('' if auc is None or what else f', replay AUC {auc:.2f}') + ' | positive share near the truth |')
     return rows

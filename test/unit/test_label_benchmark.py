@@ -4,7 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from test.benchmark.world_model_labels import ROLLOUTS, RolloutSet, _rollout_sets, _weighted_mix
+from test.benchmark.world_model_labels import ROLLOUTS, RolloutSet, _label_stats, _resampled, _rollout_sets, _weighted_mix
 from worldsample.core.worldmodel.data import Episode
 from worldsample.core.worldmodel.training import mix
 
@@ -52,3 +52,33 @@ def test_the_simulated_human_takes_over_from_the_noisy_expert_for_its_takeover_s
         run = took[s:s + cfg.human.takeover_steps]
         same_ep = data['episode'][s:s + cfg.human.takeover_steps] == data['episode'][s]
         assert run[same_ep].all()
+
+
+def test_the_reward_models_episodes_are_one_more_stage_with_its_own_data_and_name():
+    sets = _rollout_sets((0.3,), (), 1.0, reward_episodes=True)
+    assert sets == [RolloutSet(0.3), RolloutSet(None, reward_episodes=True)]
+    assert sets[1].data == ('reward episodes',) and sets[0].data == (0.3, False)
+    assert sets[1].tag == 'reward_episodes' and "reward model's labelled episodes" in sets[1].name
+
+
+def test_a_success_is_kept_only_if_every_resample_draws_it_too():
+    """Counterfactual i's resample r is 'successful' when draws[r][i]; the first look is ``labels``."""
+    segs = [object(), object()]
+    cf = np.arange(4, dtype=np.float32)[:, None, None] * np.ones((4, 2, 7), np.float32)   # cf[i] tells i
+    draws = iter([np.array([True, False, True, True]), np.array([True, True, True, False])])
+    asked = []
+
+    def predictor(segments, actions, k):
+        ids = actions[:, 0, 0].astype(int)
+        assert k == 1 and [segs.index(s) for s in segments] == [i // 2 for i in ids]
+        asked.append(ids.tolist())
+        return next(draws)[ids], None
+
+    first = np.array([[0, 1], [1, 0], [0, 0], [0, 1]], bool)      # 0, 1 and 3 look successful once
+    keep = _resampled(predictor, segs, cf, 2, first, 2, lambda frames, n: np.repeat(frames[:, None], 2, axis=1))
+    assert asked == [[0, 1, 3], [0, 3]]                  # only what is still a success is predicted again
+    assert keep.tolist() == [True, False, False, False]
+    truth = np.array([[0, 1], [1, 1], [0, 0], [0, 0]], bool)
+    stats = _label_stats(first.astype(float), 0.5, truth, keep)
+    assert stats['positives'] == 1 and stats['precision'] == 1.0 and stats['recall'] == 0.5
+    assert _label_stats(first.astype(float), 0.5, truth)['positives'] == 3       # without keep: the first look
