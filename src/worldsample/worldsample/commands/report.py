@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -153,22 +154,32 @@ def q_table(results: dict[str, list[dict]]) -> list[str]:
     return rows if len(rows) > 2 else []
 
 
+def _offline_set(provenance: dict) -> str:
+    """What a run's starting world model was trained on, from its cached file's name
+    (``world_model_<set>_seed<k>_...``; 'demos' where the name does not say)."""
+    m = re.match(r'world_model_(.+)_seed\d+_', provenance.get('file', ''))
+    return (m.group(1) if m else 'demos').replace('demos_', 'demos + ', 1).replace('_', ' ')
+
+
 def start_models(results: dict[str, list[dict]]) -> list[str]:
-    """Per seed, the demos-only world models its learned-model runs started from (``demo_world_model``
-    in a result; runs from before it was recorded are left out), and which variants started from each."""
-    by_seed: dict[int, dict[str, list[str]]] = {}
+    """Per seed and offline set, the pre-trained world models its learned-model runs started from
+    (``demo_world_model`` in a result; runs from before it was recorded are left out), and which
+    variants started from each; more than one model for the same seed and set is flagged."""
+    by_seed: dict[tuple[int, str], dict[str, list[str]]] = {}
     for variant, runs in results.items():
         for r in runs:
             if r.get('demo_world_model'):
-                by_seed.setdefault(r['seed'], {}).setdefault(r['demo_world_model']['sha256'][:12], []).append(variant)
+                key = (r['seed'], _offline_set(r['demo_world_model']))
+                by_seed.setdefault(key, {}).setdefault(r['demo_world_model']['sha256'][:12], []).append(variant)
     if not by_seed:
         return []
-    rows = ['Demos-only world model each learned-model run started from (sha256 of the weights file, '
-            'first 12 hex digits; runs that recorded it):', '']
-    for seed in sorted(by_seed):
-        models = by_seed[seed]
+    rows = ['World model each learned-model run started from, trained on the seed\'s demos (and where named, '
+            'more offline data) (sha256 of the weights file, first 12 hex digits; runs that recorded it):', '']
+    for seed, offline in sorted(by_seed, key=lambda k: (k[0], k[1] != 'demos', k[1])):
+        models = by_seed[seed, offline]
         listed = '; '.join(f'`{h}` ({", ".join(vs)})' for h, vs in models.items())
-        rows.append(f'- seed {seed}: {listed}' + (f' — **{len(models)} different models**' if len(models) > 1 else ''))
+        rows.append(f'- seed {seed}' + ('' if offline == 'demos' else f' ({offline})') + f': {listed}'
+                    + (f' — **{len(models)} different models**' if len(models) > 1 else ''))
     return rows
 
 
