@@ -263,6 +263,8 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     from .worldsample_learning import reward_episodes as labelled_episodes
     from .worldsample_learning import reward_model
 
+    if resample < 0:          # before the minutes of recording and training, not after them
+        raise SystemExit(f'--resample: a count of 0 or more, got {resample}')
     cfg = load_config(task)
     wm_cfg = sized(cfg.world_model, size)
     cfg = replace(cfg, world_model=wm_cfg)
@@ -274,8 +276,6 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     segs = _segments(test, states, T)
     demo_data = _sim_episodes(cfg, **DEMOS)
     demos = episodes_from_dataset(demo_data, wm_cfg)
-    if resample < 0:
-        raise SystemExit(f'--resample: a count of 0 or more, got {resample}')
     sets = _rollout_sets(tuple(rollout_noise), tuple(rollout_human), intervened_weight, reward_episodes)
     rollouts, intervened, rollout_stats = {}, {}, {}
     for key in dict.fromkeys(rs.data for rs in sets):
