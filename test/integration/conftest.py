@@ -34,6 +34,16 @@ class Procs:
     def log(self, name):
         return (self.tmp / f'{name}.log').read_text()
 
+    def interrupt(self, name, timeout=30):
+        """Ctrl-C one node and wait for it to exit: its exit code (a node that hangs fails with its log)."""
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f'{name} still running {timeout} s after Ctrl-C; its log:\n'
+                                 f'{self.log(name)[-4000:]}') from None
+
     def stop(self):
         for p in self.procs.values():
             if p.poll() is None:

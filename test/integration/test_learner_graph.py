@@ -234,7 +234,7 @@ def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ro
         f.write(b'\x00\x00\x04\x00partial')
 
     lstats.clear()
-    learner = procs.start('learner', 'learner2', **params)     # no demos: checkpoint + log
+    procs.start('learner', 'learner2', **params)               # no demos: checkpoint + log
     assert ros_node.spin_until(lambda: lstats, 90), procs.log('learner2')
     assert lstats[-1].received == 30 and lstats[-1].recovered == 30 and lstats[-1].online_size == 30, lstats[-1]
     assert lstats[-1].synthetic_recovered == 2 and lstats[-1].synthetic_trajectories == 0
@@ -243,8 +243,7 @@ def test_a_sigkilled_learner_recovers_every_transition_it_had_received(procs, ro
     assert 'recovered 30 transitions and 2 synthetic trajectories from the transition log' in log and 'cut off' in log
     send(6, range(5))
     assert ros_node.spin_until(lambda: lstats[-1].received == 35 and lstats[-1].durable == 35, 30), lstats[-1]
-    learner.send_signal(signal.SIGINT)                         # a clean stop: checkpoint, new log generation
-    assert learner.wait(timeout=30) == 0
+    assert procs.interrupt('learner2') == 0                    # a clean stop: checkpoint, new log generation
     lstats.clear()
     procs.start('learner', 'learner3', **params)
     assert ros_node.spin_until(lambda: lstats, 90), procs.log('learner3')

@@ -3,6 +3,7 @@ ROS messages and core types)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import numpy as np
@@ -251,7 +252,22 @@ def control_loop_priority(node: Node, default: int = 10) -> None:
 
 def spin_node(node_factory, args=None) -> None:
     """Standard main(): init, spin until Ctrl-C, external shutdown or the node's ``finished``
-    future completes (if it has one); clean up."""
+    future completes (if it has one); clean up.
+
+    Ctrl-C (SIGINT) while spinning ends the spin between callbacks, never inside one: rclpy's own
+    handler shuts the context down and wakes the executor, which raises ExternalShutdownException
+    once the running callback has returned. Python's default handler, which rclpy's calls next,
+    would raise KeyboardInterrupt wherever the main thread happens to be: half-way through a
+    transition's write, or inside a library holding a lock that the node's worker threads then
+    wait on for ever (and ``close`` with them). While the node is still being built there is
+    nothing to keep consistent, so Ctrl-C interrupts at once."""
+    spinning = False
+
+    def on_sigint(signum, frame):
+        if not spinning:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)   # before init: rclpy's handler calls this one after its own
     rclpy.init(args=args)
     node = failure = None
     try:
@@ -261,6 +277,7 @@ def spin_node(node_factory, args=None) -> None:
             print(f'error: cannot start: {e}', file=sys.stderr, flush=True)
             rclpy.try_shutdown()
             sys.exit(1)
+        spinning = True
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         finished = getattr(node, 'finished', None)
