@@ -12,6 +12,7 @@ from geometry_msgs.msg import Pose as PoseMsg
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..core.config import CellConfig, load_config
@@ -250,25 +251,31 @@ def control_loop_priority(node: Node, default: int = 10) -> None:
     node.get_logger().info(f'control step at real-time priority {priority} (SCHED_FIFO)')
 
 
+STOP_POLL_S = 0.1   # an idle executor looks for a requested stop this often
+
+
 def spin_node(node_factory, args=None) -> None:
-    """Standard main(): init, spin until Ctrl-C, external shutdown or the node's ``finished``
-    future completes (if it has one); clean up.
+    """Standard main(): init, spin until Ctrl-C (SIGINT) or SIGTERM, external shutdown or the
+    node's ``finished`` future completes (if it has one); clean up.
 
-    Ctrl-C (SIGINT) while spinning ends the spin between callbacks, never inside one: rclpy's own
-    handler shuts the context down and wakes the executor, which raises ExternalShutdownException
-    once the running callback has returned. Python's default handler, which rclpy's calls next,
-    would raise KeyboardInterrupt wherever the main thread happens to be: half-way through a
-    transition's write, or inside a library holding a lock that the node's worker threads then
-    wait on for ever (and ``close`` with them). While the node is still being built there is
-    nothing to keep consistent, so Ctrl-C interrupts at once."""
-    spinning = False
+    A signal while spinning only asks for the stop, which happens between callbacks: the callback
+    running at that moment completes (a transition half written, a message half published), then
+    ``close``, then the node is destroyed while its context is still valid. rclpy's own handlers
+    stay off: they shut the context down at once, so the running callback's next publish raises,
+    and Python's default SIGINT handler raises KeyboardInterrupt wherever the main thread is,
+    possibly inside a library holding a lock that the node's worker threads (and ``close``) then
+    wait on for ever. While the node is still being built there is nothing to keep consistent: a
+    signal stops it at once."""
+    state = {'spinning': False, 'stop': False}
 
-    def on_sigint(signum, frame):
-        if not spinning:
+    def on_signal(signum, frame):
+        if not state['spinning']:
             raise KeyboardInterrupt
+        state['stop'] = True
 
-    signal.signal(signal.SIGINT, on_sigint)   # before init: rclpy's handler calls this one after its own
-    rclpy.init(args=args)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = failure = None
     try:
         try:
@@ -277,16 +284,14 @@ def spin_node(node_factory, args=None) -> None:
             print(f'error: cannot start: {e}', file=sys.stderr, flush=True)
             rclpy.try_shutdown()
             sys.exit(1)
-        spinning = True
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         finished = getattr(node, 'finished', None)
-        if finished is None:
-            executor.spin()
-        else:
-            executor.spin_until_future_complete(finished)
-            if finished.exception() is not None:   # the node failed (e.g. a worker thread died)
-                failure = finished.exception()
+        state['spinning'] = True
+        while not state['stop'] and not (finished is not None and finished.done()):
+            executor.spin_once(timeout_sec=STOP_POLL_S)   # the signal handler runs when the wait returns
+        if finished is not None and finished.done() and finished.exception() is not None:
+            failure = finished.exception()             # the node failed (e.g. a worker thread died)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
