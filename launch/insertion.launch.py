@@ -13,6 +13,6 @@ from worldsample.graph import ARGUMENTS
 def generate_launch_description():
     shared = os.path.join(get_package_share_directory('worldsample'), 'launch', 'worldsample_cell.launch.py')
     forwarded = {name: LaunchConfiguration(name, default=default) for name, (default, _) in ARGUMENTS.items()}
-    forwarded['task'] = 'insertion'
+    forwarded['task'] = LaunchConfiguration('task', default='insertion')   # task:=<name or YAML> wins
     return LaunchDescription([IncludeLaunchDescription(PythonLaunchDescriptionSource(shared),
                                                        launch_arguments=forwarded.items())])

@@ -84,6 +84,19 @@ def test_bad_arguments(args, why):
         build_graph(args)
 
 
+def test_a_task_launch_file_defaults_to_its_task_and_an_explicit_task_wins():
+    from worldsample.launch_runner import package_paths, task_arguments
+    launch_dir = package_paths()[1]
+    assert task_arguments('insertion.launch.py', {'record': 'false'}, launch_dir) == {
+        'task': 'insertion', 'record': 'false'}
+    # an operator's calibrated cell (its workspace box) must not be swapped for the stock task
+    assert task_arguments('insertion.launch.py', {'task': 'runs/operator/cell.yaml'}, launch_dir)['task'] == \
+        'runs/operator/cell.yaml'
+    assert 'task' not in task_arguments('worldsample_cell.launch.py', {}, launch_dir)
+    with pytest.raises(GraphError, match='no launch file'):
+        task_arguments('peg.launch.py', {}, launch_dir)
+
+
 def test_runner_argument_parsing():
     assert parse_arguments(['insertion.launch.py', 'record:=false']) == ('insertion.launch.py', {'record': 'false'})
     with pytest.raises(GraphError, match='name:=value'):

@@ -63,13 +63,14 @@ def parse_arguments(argv: list[str]) -> tuple[str, dict[str, str]]:
 
 
 def task_arguments(launch_file: str, args: dict[str, str], launch_dir: Path) -> dict[str, str]:
-    """A task launch file fixes the task to its own name, as its IncludeLaunchDescription does."""
+    """A task launch file makes its own name the default task, as its IncludeLaunchDescription does;
+    ``task:=`` (another task, or an operator's calibrated YAML) wins."""
     name = Path(launch_file).name
     if not (launch_dir / name).is_file():
         known = sorted(p.name for p in launch_dir.glob('*.launch.py'))
         raise GraphError(f'no launch file {name!r} in package {PACKAGE}; available: {known}')
     if name != 'worldsample_cell.launch.py':
-        args = {**args, 'task': name.removesuffix('.launch.py')}
+        args = {'task': name.removesuffix('.launch.py'), **args}
     return args
 
 
