@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from worldsample.core.recording.bag import read_messages, topic_summary
@@ -55,6 +56,36 @@ def test_expert_inserts_through_the_graph_and_bag_reads_back(tmp_path):
     # the arm really moved down into the hole during an episode
     z = [t.proprio[2] for t in transitions if t.episode == 0]
     assert z[0] - z[-1] > 0.05
+
+
+def test_the_benchmark_task_moves_the_board_every_episode_in_the_graph(tmp_path):
+    """insertion_vision in the ROS graph: the sim moves the board at each reset, the scripted expert
+    inserts into the hole ``/sim/board`` reports (1.25 mm clearance: the nominal hole would miss)."""
+    from worldsample.nodes.common import BOARD_TOPIC, board_from_msg
+    bag = tmp_path / 'bag'
+    code, out = run_launch(['task:=insertion_vision', 'episodes:=2', f'bag:={bag}', 'seed:=11', 'human:=false'],
+                           timeout=150)
+    assert code == 0, out[-3000:]
+    episodes = re.findall(r'episode (\d+): (SUCCESS|failure) after (\d+) steps', out)
+    assert [e[:2] for e in episodes] == [('0', 'SUCCESS'), ('1', 'SUCCESS')], out[-3000:]
+    assert out.count('board moved') == 2, out[-3000:]
+    boards = [board_from_msg(m) for _, _, _, m in read_messages(bag, [BOARD_TOPIC])]
+    assert len(boards) >= 2
+    assert np.abs(boards[-1] - boards[-2]).max() > 1e-3          # a new board for the second episode
+    transitions = [m for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])]
+    for episode, board in zip((0, 1), boards[-2:]):               # each episode ended in its own hole
+        tip_xy = [t.next_proprio[:2] for t in transitions if t.episode == episode][-1]
+        assert np.linalg.norm(np.asarray(tip_xy) - board[:2]) < 0.01
+
+
+def test_the_simulated_human_steers_to_the_moved_hole():
+    """With an actor that never moves, every insertion is the simulated human's, into ``/sim/board``'s hole."""
+    code, out = run_launch(['task:=insertion_vision', 'episodes:=2', 'actor:=zero', 'record:=false', 'seed:=5'],
+                           timeout=150)
+    assert code == 0, out[-3000:]
+    episodes = re.findall(r'episode (\d+): (SUCCESS|failure) after \d+ steps \((\d+) intervened\)', out)
+    assert [e[:2] for e in episodes] == [('0', 'SUCCESS'), ('1', 'SUCCESS')], out[-3000:]
+    assert all(int(e[2]) > 0 for e in episodes)
 
 
 def test_runner_reports_a_dead_node_and_stops_the_rest(tmp_path):

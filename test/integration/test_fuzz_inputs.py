@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import Point, Pose as Pose_, PoseStamped, Quaternion
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Bool
@@ -16,7 +16,7 @@ from worldsample_msgs.srv import ReplayTransitions, Reset, ScoreFrames
 
 from worldsample.core.controller import Pose
 from worldsample.core.driver import tcp_from_gripper_link
-from worldsample.nodes.common import COMMAND_QOS, SENSOR_QOS, STATE_QOS, TRANSITION_QOS
+from worldsample.nodes.common import BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATE_QOS, TRANSITION_QOS
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 60      # per topic or service
@@ -41,6 +41,13 @@ def proprio_msgs():
 
 def joints():
     return st.builds(JointState, name=names, position=float_lists, velocity=float_lists, effort=float_lists)
+
+
+def board_poses():
+    point = st.builds(Point, x=st.floats(width=64), y=st.floats(width=64), z=st.floats(width=64))
+    quat = st.builds(Quaternion, x=st.floats(width=64), y=st.floats(width=64), z=st.floats(width=64),
+                     w=st.floats(width=64))
+    return st.builds(PoseStamped, pose=st.builds(Pose_, position=point, orientation=quat))
 
 
 def commands():
@@ -79,6 +86,7 @@ def test_malformed_inputs_on_every_topic_and_service_leave_every_node_running(pr
               ('/side_camera/color/image_raw', Image, SENSOR_QOS, images()),
               ('/spacenav/joy', Joy, SENSOR_QOS, joys()),
               ('/worldsample/success_mark', Bool, COMMAND_QOS, st.builds(Bool, data=st.booleans())),
+              (BOARD_TOPIC, PoseStamped, LATCHED_QOS, board_poses()),
               ('/worldsample/transitions', Transition, TRANSITION_QOS, transitions()),
               ('/worldsample/synthetic_transitions', Transition, TRANSITION_QOS, transitions()),
               ('/worldsample/transitions_replay', Transition, TRANSITION_QOS, transitions())]

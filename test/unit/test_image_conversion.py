@@ -39,3 +39,19 @@ def test_rgb_takes_the_numpy_path_and_other_encodings_need_cv_bridge(monkeypatch
     with pytest.raises(ImageError, match="cv_bridge cannot convert a 'yuv422' image"):
         image_to_array(yuv)
     np.testing.assert_array_equal(image_to_array(msg), img)      # rgb8 never goes through the bridge
+
+
+def test_the_board_pose_round_trips_and_a_bad_one_is_refused_by_name():
+    from builtin_interfaces.msg import Time
+    from worldsample.nodes.common import board_from_msg, board_to_msg
+    hole = np.array([0.41, -0.02, -0.2])
+    msg = board_to_msg(hole, 0.03, Time(sec=5), 'base_link')
+    assert (msg.header.frame_id, msg.pose.position.z) == ('base_link', 0.03)
+    np.testing.assert_allclose(board_from_msg(msg), hole, atol=1e-12)
+    msg.pose.position.x = float('nan')
+    with pytest.raises(ValueError, match='non-finite'):
+        board_from_msg(msg)
+    tilted = board_to_msg(hole, 0.03, Time(sec=5), 'base_link')
+    tilted.pose.orientation.x, tilted.pose.orientation.w = 0.1, 0.99          # about 11 degrees about x
+    with pytest.raises(ValueError, match='tilted'):
+        board_from_msg(tilted)

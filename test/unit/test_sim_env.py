@@ -112,6 +112,45 @@ def test_the_board_moves_and_turns_per_seeded_episode(vision_cfg, cfg):
     assert fixed.reset(seed=5)[1]['hole'].tolist() == [*cfg.task.scene.hole_xy, 0.0]
 
 
+def test_a_seed_gives_the_same_board_to_the_env_and_to_the_sim_nodes_reset(vision_cfg, cfg):
+    from worldsample.core.controller import sample_reset_pose
+    from worldsample.core.sim.board import sample_board
+    env = InsertionEnv(vision_cfg, render_cameras=False)
+    for seed in (0, 7):
+        rng = np.random.default_rng(seed)          # the sim node's /sim/reset: start pose, then board
+        start = sample_reset_pose(vision_cfg.task, rng)
+        np.testing.assert_allclose(env.reset(seed=seed)[1]['hole'], sample_board(vision_cfg.task.scene, rng))
+        np.testing.assert_allclose(start.pos, sample_reset_pose(vision_cfg.task, np.random.default_rng(seed)).pos)
+    env.close()
+    rng = np.random.default_rng(1)
+    before = rng.bit_generator.state
+    assert sample_board(cfg.task.scene, rng).tolist() == [*cfg.task.scene.hole_xy, 0.0]
+    assert rng.bit_generator.state == before       # a fixed board draws nothing: fixed-board seeds keep their starts
+
+
+def test_the_sim_moves_the_board_once_per_reset_and_only_with_the_peg_clear(vision_cfg):
+    from worldsample.core.controller import Mode
+    from worldsample.core.sim.board import CLEAR_M, BoardMover
+    s = vision_cfg.task.scene
+    top, clear = s.board_size[2], s.board_size[2] + CLEAR_M + 0.001
+    mover = BoardMover(s, np.random.default_rng(0))
+    mover.on_mode(Mode.TRACKING)
+    assert mover.due(clear) is None                              # no reset, no move
+    mover.on_mode(Mode.RESETTING)
+    assert mover.due(top - 0.01) is None                         # the peg is still in the hole
+    first = mover.due(clear)
+    assert first is not None and np.all(np.abs(first[:2] - s.hole_xy) <= s.hole_xy_noise)
+    mover.on_mode(Mode.RESETTING)                                # the same reset, reported again
+    assert mover.due(clear) is None
+    mover.on_mode(Mode.IDLE)
+    mover.on_mode(Mode.RESETTING)                                # the next reset: a new board
+    second = mover.due(clear)
+    assert second is not None and not np.allclose(first, second)
+    mover.on_mode(Mode.RESETTING)
+    mover.on_mode(Mode.HOLDING)                                  # a reset that timed out with the peg low
+    assert mover.due(clear) is None                              # ... leaves the board where it is
+
+
 def test_success_is_judged_in_the_turned_hole(vision_cfg):
     env = InsertionEnv(vision_cfg, render_cameras=False)
     env.reset(seed=0)

@@ -149,6 +149,10 @@ class SceneConfig:
     hole_xy_noise: tuple[float, float]   # the board moves by U(-n, n) per axis every episode (0: fixed board)
     hole_yaw_noise: float            # ... and turns by U(-n, n) rad about z (the square peg must follow with rz)
 
+    @property
+    def moves_board(self) -> bool:
+        return bool(any(self.hole_xy_noise) or self.hole_yaw_noise)
+
 
 @dataclass(frozen=True)
 class SimConfig:

@@ -8,12 +8,13 @@ import sys
 
 import numpy as np
 import rclpy
-from geometry_msgs.msg import Pose as PoseMsg
+from geometry_msgs.msg import Pose as PoseMsg, PoseStamped
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
 from ..core.config import CellConfig, load_config
 from ..core.controller import Pose
@@ -35,6 +36,7 @@ PARAMS_TOPIC = '/learner/actor_params'   # versioned actor parameters, learner -
 SYNTHETIC_TOPIC = '/worldsample/synthetic_transitions'   # labelled counterfactuals, world_model -> learner
 SUCCESS_MARK_TOPIC = '/worldsample/success_mark'   # the operator's success mark, teleop -> policy
 REPLAY_TOPIC = '/worldsample/transitions_replay'   # the policy's spool, re-sent for a restarted learner
+BOARD_TOPIC = '/sim/board'   # the simulated board: hole centre on its top face, turned by its yaw (sim ground truth)
 # Latest-value topics (actor parameters): a subscriber that joins late still gets the last one.
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -160,6 +162,24 @@ def msg_to_pose(msg: PoseMsg) -> Pose:
     if np.linalg.norm(quat) < 1e-9:
         raise ValueError('pose orientation is a zero quaternion')
     return Pose.from_pos_quat(pos, quat)
+
+
+def board_to_msg(hole: np.ndarray, top_z: float, stamp, frame_id: str) -> PoseStamped:
+    """The board as rviz shows it: the hole's centre on the board's top face, turned by its yaw about z."""
+    x, y, yaw = (float(v) for v in hole)
+    msg = PoseStamped(header=Header(stamp=stamp, frame_id=frame_id))
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = x, y, float(top_z)
+    msg.pose.orientation.z, msg.pose.orientation.w = float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
+    return msg
+
+
+def board_from_msg(msg: PoseStamped) -> np.ndarray:
+    """(x, y, yaw) of the hole; ValueError naming the problem for a pose that is not finite or not level."""
+    pose = msg_to_pose(msg.pose)
+    if pose.rot[2, 2] < np.cos(np.radians(1.0)):
+        raise ValueError(f'board pose is tilted by {np.degrees(np.arccos(np.clip(pose.rot[2, 2], -1, 1))):.1f} deg; '
+                         'a board lies flat on the table')
+    return np.array([pose.pos[0], pose.pos[1], np.arctan2(pose.rot[1, 0], pose.rot[0, 0])])
 
 
 def declare_config(node: Node) -> CellConfig:

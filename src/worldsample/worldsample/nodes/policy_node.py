@@ -9,7 +9,9 @@ rules are core.episode.EpisodeLoop, the same object the single-process trainer d
 Success (``success_source``) comes from the reward model service (``reward_model``: the step
 completes when it answers), from the operator's live mark on ``/worldsample/success_mark``
 (``operator``: the recording sessions, ``collect:=demos|labels``), or in simulation from
-``/sim/success`` (``sim``: ground truth). With ``collect:=demos``, ``episodes`` counts successful
+``/sim/success`` (``sim``: ground truth). Where the simulated task moves the board, each
+episode starts once ``/sim/board`` reports the board moved after its reset (5 s at most), and
+the scripted expert aims at that hole. With ``collect:=demos``, ``episodes`` counts successful
 demonstrations; with ``collect:=labels`` the mark labels frames (core.episode). A real camera's
 frames (a D435i's 640 x 480) are cropped and resized to the policy's resolution once, here
 (core.observation.policy_image); transitions and the reward model get the resized images.
@@ -43,10 +45,12 @@ import time
 
 import jax
 import numpy as np
+from geometry_msgs.msg import PoseStamped
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.task import Future
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
 from worldsample_msgs.msg import ActorParams, ArmState, DeltaCommand, PolicyStats, Transition
@@ -58,9 +62,9 @@ from ..core.liveness import Liveness
 from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
-from .common import (COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS, SUCCESS_MARK_TOPIC,
-                     TRANSITION_QOS, arm_state_proprio, array_to_image, compile_cache, control_loop_priority,
-                     declare_config, image_to_array, spin_node, stamp_s)
+from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS,
+                     SUCCESS_MARK_TOPIC, TRANSITION_QOS, arm_state_proprio, array_to_image, board_from_msg,
+                     compile_cache, control_loop_priority, declare_config, image_to_array, spin_node, stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 ACK_WAIT_S = 5.0      # at the end of the last episode: how long to wait for the transitions' delivery
@@ -68,6 +72,7 @@ SUCCESS_SOURCES = ('sim', 'reward_model', 'operator')
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
 REPLAY_RATE_HZ = 20.0         # spooled transitions re-sent this fast: twice the live rate, which a learner keeps up with
 SCORE_TIMEOUT_S = 1.0         # a reward-model answer later than this counts as "not successful"
+BOARD_WAIT_S = 5.0            # how long an episode waits for the sim to move the board after its reset
 
 
 class PolicyNode(Node):
@@ -107,6 +112,10 @@ class PolicyNode(Node):
                                      lambda m, n=name: self.on_image(n, m), SENSOR_QOS)
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
         self.create_subscription(Bool, '/sim/success', lambda m: setattr(self, 'success', m.data), STATE_QOS)
+        # the simulated board (tasks that move it): the scripted expert's hole, and each episode waits for its own
+        self.hole: np.ndarray | None = None
+        self.board_stamp = None
+        self.create_subscription(PoseStamped, BOARD_TOPIC, self.on_board, LATCHED_QOS)
         self.mark = SuccessMark(INTERVENTION_FRESH_S)
         self.create_subscription(Bool, SUCCESS_MARK_TOPIC, self.on_mark, COMMAND_QOS)
         self.create_subscription(DeltaCommand, INTERVENTION_TOPIC, self.on_intervention, COMMAND_QOS)
@@ -153,6 +162,28 @@ class PolicyNode(Node):
         self.state = msg
         if self.reset_future is not None and msg.mode == ArmState.MODE_RESETTING:
             self.reset_seen = True     # seen here, not at a tick: a short reset lasts less than one
+
+    def on_board(self, msg: PoseStamped) -> None:
+        try:
+            self.hole = board_from_msg(msg)
+        except ValueError as e:
+            self.get_logger().error(f'board pose dropped: {e}', throttle_duration_sec=2.0)
+            return
+        self.board_stamp = Time.from_msg(msg.header.stamp)
+
+    def _board_pending(self) -> bool:
+        """In a simulation that moves the board, the episode starts once the board was moved after
+        its reset began (the sim moves it as soon as the peg is clear); BOARD_WAIT_S at most."""
+        if not self.cfg.task.scene.moves_board or self.count_publishers(BOARD_TOPIC) == 0:
+            return False
+        if self.board_stamp is not None and self.board_stamp >= self.reset_time:
+            return False
+        waited = (self.get_clock().now() - self.reset_time).nanoseconds * 1e-9
+        if waited < BOARD_WAIT_S:
+            return True
+        self.get_logger().warning(f'the sim did not move the board within {BOARD_WAIT_S:g} s of the reset: '
+                                  'this episode keeps the last board', throttle_duration_sec=10.0)
+        return False
 
     def on_params(self, msg: ActorParams) -> None:
         """Hand the newest parameters to the loader thread (an older unread message is replaced)."""
@@ -293,7 +324,7 @@ class PolicyNode(Node):
             policy = self.loaded.act({**obs['arrays'], 'proprio': np.asarray(obs['proprio'])}, self.key,
                                      self.n_sampled)
         else:
-            policy = self.actor({'proprio': np.asarray(obs['proprio'])})
+            policy = self.actor({'proprio': np.asarray(obs['proprio']), 'hole': self.hole})
         actor_s = time.monotonic() - now
         action, intervened = self.loop.decide(policy, self.intervention[1] if fresh else None)
         cmd = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION if intervened else DeltaCommand.SOURCE_POLICY,
@@ -397,6 +428,7 @@ class PolicyNode(Node):
         self.needs_reset = False
         self.reset_seen = False
         self.reset_stamp = self.state.header.stamp if self.state else None
+        self.reset_time = self.get_clock().now()
         self.reset_future = self.reset_client.call_async(Reset.Request(seed=self.loop.reset_seed))
 
     def _poll_reset(self) -> None:
@@ -415,7 +447,7 @@ class PolicyNode(Node):
         if self.state.mode == ArmState.MODE_RESETTING:
             self.reset_seen = True
             return
-        if not self.reset_seen:
+        if not self.reset_seen or self._board_pending():
             return
         self.reset_future = None
         if self.state.mode != ArmState.MODE_IDLE:

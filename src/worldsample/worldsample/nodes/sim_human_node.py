@@ -2,19 +2,22 @@
 
 Watches ``/a1x_controller/state`` and, when core.sim_human decides the arm strays or stalls,
 publishes the expert's actions on ``/worldsample/intervention`` for a few steps. Its state
-resets whenever the controller runs an episode reset.
+resets whenever the controller runs an episode reset; it steers to the hole the sim node
+reports on ``/sim/board`` (the task's fixed board until one arrives).
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from worldsample_msgs.msg import ArmState, DeltaCommand
 
 from ..core.controller import Mode
 from ..core.sim_human import SimulatedHuman
-from .common import COMMAND_QOS, STATE_QOS, arm_state_proprio, declare_config, spin_node
+from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, STATE_QOS, arm_state_proprio, board_from_msg,
+                     declare_config, spin_node)
 
 
 class SimHumanNode(Node):
@@ -24,7 +27,9 @@ class SimHumanNode(Node):
         agg = float(self.declare_parameter('aggressiveness', self.cfg.human.aggressiveness).value)
         self.human = SimulatedHuman(replace(self.cfg, human=replace(self.cfg.human, aggressiveness=agg)))
         self.state: ArmState | None = None
+        self.hole: np.ndarray | None = None      # None: the task's fixed board
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
+        self.create_subscription(PoseStamped, BOARD_TOPIC, self.on_board, LATCHED_QOS)
         self.pub = self.create_publisher(DeltaCommand, '/worldsample/intervention', COMMAND_QOS)
         self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
         self.get_logger().info(f'simulated human up (aggressiveness {agg})')
@@ -37,11 +42,19 @@ class SimHumanNode(Node):
             return
         self.state = msg
 
+    def on_board(self, msg: PoseStamped) -> None:
+        try:
+            self.hole = board_from_msg(msg)
+        except ValueError as e:
+            self.get_logger().error(f'board pose dropped: {e}', throttle_duration_sec=2.0)
+            return
+        self.human.reset(self.hole)    # the board moves during resets only: a new episode's hole
+
     def on_tick(self) -> None:
         if self.state is None:
             return
         if self.state.mode in (Mode.RESETTING, Mode.ESTOP):
-            self.human.reset()
+            self.human.reset(self.hole)
             return
         action = self.human.step(np.asarray(self.state.proprio))
         if action is not None:

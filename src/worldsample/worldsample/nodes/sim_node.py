@@ -5,8 +5,14 @@ semantics: a gripper_link pose target (the first ``target_pose`` spelling, the R
 and a gripper stroke (0 closed .. 100 open) in; joint feedback (J1..J6, then the gripper stroke)
 and gripper feedback (stroke) out. No status topic: the vendor's message type is not public. Cameras exactly like realsense-ros:
 ``/<camera>/color/image_raw`` + ``camera_info``. Also ``/sim/success`` (ground truth, for
-evaluation) and the ``/sim/reset`` service (teleport to a seeded start pose). ``cameras:=false``
-serves the arm alone, as the vendor's driver does.
+evaluation), ``/sim/board`` (latched: where the board and its hole are, for the simulated human,
+the scripted expert and rviz) and the ``/sim/reset`` service (teleport to a seeded start pose,
+with the board that seed gives in the gymnasium env). ``cameras:=false`` serves the arm alone, as
+the vendor's driver does.
+
+Where the task moves the board every episode, the node draws a new board (from ``board_seed``)
+whenever the controller starts a reset (``/a1x_controller/state``) and places it once the peg is
+clear of the board: on the real cell a person moves it between episodes, if anyone does.
 """
 from __future__ import annotations
 
@@ -17,14 +23,16 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Header
+from worldsample_msgs.msg import ArmState
 from worldsample_msgs.srv import Reset
 
 from ..core.controller import sample_reset_pose
 from ..core.intrinsics import Intrinsics
 from ..core.observation import CAMERAS
+from ..core.sim.board import BoardMover, sample_board
 from ..core.sim.cell import InsertionCell
-from .common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, array_to_image, camera_info, declare_config, msg_to_pose,
-                     spin_node, yield_to_control_loop)
+from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATE_QOS, array_to_image, board_to_msg,
+                     camera_info, declare_config, msg_to_pose, spin_node, yield_to_control_loop)
 
 PHYSICS_TICK_S = 0.01   # advance physics in 10 ms slices, paced to the wall clock
 
@@ -35,12 +43,6 @@ class SimNode(Node):
         # the arm and the cameras compute on their own hardware: here they stay off the control loop's CPU
         yield_to_control_loop(self, nice=0)
         self.cfg = declare_config(self)
-        scene = self.cfg.task.scene
-        if any(scene.hole_xy_noise) or scene.hole_yaw_noise:
-            raise ValueError(f'task {self.cfg.task.name!r} moves the board every episode (scene.hole_xy_noise / '
-                             'hole_yaw_noise); the sim node serves a fixed board and the ROS graph has no way yet to '
-                             'tell the simulated human where the hole is: run it with train_sim / the learning '
-                             'benchmark, or give the node a fixed-board task')
         # cameras:=false serves the arm alone: a stand-in for the vendor's driver beside real or
         # recorded cameras (the backend:=real graph's bring-up test)
         self.cameras = bool(self.declare_parameter('cameras', True).value)
@@ -61,6 +63,14 @@ class SimNode(Node):
         self.create_subscription(PoseStamped, topics.target_pose[0], self.on_target, COMMAND_QOS)
         self.create_subscription(JointState, topics.target_gripper, self.on_gripper, COMMAND_QOS)
         self.create_service(Reset, '/sim/reset', self.on_reset)
+        self.pub_board = self.create_publisher(PoseStamped, BOARD_TOPIC, LATCHED_QOS)
+        self.board: BoardMover | None = None
+        if self.cfg.task.scene.moves_board:
+            rng = np.random.default_rng(int(self.declare_parameter('board_seed', 0).value))
+            self.board = BoardMover(self.cfg.task.scene, rng)
+            self.cell.place_board(*sample_board(self.cfg.task.scene, rng))
+            self.create_subscription(ArmState, '/a1x_controller/state', self.on_arm_state, STATE_QOS)
+        self._publish_board()
         self.sim_time = 0.0
         self.wall_start = time.monotonic()
         self.next_frame = 0.0
@@ -84,9 +94,19 @@ class SimNode(Node):
         if len(msg.position) >= 1 and np.isfinite(msg.position[0]):
             self.cell.set_gripper(float(msg.position[0]))   # a stroke; the driver clips it to its range
 
+    def on_arm_state(self, msg: ArmState) -> None:
+        self.board.on_mode(msg.mode)
+
+    def _publish_board(self) -> None:
+        self.pub_board.publish(board_to_msg(self.cell.hole, self.cfg.task.scene.board_size[2],
+                                            self.get_clock().now().to_msg(), self.cfg.robot.base_frame))
+
     def on_reset(self, request: Reset.Request, response: Reset.Response) -> Reset.Response:
         rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
-        err = self.cell.teleport_to_pose(sample_reset_pose(self.cfg.task, rng))
+        start = sample_reset_pose(self.cfg.task, rng)
+        self.cell.place_board(*sample_board(self.cfg.task.scene, rng))   # drawn as the env's reset draws it
+        err = self.cell.teleport_to_pose(start)
+        self._publish_board()
         response.success = err < 1e-3
         response.message = f'teleported to seeded start pose (IK residual {err * 1000:.2f} mm)'
         return response
@@ -99,6 +119,12 @@ class SimNode(Node):
                 break
             self.cell.step(self.substeps)
             self.sim_time += self.substeps * self.cfg.sim.timestep
+        board = self.board.due(float(self.cell.peg_tip()[2])) if self.board is not None else None
+        if board is not None:
+            self.cell.place_board(*board)
+            self._publish_board()
+            self.get_logger().info(f'board moved: hole at ({board[0]:.4f}, {board[1]:.4f}) m, '
+                                   f'yaw {np.degrees(board[2]):.1f} deg')
         stamp = self.get_clock().now().to_msg()
         names = [*self.cfg.robot.joint_names, self.cfg.robot.gripper_joint]
         stroke = self.cell.gripper_stroke()

@@ -18,6 +18,7 @@ from ..config import CellConfig, load_config
 from ..controller import DeltaEEController, sample_reset_pose
 from ..driver import A1XAdapter
 from ..observation import CAMERAS, PROPRIO_DIM, proprio
+from .board import sample_board
 from .cell import InsertionCell
 
 
@@ -69,12 +70,7 @@ class InsertionEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         start = sample_reset_pose(self.cfg.task, self.np_random)
-        s = self.cfg.task.scene
-        xy, yaw = np.asarray(s.hole_xy, np.float64), 0.0
-        if any(s.hole_xy_noise) or s.hole_yaw_noise:      # fixed-board tasks draw nothing more
-            xy = xy + self.np_random.uniform(-np.asarray(s.hole_xy_noise), s.hole_xy_noise)
-            yaw = float(self.np_random.uniform(-s.hole_yaw_noise, s.hole_yaw_noise))
-        self.cell.place_board(xy[0], xy[1], yaw)
+        self.cell.place_board(*sample_board(self.cfg.task.scene, self.np_random))   # after the start: seeds keep their boards
         self.cell.teleport_to_pose(start)
         self.cell.step(self.cfg.sim.substeps)   # settle
         self.controller = DeltaEEController(self.cfg.task, self.cfg.controller)
