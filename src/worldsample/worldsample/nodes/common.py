@@ -182,6 +182,15 @@ def board_from_msg(msg: PoseStamped) -> np.ndarray:
     return np.array([pose.pos[0], pose.pos[1], np.arctan2(pose.rot[1, 0], pose.rot[0, 0])])
 
 
+def read_board(node: Node, msg: PoseStamped) -> np.ndarray | None:
+    """:func:`board_from_msg` at a subscription: a bad pose is logged (throttled) and gives None."""
+    try:
+        return board_from_msg(msg)
+    except ValueError as e:
+        node.get_logger().error(f'board pose dropped: {e}', throttle_duration_sec=2.0)
+        return None
+
+
 def declare_config(node: Node) -> CellConfig:
     """Every node takes the task by name or YAML path through the ``task`` parameter."""
     task = node.declare_parameter('task', 'insertion').get_parameter_value().string_value

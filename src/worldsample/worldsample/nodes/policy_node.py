@@ -63,8 +63,8 @@ from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
 from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS,
-                     SUCCESS_MARK_TOPIC, TRANSITION_QOS, arm_state_proprio, array_to_image, board_from_msg,
-                     compile_cache, control_loop_priority, declare_config, image_to_array, spin_node, stamp_s)
+                     SUCCESS_MARK_TOPIC, TRANSITION_QOS, arm_state_proprio, array_to_image, compile_cache,
+                     control_loop_priority, declare_config, image_to_array, read_board, spin_node, stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 ACK_WAIT_S = 5.0      # at the end of the last episode: how long to wait for the transitions' delivery
@@ -164,12 +164,9 @@ class PolicyNode(Node):
             self.reset_seen = True     # seen here, not at a tick: a short reset lasts less than one
 
     def on_board(self, msg: PoseStamped) -> None:
-        try:
-            self.hole = board_from_msg(msg)
-        except ValueError as e:
-            self.get_logger().error(f'board pose dropped: {e}', throttle_duration_sec=2.0)
-            return
-        self.board_stamp = Time.from_msg(msg.header.stamp)
+        hole = read_board(self, msg)
+        if hole is not None:
+            self.hole, self.board_stamp = hole, Time.from_msg(msg.header.stamp)
 
     def _board_pending(self) -> bool:
         """In a simulation that moves the board, the episode starts once the board was moved after

@@ -16,8 +16,8 @@ from worldsample_msgs.msg import ArmState, DeltaCommand
 
 from ..core.controller import Mode
 from ..core.sim_human import SimulatedHuman
-from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, STATE_QOS, arm_state_proprio, board_from_msg,
-                     declare_config, spin_node)
+from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, STATE_QOS, arm_state_proprio, declare_config,
+                     read_board, spin_node)
 
 
 class SimHumanNode(Node):
@@ -43,12 +43,10 @@ class SimHumanNode(Node):
         self.state = msg
 
     def on_board(self, msg: PoseStamped) -> None:
-        try:
-            self.hole = board_from_msg(msg)
-        except ValueError as e:
-            self.get_logger().error(f'board pose dropped: {e}', throttle_duration_sec=2.0)
-            return
-        self.human.reset(self.hole)    # the board moves during resets only: a new episode's hole
+        hole = read_board(self, msg)
+        if hole is not None:           # the board moves during resets only: a new episode's hole
+            self.hole = hole
+            self.human.reset(hole)
 
     def on_tick(self) -> None:
         if self.state is None:
