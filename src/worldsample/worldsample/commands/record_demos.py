@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..core.config import load_config
+from . import progress_bar
 from ..core.expert import InsertionExpert
 from ..core.recording.bag import BagWriter
 from ..core.recording.dataset import TRANSITION_TOPIC, save_dataset, transitions_from_bag
@@ -44,7 +44,7 @@ def record(task: str, episodes: int, out: Path, seed: int, keep_failures: bool) 
     Header = store.types['std_msgs/msg/Header']
     t_ns, kept, attempts = 0, 0, 0
     dt_ns = int(1e9 / cfg.task.control_hz)
-    bar = tqdm(total=episodes, desc='demos', unit='ep')
+    bar = progress_bar(total=episodes, desc='demos', unit='ep')
     while kept < episodes:
         obs, _ = env.reset(seed=seed + attempts)
         attempts += 1

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from . import progress_bar
 from ..core import atomic
 from ..core.config import load_config
 from ..core.worldmodel.model import SIZES, WorldModel, sized
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
           f'model {model.n_params / 1e6:.2f}M parameters on {model.device}, '
           f'frames {cfg.view_size} x {cfg.view_size * len(cfg.views)}')
     t0 = time.perf_counter()
-    with tqdm(total=a.steps, desc='world model', unit='step') as bar:
+    with progress_bar(total=a.steps, desc='world model', unit='step') as bar:
         def progress(step, loss):
             bar.update(1)
             if step % 50 == 0:
