@@ -133,22 +133,26 @@ def test_the_sim_moves_the_board_once_per_reset_and_only_with_the_peg_clear(visi
     from worldsample.core.sim.board import CLEAR_M, BoardMover
     s = vision_cfg.task.scene
     top, clear = s.board_size[2], s.board_size[2] + CLEAR_M + 0.001
-    mover = BoardMover(s, np.random.default_rng(0))
-    mover.on_mode(Mode.TRACKING)
+    env = InsertionEnv(vision_cfg, render_cameras=False)
+    mover = BoardMover(vision_cfg.task)
+    mover.on_mode(Mode.TRACKING, -1)
     assert mover.due(clear) is None                              # no reset, no move
-    mover.on_mode(Mode.RESETTING)
+    mover.on_mode(Mode.RESETTING, 11)
     assert mover.due(top - 0.01) is None                         # the peg is still in the hole
-    first = mover.due(clear)
-    assert first is not None and np.all(np.abs(first[:2] - s.hole_xy) <= s.hole_xy_noise)
-    mover.on_mode(Mode.RESETTING)                                # the same reset, reported again
+    np.testing.assert_allclose(mover.due(clear), env.reset(seed=11)[1]['hole'])   # the env's board of that seed
+    mover.on_mode(Mode.RESETTING, 11)                            # the same reset, reported again
     assert mover.due(clear) is None
-    mover.on_mode(Mode.IDLE)
-    mover.on_mode(Mode.RESETTING)                                # the next reset: a new board
-    second = mover.due(clear)
-    assert second is not None and not np.allclose(first, second)
-    mover.on_mode(Mode.RESETTING)
-    mover.on_mode(Mode.HOLDING)                                  # a reset that timed out with the peg low
+    mover.on_mode(Mode.IDLE, 11)
+    mover.on_mode(Mode.RESETTING, 12)                            # the next reset: the next seed's board
+    np.testing.assert_allclose(mover.due(clear), env.reset(seed=12)[1]['hole'])
+    mover.on_mode(Mode.RESETTING, 13)
+    mover.on_mode(Mode.HOLDING, 13)                              # a reset that timed out with the peg low
     assert mover.due(clear) is None                              # ... leaves the board where it is
+    mover.on_mode(Mode.IDLE, 13)
+    mover.on_mode(Mode.RESETTING, -1)                            # an unseeded reset: a fresh board in range
+    board = mover.due(clear)
+    assert np.all(np.abs(board[:2] - s.hole_xy) <= s.hole_xy_noise) and abs(board[2]) <= s.hole_yaw_noise
+    env.close()
 
 
 def test_success_is_judged_in_the_turned_hole(vision_cfg):

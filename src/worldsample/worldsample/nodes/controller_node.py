@@ -45,6 +45,7 @@ class ControllerNode(Node):
         self.gripper = 0.0
         self.waypoints: list[Pose] = []
         self.reset_goal: Pose | None = None
+        self.reset_seed = -1
         self.reset_deadline = 0.0
         self.driver_errors: list[str] = []
         self.feedback_t = -np.inf         # arrival (monotonic) of the newest valid arm feedback
@@ -174,7 +175,7 @@ class ControllerNode(Node):
         measured, target = self.measured, self.ctl.target
         msg = ArmState(mode=int(self.ctl.mode), gripper_opening=self.gripper,
                        commands_accepted=self.ctl.accepted, commands_rejected=self.ctl.rejected,
-                       feedback_age_s=float(min(time.monotonic() - self.feedback_t, 1e9)))
+                       feedback_age_s=float(min(time.monotonic() - self.feedback_t, 1e9)), reset_seed=self.reset_seed)
         if measured is None:
             return
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -209,6 +210,7 @@ class ControllerNode(Node):
                                        'the arm feedback is stale')
             return response
         rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
+        self.reset_seed = max(int(request.seed), -1)
         dt = 1.0 / self.cfg.controller.rate_hz
         if self.ctl.command_scale == 0.0:     # dry run: the reset "arrives" where the arm is
             # one waypoint, so that ArmState reports RESETTING for a tick before IDLE, as after a motion

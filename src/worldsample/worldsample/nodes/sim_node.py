@@ -10,9 +10,10 @@ the scripted expert and rviz) and the ``/sim/reset`` service (teleport to a seed
 with the board that seed gives in the gymnasium env). ``cameras:=false`` serves the arm alone, as
 the vendor's driver does.
 
-Where the task moves the board every episode, the node draws a new board (from ``board_seed``)
-whenever the controller starts a reset (``/a1x_controller/state``) and places it once the peg is
-clear of the board: on the real cell a person moves it between episodes, if anyone does.
+Where the task moves the board every episode, the node draws a new board whenever the
+controller starts a reset (``/a1x_controller/state``), from that reset's seed as the env's
+``reset(seed)`` does, and places it once the peg is clear of the board: on the real cell a person
+moves it between episodes, if anyone does.
 """
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ class SimNode(Node):
         # recorded cameras (the backend:=real graph's bring-up test)
         self.cameras = bool(self.declare_parameter('cameras', True).value)
         self.cell = InsertionCell(self.cfg, render=self.cameras)
-        start = sample_reset_pose(self.cfg.task, np.random.default_rng(0))
+        rng = np.random.default_rng(0)       # seed 0's start pose and board, as the env's reset(seed=0)
+        start = sample_reset_pose(self.cfg.task, rng)
+        self.cell.place_board(*sample_board(self.cfg.task.scene, rng))
         self.cell.teleport_to_pose(start)
         topics = self.cfg.robot.topics
         self.pub_arm = self.create_publisher(JointState, topics.feedback_arm, STATE_QOS)
@@ -66,9 +69,7 @@ class SimNode(Node):
         self.pub_board = self.create_publisher(PoseStamped, BOARD_TOPIC, LATCHED_QOS)
         self.board: BoardMover | None = None
         if self.cfg.task.scene.moves_board:
-            rng = np.random.default_rng(int(self.declare_parameter('board_seed', 0).value))
-            self.board = BoardMover(self.cfg.task.scene, rng)
-            self.cell.place_board(*sample_board(self.cfg.task.scene, rng))
+            self.board = BoardMover(self.cfg.task)
             self.create_subscription(ArmState, '/a1x_controller/state', self.on_arm_state, STATE_QOS)
         self._publish_board()
         self.sim_time = 0.0
@@ -95,7 +96,7 @@ class SimNode(Node):
             self.cell.set_gripper(float(msg.position[0]))   # a stroke; the driver clips it to its range
 
     def on_arm_state(self, msg: ArmState) -> None:
-        self.board.on_mode(msg.mode)
+        self.board.on_mode(msg.mode, msg.reset_seed)
 
     def _publish_board(self) -> None:
         self.pub_board.publish(board_to_msg(self.cell.hole, self.cfg.task.scene.board_size[2],

@@ -1,15 +1,17 @@
 """Where the board (and so the hole) is each episode, for tasks that move it.
 
-The gymnasium env draws the board in ``reset``; the ROS sim node draws one for each reset the
-controller runs and places it once the peg is clear of the board (:class:`BoardMover`), so that
-the simulated human and the scripted expert, told on ``/sim/board``, see the episode's hole.
+The gymnasium env draws the board in ``reset(seed)``, after the start pose. The ROS sim node
+draws one for each reset the controller starts, from that reset's seed in the same order, so an
+episode of the graph and the env's episode of the same seed share start pose and board; it
+places it once the peg is clear of the board (:class:`BoardMover`) and reports it on
+``/sim/board`` for the simulated human and the scripted expert.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..config import SceneConfig
-from ..controller import Mode
+from ..config import SceneConfig, TaskConfig
+from ..controller import Mode, sample_reset_pose
 
 CLEAR_M = 0.01   # the peg tip at least this far above the board top before the board jumps beneath it
 
@@ -24,6 +26,14 @@ def sample_board(scene: SceneConfig, rng: np.random.Generator) -> np.ndarray:
     return np.array([xy[0], xy[1], yaw])
 
 
+def seeded_board(task: TaskConfig, seed: int) -> np.ndarray:
+    """The board of the episode reset with ``seed`` (the env's ``reset(seed)``: start pose first);
+    a negative seed draws a fresh one."""
+    rng = np.random.default_rng(seed if seed >= 0 else None)
+    sample_reset_pose(task, rng)
+    return sample_board(task.scene, rng)
+
+
 class BoardMover:
     """A new board pose for every reset the controller starts, placed once the peg is clear.
 
@@ -31,22 +41,22 @@ class BoardMover:
     would put the peg inside it. A reset that ends before the peg is ever clear (it timed out)
     leaves the board where it was, and the next reset draws again."""
 
-    def __init__(self, scene: SceneConfig, rng: np.random.Generator):
-        self.scene, self.rng = scene, rng
+    def __init__(self, task: TaskConfig):
+        self.task = task
         self.mode: int | None = None
         self.pending: np.ndarray | None = None
 
-    def on_mode(self, mode: int) -> None:
-        """The controller's mode, as each of its states reports it."""
+    def on_mode(self, mode: int, reset_seed: int) -> None:
+        """The controller's mode and reset seed, as each of its states reports them."""
         if mode == Mode.RESETTING and self.mode != Mode.RESETTING:
-            self.pending = sample_board(self.scene, self.rng)
+            self.pending = seeded_board(self.task, reset_seed)
         elif mode != Mode.RESETTING:
             self.pending = None
         self.mode = mode
 
     def due(self, peg_tip_z: float) -> np.ndarray | None:
         """The board to place now (once per reset), or None."""
-        if self.pending is None or peg_tip_z < self.scene.board_size[2] + CLEAR_M:
+        if self.pending is None or peg_tip_z < self.task.scene.board_size[2] + CLEAR_M:
             return None
         board, self.pending = self.pending, None
         return board
