@@ -73,9 +73,9 @@ def test_the_benchmark_task_moves_the_board_every_episode_in_the_graph(tmp_path)
     assert len(boards) >= 2
     assert np.abs(boards[-1] - boards[-2]).max() > 1e-3          # a new board for the second episode
     from worldsample.core.config import load_config
-    from worldsample.core.sim.board import seeded_board
+    from worldsample.core.sim.board import seeded_start
     task = load_config('insertion_vision').task                  # episode k is reset with seed 11 + k
-    np.testing.assert_allclose(boards[-2:], [seeded_board(task, 11), seeded_board(task, 12)], atol=1e-9)
+    np.testing.assert_allclose(boards[-2:], [seeded_start(task, 11)[1], seeded_start(task, 12)[1]], atol=1e-9)
     transitions = [m for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])]
     for episode, board in zip((0, 1), boards[-2:]):               # each episode ended in its own hole
         tip_xy = [t.next_proprio[:2] for t in transitions if t.episode == episode][-1]

@@ -114,12 +114,11 @@ def test_the_board_moves_and_turns_per_seeded_episode(vision_cfg, cfg):
 
 def test_a_seed_gives_the_same_board_to_the_env_and_to_the_sim_nodes_reset(vision_cfg, cfg):
     from worldsample.core.controller import sample_reset_pose
-    from worldsample.core.sim.board import sample_board
+    from worldsample.core.sim.board import sample_board, seeded_start
     env = InsertionEnv(vision_cfg, render_cameras=False)
     for seed in (0, 7):
-        rng = np.random.default_rng(seed)          # the sim node's /sim/reset: start pose, then board
-        start = sample_reset_pose(vision_cfg.task, rng)
-        np.testing.assert_allclose(env.reset(seed=seed)[1]['hole'], sample_board(vision_cfg.task.scene, rng))
+        start, board = seeded_start(vision_cfg.task, seed)       # the sim node's /sim/reset and reset moves
+        np.testing.assert_allclose(env.reset(seed=seed)[1]['hole'], board)
         np.testing.assert_allclose(start.pos, sample_reset_pose(vision_cfg.task, np.random.default_rng(seed)).pos)
     env.close()
     rng = np.random.default_rng(1)

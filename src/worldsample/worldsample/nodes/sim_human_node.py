@@ -27,7 +27,6 @@ class SimHumanNode(Node):
         agg = float(self.declare_parameter('aggressiveness', self.cfg.human.aggressiveness).value)
         self.human = SimulatedHuman(replace(self.cfg, human=replace(self.cfg.human, aggressiveness=agg)))
         self.state: ArmState | None = None
-        self.hole: np.ndarray | None = None      # None: the task's fixed board
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
         self.create_subscription(PoseStamped, BOARD_TOPIC, self.on_board, LATCHED_QOS)
         self.pub = self.create_publisher(DeltaCommand, '/worldsample/intervention', COMMAND_QOS)
@@ -45,14 +44,13 @@ class SimHumanNode(Node):
     def on_board(self, msg: PoseStamped) -> None:
         hole = read_board(self, msg)
         if hole is not None:           # the board moves during resets only: a new episode's hole
-            self.hole = hole
             self.human.reset(hole)
 
     def on_tick(self) -> None:
         if self.state is None:
             return
         if self.state.mode in (Mode.RESETTING, Mode.ESTOP):
-            self.human.reset(self.hole)
+            self.human.reset(self.human.hole)   # the last board reported (None: the task's fixed one)
             return
         action = self.human.step(np.asarray(self.state.proprio))
         if action is not None:

@@ -27,10 +27,9 @@ from std_msgs.msg import Bool, Header
 from worldsample_msgs.msg import ArmState
 from worldsample_msgs.srv import Reset
 
-from ..core.controller import sample_reset_pose
 from ..core.intrinsics import Intrinsics
 from ..core.observation import CAMERAS
-from ..core.sim.board import BoardMover, sample_board
+from ..core.sim.board import BoardMover, seeded_start
 from ..core.sim.cell import InsertionCell
 from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATE_QOS, array_to_image, board_to_msg,
                      camera_info, declare_config, msg_to_pose, spin_node, yield_to_control_loop)
@@ -48,9 +47,8 @@ class SimNode(Node):
         # recorded cameras (the backend:=real graph's bring-up test)
         self.cameras = bool(self.declare_parameter('cameras', True).value)
         self.cell = InsertionCell(self.cfg, render=self.cameras)
-        rng = np.random.default_rng(0)       # seed 0's start pose and board, as the env's reset(seed=0)
-        start = sample_reset_pose(self.cfg.task, rng)
-        self.cell.place_board(*sample_board(self.cfg.task.scene, rng))
+        start, board = seeded_start(self.cfg.task, 0)       # as the env's reset(seed=0)
+        self.cell.place_board(*board)
         self.cell.teleport_to_pose(start)
         topics = self.cfg.robot.topics
         self.pub_arm = self.create_publisher(JointState, topics.feedback_arm, STATE_QOS)
@@ -103,9 +101,8 @@ class SimNode(Node):
                                             self.get_clock().now().to_msg(), self.cfg.robot.base_frame))
 
     def on_reset(self, request: Reset.Request, response: Reset.Response) -> Reset.Response:
-        rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
-        start = sample_reset_pose(self.cfg.task, rng)
-        self.cell.place_board(*sample_board(self.cfg.task.scene, rng))   # drawn as the env's reset draws it
+        start, board = seeded_start(self.cfg.task, request.seed)   # as the env's reset(seed)
+        self.cell.place_board(*board)
         err = self.cell.teleport_to_pose(start)
         self._publish_board()
         response.success = err < 1e-3

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import SceneConfig, TaskConfig
-from ..controller import Mode, sample_reset_pose
+from ..controller import Mode, Pose, sample_reset_pose
 
 CLEAR_M = 0.01   # the peg tip at least this far above the board top before the board jumps beneath it
 
@@ -26,12 +26,12 @@ def sample_board(scene: SceneConfig, rng: np.random.Generator) -> np.ndarray:
     return np.array([xy[0], xy[1], yaw])
 
 
-def seeded_board(task: TaskConfig, seed: int) -> np.ndarray:
-    """The board of the episode reset with ``seed`` (the env's ``reset(seed)``: start pose first);
-    a negative seed draws a fresh one."""
+def seeded_start(task: TaskConfig, seed: int) -> tuple[Pose, np.ndarray]:
+    """Start pose and board of the episode reset with ``seed``, drawn in the env's ``reset(seed)``
+    order (start pose first); a negative seed draws fresh ones."""
     rng = np.random.default_rng(seed if seed >= 0 else None)
-    sample_reset_pose(task, rng)
-    return sample_board(task.scene, rng)
+    start = sample_reset_pose(task, rng)
+    return start, sample_board(task.scene, rng)
 
 
 class BoardMover:
@@ -49,7 +49,7 @@ class BoardMover:
     def on_mode(self, mode: int, reset_seed: int) -> None:
         """The controller's mode and reset seed, as each of its states reports them."""
         if mode == Mode.RESETTING and self.mode != Mode.RESETTING:
-            self.pending = seeded_board(self.task, reset_seed)
+            self.pending = seeded_start(self.task, reset_seed)[1]
         elif mode != Mode.RESETTING:
             self.pending = None
         self.mode = mode
