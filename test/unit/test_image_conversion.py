@@ -55,3 +55,20 @@ def test_the_board_pose_round_trips_and_a_bad_one_is_refused_by_name():
     tilted.pose.orientation.x, tilted.pose.orientation.w = 0.1, 0.99          # about 11 degrees about x
     with pytest.raises(ValueError, match='tilted'):
         board_from_msg(tilted)
+    huge = board_to_msg(hole, 0.03, Time(sec=5), 'base_link')     # any finite scale is the same rotation
+    huge.pose.orientation.z, huge.pose.orientation.w = (1e308 * v for v in (np.sin(-0.1), np.cos(-0.1)))
+    np.testing.assert_allclose(board_from_msg(huge), hole, atol=1e-12)
+    huge.pose.orientation.z, huge.pose.orientation.w = 1e-10, 0.0
+    with pytest.raises(ValueError, match='zero quaternion'):
+        board_from_msg(huge)
+
+
+def test_a_pose_with_huge_or_tiny_quaternion_components_is_the_rotation_they_point_to():
+    from geometry_msgs.msg import Pose as PoseMsg
+    from scipy.spatial.transform import Rotation
+    from worldsample.nodes.common import msg_to_pose
+    q = Rotation.from_euler('xyz', [0.3, -0.2, 1.1]).as_quat()
+    for scale in (1e308 / np.max(np.abs(q)), 1.0, 1e-8):
+        msg = PoseMsg()
+        msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = (float(v) for v in scale * q)
+        np.testing.assert_allclose(msg_to_pose(msg).rot, Rotation.from_quat(q).as_matrix(), atol=1e-12)

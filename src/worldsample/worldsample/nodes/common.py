@@ -159,9 +159,12 @@ def msg_to_pose(msg: PoseMsg) -> Pose:
     pos, quat = np.array([p.x, p.y, p.z]), np.array([o.x, o.y, o.z, o.w])
     if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))):
         raise ValueError(f'pose has non-finite values: position {pos.tolist()}, orientation {quat.tolist()}')
-    if np.linalg.norm(quat) < 1e-9:
+    largest = np.max(np.abs(quat))
+    if largest < 1e-9:
         raise ValueError('pose orientation is a zero quaternion')
-    return Pose.from_pos_quat(pos, quat)
+    # scaled before it is normalised: the norm of components near 1e308 overflows to inf, and a
+    # quaternion divided by it is the zero rotation matrix
+    return Pose.from_pos_quat(pos, quat / largest)
 
 
 def board_to_msg(hole: np.ndarray, top_z: float, stamp, frame_id: str) -> PoseStamped:
