@@ -162,9 +162,10 @@ def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log,
     """The tiny world model trained on this seed's demos (cached per seed), with where it came from.
     ``name`` tells the cache file of another offline set from the demos-only one.
 
-    Every variant of a seed starts from the same state: the weights are trained with one torch
-    thread whatever ``--threads`` says (CPU kernels sum in an order that depends on the thread
-    count, so other counts give other weights), and the run that trains them loads them back from
+    Every variant of a seed run on one kind of CPU starts from the same state: the weights are
+    trained with one torch thread whatever ``--threads`` says (CPU kernels sum in an order that
+    depends on the thread count, and on the CPU: an Intel Xeon and an AMD EPYC train different
+    weights from the same seed and demos), and the run that trains them loads them back from
     the file like every later run does, so it too starts post-training with a fresh optimizer and
     the seed's sampling noise. Returns the model and {file, sha256, trained_in_this_run, ...},
     which goes into the result."""

@@ -124,10 +124,12 @@ def test_start_models_name_each_seeds_demos_only_world_models_and_flag_differenc
                'no-ppl': [run('no-ppl', 0, 'a'), run('no-ppl', 1, 'c')], 'old': [run('old', 1, None)],
                # another offline set: another model by design, not flagged
                'worldsample-reward-episodes': [run('worldsample-reward-episodes', 0, 'd', 'demos_reward_episodes')]}
+    results['no-ppl'][1]['machine']['cpu'] = 'other cpu'
     rows = start_models(results)
-    assert rows[2] == f'- seed 0: `{"a" * 12}` (worldsample, no-ppl)'
-    assert rows[3] == f'- seed 0 (demos + reward episodes): `{"d" * 12}` (worldsample-reward-episodes)'
-    assert rows[4] == f'- seed 1: `{"b" * 12}` (worldsample); `{"c" * 12}` (no-ppl) — **2 different models**'
+    assert rows[2] == f'- seed 0: `{"a" * 12}` (worldsample, no-ppl; test cpu)'
+    assert rows[3] == f'- seed 0 (demos + reward episodes): `{"d" * 12}` (worldsample-reward-episodes; test cpu)'
+    assert rows[4] == (f'- seed 1: `{"b" * 12}` (worldsample; test cpu); `{"c" * 12}` (no-ppl; other cpu) — '
+                       '**2 different models**')
     assert len(rows) == 5 and start_models({'hil-serl': results['hil-serl'], 'old': results['old']}) == []
     for variant, rs in results.items():
         for r in rs:

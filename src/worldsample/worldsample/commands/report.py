@@ -164,20 +164,26 @@ def _offline_set(provenance: dict) -> str:
 def start_models(results: dict[str, list[dict]]) -> list[str]:
     """Per seed and offline set, the pre-trained world models its learned-model runs started from
     (``demo_world_model`` in a result; runs from before it was recorded are left out), and which
-    variants started from each; more than one model for the same seed and set is flagged."""
-    by_seed: dict[tuple[int, str], dict[str, list[str]]] = {}
+    variants started from each, on which CPU; more than one model for the same seed and set is
+    flagged (one-thread CPU kernels still sum differently on different CPUs, so each kind of
+    machine trains its own)."""
+    by_seed: dict[tuple[int, str], dict[str, tuple[list[str], set[str]]]] = {}
     for variant, runs in results.items():
         for r in runs:
             if r.get('demo_world_model'):
                 key = (r['seed'], _offline_set(r['demo_world_model']))
-                by_seed.setdefault(key, {}).setdefault(r['demo_world_model']['sha256'][:12], []).append(variant)
+                variants, cpus = by_seed.setdefault(key, {}).setdefault(r['demo_world_model']['sha256'][:12],
+                                                                         ([], set()))
+                variants.append(variant)
+                cpus.add(r.get('machine', {}).get('cpu', 'unknown CPU'))
     if not by_seed:
         return []
     rows = ['World model each learned-model run started from, trained on the seed\'s demos (and where named, '
-            'more offline data) (sha256 of the weights file, first 12 hex digits; runs that recorded it):', '']
+            'more offline data) (sha256 of the weights file, first 12 hex digits; runs that recorded it; '
+            'the CPU it ran on):', '']
     for seed, offline in sorted(by_seed, key=lambda k: (k[0], k[1] != 'demos', k[1])):
         models = by_seed[seed, offline]
-        listed = '; '.join(f'`{h}` ({", ".join(vs)})' for h, vs in models.items())
+        listed = '; '.join(f'`{h}` ({", ".join(vs)}; {", ".join(sorted(cpus))})' for h, (vs, cpus) in models.items())
         rows.append(f'- seed {seed}' + ('' if offline == 'demos' else f' ({offline})') + f': {listed}'
                     + (f' — **{len(models)} different models**' if len(models) > 1 else ''))
     return rows
