@@ -192,6 +192,24 @@ def test_catch_up_ignores_an_answer_to_a_request_it_gave_up_and_a_refusal_ends_t
         CatchUp(resumed_at=(0, 3), started=0.0, chunk=0)
 
 
+def test_a_re_ask_merged_into_an_earlier_request_leaves_no_count_of_tries_behind():
+    from worldsample.core.recording.transition_log import CatchUp
+    up = CatchUp(resumed_at=(0, 3), started=0.0, live_wait_s=0.0, chunk=5, quiet_s=10.0)
+    assert up.due(1.0) == (0, 3)
+    up.answered((0, 3), 5, 1.0)
+    for step in range(4, 9):
+        up.on_replayed((0, step), 1.0)
+    assert up.due(2.0) == (0, 8)                  # a full chunk: the next one is asked for
+    assert 'asking again' in up.stalled(13.0) and up.tries == {(0, 8): 1}
+    # the live stream begins before the re-sent transitions were stored: asked once more from there
+    up.on_live((0, 20), False, newest_held=(0, 3))
+    assert up.due(14.0) == (0, 3) and up.tries == {}
+    up.answered((0, 3), 2, 14.0)                 # the spool holds less than asked: nothing further
+    for step in (4, 5):
+        up.on_replayed((0, step), 14.0)
+    assert up.flight is None and up.due(15.0) is None and up.tries == {}
+
+
 def test_held_ids_stay_bounded_and_count_what_fell_below_the_window_as_held():
     held = HeldIds(floor=(2, 5), window=3)
     assert (2, 5) in held and (1, 99) in held and (2, 6) not in held

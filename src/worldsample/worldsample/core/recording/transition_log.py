@@ -284,6 +284,9 @@ class CatchUp:
                 (self.gaps.last is None and now - self.started < self.live_wait_s):
             return None
         after = min(a for a, _ in self.pending)
+        for a, _ in self.pending:                     # a re-ask merged into an earlier request is
+            if a != after:                            # covered by it: its count of tries goes too
+                self.tries.pop(a, None)
         ends = [u for _, u in self.pending]
         until = None if None in ends else max(ends)
         self.pending.clear()
