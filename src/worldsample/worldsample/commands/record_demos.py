@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core.config import load_config
-from . import progress_bar
 from ..core.expert import InsertionExpert
 from ..core.recording.bag import BagWriter
 from ..core.recording.dataset import TRANSITION_TOPIC, save_dataset, transitions_from_bag
 from ..core.sim.env import InsertionEnv
+from . import progress_bar
 
 TRANSITION_TYPE = 'worldsample_msgs/msg/Transition'
 

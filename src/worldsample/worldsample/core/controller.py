@@ -89,6 +89,14 @@ def sample_reset_pose(task: TaskConfig, rng: np.random.Generator) -> Pose:
     return Pose(pos, reset_orientation(task))
 
 
+def seeded_reset_pose(task: TaskConfig, seed: int) -> tuple[Pose, np.random.Generator]:
+    """The reset pose of a reset with ``seed`` (Reset.srv's; negative: a fresh draw), as the
+    controller drives to it and the env's ``reset(seed)`` starts from it, and the generator after
+    that draw, from which the simulation draws the episode's board next."""
+    rng = np.random.default_rng(seed if seed >= 0 else None)
+    return sample_reset_pose(task, rng), rng
+
+
 class DeltaEEController:
     """Integrates validated delta commands into a clipped target pose; watchdog and e-stop state.
 

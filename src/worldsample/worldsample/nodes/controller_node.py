@@ -26,7 +26,7 @@ from std_srvs.srv import SetBool
 from worldsample_msgs.msg import ArmState, DeltaCommand
 from worldsample_msgs.srv import Reset
 
-from ..core.controller import CommandError, DeltaEEController, Mode, Pose, reset_waypoints, sample_reset_pose
+from ..core.controller import CommandError, DeltaEEController, Mode, Pose, reset_waypoints, seeded_reset_pose
 from ..core.driver import A1XAdapter, FeedbackError, status_errors
 from ..core.observation import proprio
 from .common import COMMAND_QOS, STATE_QOS, declare_config, pose_to_msg, spin_node
@@ -209,14 +209,13 @@ class ControllerNode(Node):
             response.message = why.get(self.ctl.mode, 'no arm feedback yet' if self.measured is None else
                                        'the arm feedback is stale')
             return response
-        rng = np.random.default_rng(request.seed if request.seed >= 0 else None)
         self.reset_seed = max(int(request.seed), -1)
         dt = 1.0 / self.cfg.controller.rate_hz
         if self.ctl.command_scale == 0.0:     # dry run: the reset "arrives" where the arm is
             # one waypoint, so that ArmState reports RESETTING for a tick before IDLE, as after a motion
             self.reset_goal, self.waypoints = self.measured.copy(), [self.measured.copy()]
         else:
-            self.reset_goal = sample_reset_pose(self.cfg.task, rng)
+            self.reset_goal = seeded_reset_pose(self.cfg.task, request.seed)[0]
             start = self.ctl.target or self.measured
             self.waypoints = reset_waypoints(start, self.reset_goal, self.cfg.controller, self.cfg.task.workspace,
                                              dt)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import SceneConfig, TaskConfig
-from ..controller import Mode, Pose, sample_reset_pose
+from ..controller import Mode, Pose, seeded_reset_pose
 
 CLEAR_M = 0.01   # the peg tip at least this far above the board top before the board jumps beneath it
 
@@ -29,8 +29,7 @@ def sample_board(scene: SceneConfig, rng: np.random.Generator) -> np.ndarray:
 def seeded_start(task: TaskConfig, seed: int) -> tuple[Pose, np.ndarray]:
     """Start pose and board of the episode reset with ``seed``, drawn in the env's ``reset(seed)``
     order (start pose first); a negative seed draws fresh ones."""
-    rng = np.random.default_rng(seed if seed >= 0 else None)
-    start = sample_reset_pose(task, rng)
+    start, rng = seeded_reset_pose(task, seed)
     return start, sample_board(task.scene, rng)
 
 
