@@ -43,6 +43,7 @@ def test_rgb_takes_the_numpy_path_and_other_encodings_need_cv_bridge(monkeypatch
 
 def test_the_board_pose_round_trips_and_a_bad_one_is_refused_by_name():
     from builtin_interfaces.msg import Time
+    from worldsample.core.config import load_config
     from worldsample.nodes.common import board_from_msg, board_to_msg
     hole = np.array([0.41, -0.02, -0.2])
     msg = board_to_msg(hole, 0.03, Time(sec=5), 'base_link')
@@ -58,6 +59,14 @@ def test_the_board_pose_round_trips_and_a_bad_one_is_refused_by_name():
     huge = board_to_msg(hole, 0.03, Time(sec=5), 'base_link')     # any finite scale is the same rotation
     huge.pose.orientation.z, huge.pose.orientation.w = (1e308 * v for v in (np.sin(-0.1), np.cos(-0.1)))
     np.testing.assert_allclose(board_from_msg(huge), hole, atol=1e-12)
+    # with the task's workspace (TCP box x 0.27..0.38, y -0.06..0.06): a hole the peg cannot reach
+    ws = load_config('insertion').task.workspace
+    inside = board_to_msg(np.array([0.33, 0.05, 0.1]), 0.03, Time(sec=5), 'base_link')
+    np.testing.assert_allclose(board_from_msg(inside, ws), [0.33, 0.05, 0.1], atol=1e-12)
+    for x, y in ((0.41, -0.02), (0.33, -0.07), (1e308, 0.0), (0.26, 0.0)):
+        far = board_to_msg(np.array([x, y, 0.0]), 0.03, Time(sec=5), 'base_link')
+        with pytest.raises(ValueError, match='outside the workspace box'):
+            board_from_msg(far, ws)
     huge.pose.orientation.z, huge.pose.orientation.w = 1e-10, 0.0
     with pytest.raises(ValueError, match='zero quaternion'):
         board_from_msg(huge)

@@ -16,7 +16,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from ..core.config import CellConfig, load_config
+from ..core.config import CellConfig, WorkspaceConfig, load_config
 from ..core.controller import Pose
 from ..core.images import ImageError, decode_rgb  # noqa: F401  (ImageError re-exported)
 from ..core.intrinsics import Intrinsics
@@ -176,19 +176,26 @@ def board_to_msg(hole: np.ndarray, top_z: float, stamp, frame_id: str) -> PoseSt
     return msg
 
 
-def board_from_msg(msg: PoseStamped) -> np.ndarray:
-    """(x, y, yaw) of the hole; ValueError naming the problem for a pose that is not finite or not level."""
+def board_from_msg(msg: PoseStamped, workspace: WorkspaceConfig | None = None) -> np.ndarray:
+    """(x, y, yaw) of the hole; ValueError naming the problem for a pose that is not finite, not
+    level or, with the task's ``workspace``, whose hole lies outside the TCP box in x or y (the peg,
+    held at the TCP, could not be put over it)."""
     pose = msg_to_pose(msg.pose)
     if pose.rot[2, 2] < np.cos(np.radians(1.0)):
         raise ValueError(f'board pose is tilted by {np.degrees(np.arccos(np.clip(pose.rot[2, 2], -1, 1))):.1f} deg; '
                          'a board lies flat on the table')
+    if workspace is not None:
+        (x, y), lo, hi = pose.pos[:2], workspace.low, workspace.high
+        if not (lo[0] <= x <= hi[0] and lo[1] <= y <= hi[1]):
+            raise ValueError(f'board hole at x {x:.4g}, y {y:.4g} m lies outside the workspace box '
+                             f'(x {lo[0]:g}..{hi[0]:g}, y {lo[1]:g}..{hi[1]:g}): the peg could not reach it')
     return np.array([pose.pos[0], pose.pos[1], np.arctan2(pose.rot[1, 0], pose.rot[0, 0])])
 
 
-def read_board(node: Node, msg: PoseStamped) -> np.ndarray | None:
+def read_board(node: Node, msg: PoseStamped, workspace: WorkspaceConfig) -> np.ndarray | None:
     """:func:`board_from_msg` at a subscription: a bad pose is logged (throttled) and gives None."""
     try:
-        return board_from_msg(msg)
+        return board_from_msg(msg, workspace)
     except ValueError as e:
         node.get_logger().error(f'board pose dropped: {e}', throttle_duration_sec=2.0)
         return None

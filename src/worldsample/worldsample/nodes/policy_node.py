@@ -164,7 +164,7 @@ class PolicyNode(Node):
             self.reset_seen = True     # seen here, not at a tick: a short reset lasts less than one
 
     def on_board(self, msg: PoseStamped) -> None:
-        hole = read_board(self, msg)
+        hole = read_board(self, msg, self.cfg.task.workspace)
         if hole is not None:
             self.hole, self.board_stamp = hole, Time.from_msg(msg.header.stamp)
 

@@ -42,7 +42,7 @@ class SimHumanNode(Node):
         self.state = msg
 
     def on_board(self, msg: PoseStamped) -> None:
-        hole = read_board(self, msg)
+        hole = read_board(self, msg, self.cfg.task.workspace)
         if hole is not None:           # the board moves during resets only: a new episode's hole
             self.human.reset(hole)
 
