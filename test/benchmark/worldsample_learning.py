@@ -101,7 +101,16 @@ VARIANTS = {
     'extra-real': ('full', 'extra-real', True, {}),
     # the same without the simulated human in the second cell: the actor's own extra experience
     'extra-real-no-human': ('full', 'extra-real-no-human', True, {}),
+    # the learned model and its labels at twice the resolution: the world model at 64 x 64 views
+    # ('tiny64', the tiny U-Net on 4 x 4 patches) and the reward model's encoder at 64 x 64 with 64
+    # components per camera (the policy's encoder unchanged). At 32 x 32 a pixel of the side view
+    # is about 15 mm, the insertion depth, and the learned model's in-loop successes were not
+    # believable (label calibration's replay precision 0.05-0.3)
+    'worldsample-64px': ('full', 'model', True, {}),
 }
+# variant -> the world model size and the reward model's encoder (size, dim), where not WM_SIZE and
+# the task's (train.encoder_size, train.encoder_dim)
+SCALE = {'worldsample-64px': {'wm_size': 'tiny64', 'reward_encoder': (64, 64)}}
 WM_SIZE = 'tiny'                      # CPU scale; the default size needs a GPU
 HELD_OUT = {'episodes': 12, 'seed': 900_000, 'noise_max': 0.3, 'segments': 64}
 REWARD_DATA = {'episodes': 60, 'seed': 0}      # the reward model's labelled sim episodes (train_reward's recipe)
@@ -118,16 +127,19 @@ def _write(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def reward_model(task: str, log) -> tuple[object, dict]:
-    """The task's reward model, trained once and cached (train_reward's recipe: 60 episodes, delta_R 0.7)."""
+def reward_model(task: str, log, encoder: tuple[int, int] | None = None) -> tuple[object, dict]:
+    """The task's reward model, trained once and cached (train_reward's recipe: 60 episodes, delta_R 0.7),
+    with the task's encoder or ``encoder`` (size, dim)."""
     from worldsample.commands.train_reward import build
     from worldsample.core.reward.classifier import RewardModel
-    folder = PREP / task / 'reward_model'
+    from worldsample.core.vision.encoder import EncoderConfig
+    folder = PREP / task / ('reward_model' if encoder is None else 'reward_model_{}_{}'.format(*encoder))
     report_file = folder / 'report.json'
     if report_file.is_file():
         return RewardModel.load(folder), json.loads(report_file.read_text())
-    log(f'training the reward model of {task} (once)')
-    model, report = build(task, **REWARD_DATA, threshold=0.7, steps=300)
+    log(f'training the reward model of {task} (once{"" if encoder is None else ", encoder %d x %d, %d-d" % (encoder[0], encoder[0], encoder[1])})')
+    model, report = build(task, **REWARD_DATA, threshold=0.7, steps=300,
+                          encoder=None if encoder is None else EncoderConfig(*encoder))
     model.save(folder)
     report_file.write_text(json.dumps(report))
     return model, report
@@ -158,9 +170,9 @@ def reward_episodes(task: str, wm_cfg, log) -> tuple[list, dict]:
 
 
 def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log,
-                     folder: Path = PREP, name: str = 'demos') -> tuple[object, dict]:
-    """The tiny world model trained on this seed's demos (cached per seed), with where it came from.
-    ``name`` tells the cache file of another offline set from the demos-only one.
+                     folder: Path = PREP, name: str = 'demos', size: str = WM_SIZE) -> tuple[object, dict]:
+    """The world model of ``size`` (``wm_cfg``'s) trained on this seed's demos (cached per seed), with where
+    it came from. ``name`` tells the cache file of another offline set from the demos-only one.
 
     Every variant of a seed run on one kind of CPU starts from the same state: the weights are
     trained with one torch thread whatever ``--threads`` says (CPU kernels sum in an order that
@@ -175,7 +187,8 @@ def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log,
 
     from worldsample.core.worldmodel.model import WorldModel
     from worldsample.core.worldmodel.training import mix, train
-    path = Path(folder) / cfg.task.name / f'world_model_{name}_seed{seed}_{steps}_1thread.safetensors'
+    sized_as = '' if size == WM_SIZE else f'_{size}'
+    path = Path(folder) / cfg.task.name / f'world_model_{name}_seed{seed}_{steps}_1thread{sized_as}.safetensors'
     trained, train_s = not path.is_file(), None
     if trained:
         log(f'training the world model on the seed-{seed} {name.replace("_", " ")}, {steps} steps, 1 torch thread '
@@ -196,7 +209,8 @@ def demo_world_model(cfg, wm_cfg, seed: int, demo_episodes, steps: int, log,
         train_s = time.perf_counter() - t0
         model.save(path)
     provenance = {'file': path.name, 'sha256': hashlib.sha256(path.read_bytes()).hexdigest(),
-                  'trained_in_this_run': trained, 'train_s': train_s, 'steps': steps, 'torch_threads': 1}
+                  'trained_in_this_run': trained, 'train_s': train_s, 'steps': steps, 'torch_threads': 1,
+                  'size': size}
     return WorldModel.load(path, wm_cfg, 'cpu', seed=seed), provenance
 
 
@@ -211,8 +225,9 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
     from .run import machine
 
     mode, source, positives, changes = VARIANTS[variant]
+    wm_size = SCALE.get(variant, {}).get('wm_size', WM_SIZE)
     cfg = load_config(task)
-    cfg = replace(cfg, ppl=replace(cfg.ppl, mode=mode), world_model=sized(cfg.world_model, WM_SIZE))
+    cfg = replace(cfg, ppl=replace(cfg.ppl, mode=mode), world_model=sized(cfg.world_model, wm_size))
     cfg = replace(cfg, **{section: replace(getattr(cfg, section), **kv) for section, kv in changes.items()})
     wm_cfg = cfg.world_model
     extra: dict = {'ppl': asdict(cfg.ppl), 'config_changes': changes}
@@ -224,11 +239,11 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
         def factory(learner, demos):
             return ExtraReal(cfg, learner, seed, wm_cfg.counterfactuals, human=source == 'extra-real')
     elif source is not None:
-        rm, rm_report = reward_model(task, log)
+        rm, rm_report = reward_model(task, log, SCALE.get(variant, {}).get('reward_encoder'))
         extra['reward_model'] = rm_report
         learned = source in ('model', 'model-reward-episodes')
         extra['generation_budget'] = {
-            'source': source, 'positives_kept': positives, 'world_model_size': WM_SIZE if learned else None,
+            'source': source, 'positives_kept': positives, 'world_model_size': wm_size if learned else None,
             'counterfactuals_per_segment': wm_cfg.counterfactuals, 'segment_length': wm_cfg.segment_length,
             'synthetic_steps_per_real_step_max': wm_cfg.counterfactuals,
             'post_train_every_env_steps': cfg.train.post_train_every if learned else None,
@@ -251,7 +266,7 @@ def run_one(task: str, variant: str, seed: int, env_steps: int | None, wm_pretra
                 more, extra['world_model_reward_episodes'] = reward_episodes(task, wm_cfg, log)
                 demo_eps, name = demo_eps + more, 'demos_reward_episodes'
             model, extra['demo_world_model'] = demo_world_model(cfg, wm_cfg, seed, demo_eps, wm_pretrain_steps, log,
-                                                                name=name)
+                                                                name=name, size=wm_size)
             log(f'recording {HELD_OUT["episodes"]} held-out episodes and scoring the world model on them')
             held = held_out_episodes(cfg, wm_cfg)
             fidelity['held_out'] = dict(HELD_OUT)

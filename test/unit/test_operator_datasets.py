@@ -76,6 +76,15 @@ def test_train_reward_from_labelled_bags_reports_held_out_precision_recall(demo_
     last = data['terminated']
     scores = model.score({'wrist_camera': data['next_wrist'], 'side_camera': data['next_side']})
     assert scores[last].mean() > scores[~last].mean()                # it learnt the success frames
+    assert report['encoder'] == {'size': 32, 'dim': 32}               # the task's, the policy's encoder
+    assert train_reward.main(['--bags', str(demo_bag), '--out', str(tmp_path / 'fine'), '--steps', '10',
+                              '--encoder-size', '16', '--encoder-dim', '8']) == 0
+    fine = RewardModel.load(tmp_path / 'fine')
+    assert (fine.encoder.cfg.size, fine.encoder.cfg.dim, fine.encoder.out_dim) == (16, 8, 16)
+    assert json.loads((tmp_path / 'fine' / 'held_out.json').read_text())['encoder'] == {'size': 16, 'dim': 8}
+    with pytest.raises(SystemExit):
+        train_reward.main(['--bags', str(demo_bag), '--out', str(tmp_path / 'bad'), '--encoder-dim', '0'])
+    assert '--encoder-dim must be positive' in capsys.readouterr().err and not (tmp_path / 'bad').exists()
 
     few = _rewrite(demo_bag, tmp_path / 'few', lambda m: m if m.episode < 3 else None)
     assert train_reward.main(['--bags', str(few), '--out', str(tmp_path / 'rm2')]) == 1

@@ -112,10 +112,12 @@ def test_q_table_gives_fig9_in_numbers_per_seed(tmp_path):
 
 
 def test_start_models_name_each_seeds_demos_only_world_models_and_flag_differences(tmp_path):
-    def run(variant, seed, sha, offline=None):
+    def run(variant, seed, sha, offline=None, size=None):
         r = _result(variant, seed, [0.1, 0.5])
         if sha:
             r['demo_world_model'] = {'sha256': sha * 64, 'trained_in_this_run': False}
+        if size:
+            r['demo_world_model']['size'] = size
         if offline:
             r['demo_world_model']['file'] = f'world_model_{offline}_seed{seed}_1000_1thread.safetensors'
         return r
@@ -123,14 +125,18 @@ def test_start_models_name_each_seeds_demos_only_world_models_and_flag_differenc
                'worldsample': [run('worldsample', 0, 'a', 'demos'), run('worldsample', 1, 'b')],
                'no-ppl': [run('no-ppl', 0, 'a'), run('no-ppl', 1, 'c')], 'old': [run('old', 1, None)],
                # another offline set: another model by design, not flagged
-               'worldsample-reward-episodes': [run('worldsample-reward-episodes', 0, 'd', 'demos_reward_episodes')]}
+               'worldsample-reward-episodes': [run('worldsample-reward-episodes', 0, 'd', 'demos_reward_episodes')],
+               # another size: another model by design, not flagged; 'tiny' recorded is the unrecorded default
+               'worldsample-64px': [run('worldsample-64px', 0, 'e', 'demos', 'tiny64')],
+               'no-scheduling': [run('no-scheduling', 0, 'a', 'demos', 'tiny')]}
     results['no-ppl'][1]['machine']['cpu'] = 'other cpu'
     rows = start_models(results)
-    assert rows[2] == f'- seed 0: `{"a" * 12}` (worldsample, no-ppl; test cpu)'
+    assert rows[2] == f'- seed 0: `{"a" * 12}` (worldsample, no-ppl, no-scheduling; test cpu)'
     assert rows[3] == f'- seed 0 (demos + reward episodes): `{"d" * 12}` (worldsample-reward-episodes; test cpu)'
-    assert rows[4] == (f'- seed 1: `{"b" * 12}` (worldsample; test cpu); `{"c" * 12}` (no-ppl; other cpu) — '
+    assert rows[4] == f'- seed 0 (demos, tiny64 model): `{"e" * 12}` (worldsample-64px; test cpu)'
+    assert rows[5] == (f'- seed 1: `{"b" * 12}` (worldsample; test cpu); `{"c" * 12}` (no-ppl; other cpu) — '
                        '**2 different models**')
-    assert len(rows) == 5 and start_models({'hil-serl': results['hil-serl'], 'old': results['old']}) == []
+    assert len(rows) == 6 and start_models({'hil-serl': results['hil-serl'], 'old': results['old']}) == []
     for variant, rs in results.items():
         for r in rs:
             path = tmp_path / variant / f'seed{r["seed"]}.json'

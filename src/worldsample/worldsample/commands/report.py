@@ -156,9 +156,12 @@ def q_table(results: dict[str, list[dict]]) -> list[str]:
 
 def _offline_set(provenance: dict) -> str:
     """What a run's starting world model was trained on, from its cached file's name
-    (``world_model_<set>_seed<k>_...``; 'demos' where the name does not say)."""
+    (``world_model_<set>_seed<k>_...``; 'demos' where the name does not say), and its size where
+    not the tiny one (another size is another model by design, not flagged as a difference)."""
     m = re.match(r'world_model_(.+)_seed\d+_', provenance.get('file', ''))
-    return (m.group(1) if m else 'demos').replace('demos_', 'demos + ', 1).replace('_', ' ')
+    offline = (m.group(1) if m else 'demos').replace('demos_', 'demos + ', 1).replace('_', ' ')
+    size = provenance.get('size', 'tiny')     # runs from before sizes were recorded used the tiny one
+    return offline if size == 'tiny' else f'{offline}, {size} model'
 
 
 def start_models(results: dict[str, list[dict]]) -> list[str]:

@@ -5,8 +5,10 @@
 
 From bags (the operator's ``collect:=labels`` sessions, or demonstration bags): every
 transition's o_{t+1} frame pair with its ``success`` flag, the operator's live mark. Without
-bags: frames of noisy-expert sim episodes labelled by ground truth. Fits the frozen encoder,
-trains the classifier on 80% of the episodes and reports precision/recall/accuracy at the
+bags: frames of noisy-expert sim episodes labelled by ground truth. Fits the frozen encoder
+(the policy's size and dimension from the task, or ``--encoder-size`` / ``--encoder-dim``: the
+reward model need not see what the policy sees, and a finer one tells an insertion from a near
+miss better), trains the classifier on 80% of the episodes and reports precision/recall/accuracy at the
 threshold on the held-out 20% (every fifth episode, so all noise levels and sessions are
 represented); ``held_out.json`` in the output folder keeps the report.
 """
@@ -29,16 +31,18 @@ from ..core.sim.env import InsertionEnv
 from ..core.vision.encoder import EncoderConfig, EncoderError, PCAEncoder
 
 
-def build(task: str, episodes: int, seed: int, threshold: float, steps: int) -> tuple[RewardModel, dict]:
+def build(task: str, episodes: int, seed: int, threshold: float, steps: int,
+          encoder: EncoderConfig | None = None) -> tuple[RewardModel, dict]:
     """From simulated episodes labelled by ground truth."""
     cfg = load_config(task)
     env = InsertionEnv(cfg)
     data = collect_labelled_frames(env, episodes, seed)
     env.close()
-    return fit(cfg, data.frames, data.labels, data.ids, seed, threshold, steps)
+    return fit(cfg, data.frames, data.labels, data.ids, seed, threshold, steps, encoder)
 
 
-def build_from_bags(task: str, bags: list[Path], seed: int, threshold: float, steps: int) -> tuple[RewardModel, dict]:
+def build_from_bags(task: str, bags: list[Path], seed: int, threshold: float, steps: int,
+                    encoder: EncoderConfig | None = None) -> tuple[RewardModel, dict]:
     """From the operator's labelled bags (every episode of every bag, numbered in order)."""
     cfg = load_config(task)
     data = concat_episodes([transitions_from_bag(b) for b in bags])
@@ -54,21 +58,24 @@ def build_from_bags(task: str, bags: list[Path], seed: int, threshold: float, st
     if not labels[held].any():
         raise RewardModelError(f'the held-out episodes (every fifth of {n_ep}) hold no success frame: mark '
                                'success in more episodes')
-    model, report = fit(cfg, frames, labels, ids, seed, threshold, steps)
+    model, report = fit(cfg, frames, labels, ids, seed, threshold, steps, encoder)
     return model, report | {'bags': [str(b) for b in bags], 'episodes': n_ep}
 
 
 def fit(cfg, frames: dict[str, np.ndarray], labels: np.ndarray, ids: np.ndarray, seed: int, threshold: float,
-        steps: int) -> tuple[RewardModel, dict]:
+        steps: int, encoder_cfg: EncoderConfig | None = None) -> tuple[RewardModel, dict]:
+    """``encoder_cfg`` None: the task's (``train.encoder_size`` / ``encoder_dim``, the policy's)."""
     held_out = ids % 5 == 4
     train_frames = {c: f[~held_out] for c, f in frames.items()}
-    encoder = PCAEncoder.fit(train_frames, EncoderConfig(cfg.train.encoder_size, cfg.train.encoder_dim))
+    encoder_cfg = encoder_cfg or EncoderConfig(cfg.train.encoder_size, cfg.train.encoder_dim)
+    encoder = PCAEncoder.fit(train_frames, encoder_cfg)
     params = train_classifier(encoder.encode(train_frames), labels[~held_out], jax.random.PRNGKey(seed), steps=steps)
     model = RewardModel(encoder, params, threshold)
     test = {c: f[held_out] for c, f in frames.items()}
     report = precision_recall(model.label(test), labels[held_out])
     report |= {'threshold': threshold, 'train_frames': int((~held_out).sum()),
-               'train_positives': int(labels[~held_out].sum())}
+               'train_positives': int(labels[~held_out].sum()),
+               'encoder': {'size': encoder_cfg.size, 'dim': encoder_cfg.dim}}
     return model, report
 
 
@@ -81,15 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threshold', type=float, default=0.7, help='delta_R (HIL-SERL uses 0.7-0.85)')
     p.add_argument('--steps', type=int, default=300)
+    p.add_argument('--encoder-size', type=int, default=None,
+                   help="side of the downsampled views the encoder sees (default: the task's train.encoder_size)")
+    p.add_argument('--encoder-dim', type=int, default=None,
+                   help="principal components per camera (default: the task's train.encoder_dim)")
     p.add_argument('--out', type=Path, default=Path('runs/reward_model'))
     a = p.parse_args(argv)
     if a.episodes < 5:
         p.error('--episodes must be at least 5 (20% are held out)')
+    for flag, v in (('--encoder-size', a.encoder_size), ('--encoder-dim', a.encoder_dim)):
+        if v is not None and v < 1:
+            p.error(f'{flag} must be positive, got {v}')
     try:
+        train = load_config(a.task).train
+        encoder = EncoderConfig(a.encoder_size or train.encoder_size, a.encoder_dim or train.encoder_dim)
         if a.bags:
-            model, report = build_from_bags(a.task, a.bags, a.seed, a.threshold, a.steps)
+            model, report = build_from_bags(a.task, a.bags, a.seed, a.threshold, a.steps, encoder)
         else:
-            model, report = build(a.task, a.episodes, a.seed, a.threshold, a.steps)
+            model, report = build(a.task, a.episodes, a.seed, a.threshold, a.steps, encoder)
     except (BagError, RewardModelError, EncoderError, FileNotFoundError) as e:
         print(f'train_reward: {e}', file=sys.stderr)
         return 1
