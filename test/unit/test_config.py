@@ -70,8 +70,11 @@ def test_a_task_extends_another_and_changes_only_what_it_names(tmp_path, cfg):
     (tmp_path / 'loop.yaml').write_text('extends: loop.yaml\n')
     with pytest.raises(ConfigError, match='extends itself'):
         load_config(tmp_path / 'loop.yaml')
-    with pytest.raises(ConfigError, match='not found'):
+    with pytest.raises(ConfigError, match=r"orphan.yaml: extends 'nothing.yaml', which is not a file"):
         load_config(_write(tmp_path, 'extends: nothing.yaml\n', 'orphan.yaml'))
+    # a cut-off task YAML naming a camera YAML that is not there: the error names the task
+    with pytest.raises(ConfigError, match=r"cut.yaml: its cameras YAML 'c' is not a file"):
+        load_config(_write(tmp_path, 'robot: robot_a1x.yaml\ncameras: c', 'cut.yaml'))
 
 
 def test_the_benchmark_task_moves_and_turns_the_board_and_uses_rz():

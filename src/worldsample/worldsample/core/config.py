@@ -468,6 +468,8 @@ def _read_extending(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         return data
     if not isinstance(base, str):
         raise ConfigError(f'{path}: extends must name a YAML file, got {base!r}')
+    if not (path.parent / base).is_file():
+        raise ConfigError(f'{path}: extends {base!r}, which is not a file ({path.parent / base})')
     return _merge(_read_extending(path.parent / base, (*seen, path.resolve())), data)
 
 
@@ -481,6 +483,8 @@ def load_config(task: str | os.PathLike = 'insertion') -> CellConfig:
         if key not in data:
             raise ConfigError(f'{path}: missing key {key!r} (name of the {section} YAML)')
         ref = Path(data.pop(key))
+        if not ref.is_file():       # named by the task or by a YAML it extends: say which task
+            raise ConfigError(f'{path}: its {key} YAML {ref.name!r} is not a file ({ref})')
         loaded = _read_extending(ref)
         if section not in loaded:
             raise ConfigError(f'{ref}: missing top-level key {section!r}')
