@@ -132,14 +132,13 @@ def reward_model(task: str, log, encoder: tuple[int, int] | None = None) -> tupl
     with the task's encoder or ``encoder`` (size, dim)."""
     from worldsample.commands.train_reward import build
     from worldsample.core.reward.classifier import RewardModel
-    from worldsample.core.vision.encoder import EncoderConfig
     folder = PREP / task / ('reward_model' if encoder is None else 'reward_model_{}_{}'.format(*encoder))
     report_file = folder / 'report.json'
     if report_file.is_file():
         return RewardModel.load(folder), json.loads(report_file.read_text())
     log(f'training the reward model of {task} (once{"" if encoder is None else ", encoder %d x %d, %d-d" % (encoder[0], encoder[0], encoder[1])})')
-    model, report = build(task, **REWARD_DATA, threshold=0.7, steps=300,
-                          encoder=None if encoder is None else EncoderConfig(*encoder))
+    model, report = build(task, **REWARD_DATA, threshold=0.7, steps=300, **(
+        {} if encoder is None else {'encoder_size': encoder[0], 'encoder_dim': encoder[1]}))
     model.save(folder)
     report_file.write_text(json.dumps(report))
     return model, report

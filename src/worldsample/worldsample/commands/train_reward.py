@@ -32,17 +32,17 @@ from ..core.vision.encoder import EncoderConfig, EncoderError, PCAEncoder
 
 
 def build(task: str, episodes: int, seed: int, threshold: float, steps: int,
-          encoder: EncoderConfig | None = None) -> tuple[RewardModel, dict]:
+          encoder_size: int | None = None, encoder_dim: int | None = None) -> tuple[RewardModel, dict]:
     """From simulated episodes labelled by ground truth."""
     cfg = load_config(task)
     env = InsertionEnv(cfg)
     data = collect_labelled_frames(env, episodes, seed)
     env.close()
-    return fit(cfg, data.frames, data.labels, data.ids, seed, threshold, steps, encoder)
+    return fit(cfg, data.frames, data.labels, data.ids, seed, threshold, steps, encoder_size, encoder_dim)
 
 
 def build_from_bags(task: str, bags: list[Path], seed: int, threshold: float, steps: int,
-                    encoder: EncoderConfig | None = None) -> tuple[RewardModel, dict]:
+                    encoder_size: int | None = None, encoder_dim: int | None = None) -> tuple[RewardModel, dict]:
     """From the operator's labelled bags (every episode of every bag, numbered in order)."""
     cfg = load_config(task)
     data = concat_episodes([transitions_from_bag(b) for b in bags])
@@ -58,16 +58,17 @@ def build_from_bags(task: str, bags: list[Path], seed: int, threshold: float, st
     if not labels[held].any():
         raise RewardModelError(f'the held-out episodes (every fifth of {n_ep}) hold no success frame: mark '
                                'success in more episodes')
-    model, report = fit(cfg, frames, labels, ids, seed, threshold, steps, encoder)
+    model, report = fit(cfg, frames, labels, ids, seed, threshold, steps, encoder_size, encoder_dim)
     return model, report | {'bags': [str(b) for b in bags], 'episodes': n_ep}
 
 
 def fit(cfg, frames: dict[str, np.ndarray], labels: np.ndarray, ids: np.ndarray, seed: int, threshold: float,
-        steps: int, encoder_cfg: EncoderConfig | None = None) -> tuple[RewardModel, dict]:
-    """``encoder_cfg`` None: the task's (``train.encoder_size`` / ``encoder_dim``, the policy's)."""
+        steps: int, encoder_size: int | None = None, encoder_dim: int | None = None) -> tuple[RewardModel, dict]:
+    """The encoder's size and dimension where None: the task's (``train.encoder_size`` /
+    ``encoder_dim``, the policy's)."""
     held_out = ids % 5 == 4
     train_frames = {c: f[~held_out] for c, f in frames.items()}
-    encoder_cfg = encoder_cfg or EncoderConfig(cfg.train.encoder_size, cfg.train.encoder_dim)
+    encoder_cfg = EncoderConfig(encoder_size or cfg.train.encoder_size, encoder_dim or cfg.train.encoder_dim)
     encoder = PCAEncoder.fit(train_frames, encoder_cfg)
     params = train_classifier(encoder.encode(train_frames), labels[~held_out], jax.random.PRNGKey(seed), steps=steps)
     model = RewardModel(encoder, params, threshold)
@@ -100,12 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and v < 1:
             p.error(f'{flag} must be positive, got {v}')
     try:
-        train = load_config(a.task).train
-        encoder = EncoderConfig(a.encoder_size or train.encoder_size, a.encoder_dim or train.encoder_dim)
         if a.bags:
-            model, report = build_from_bags(a.task, a.bags, a.seed, a.threshold, a.steps, encoder)
+            model, report = build_from_bags(a.task, a.bags, a.seed, a.threshold, a.steps, a.encoder_size,
+                                            a.encoder_dim)
         else:
-            model, report = build(a.task, a.episodes, a.seed, a.threshold, a.steps, encoder)
+            model, report = build(a.task, a.episodes, a.seed, a.threshold, a.steps, a.encoder_size, a.encoder_dim)
     except (BagError, RewardModelError, EncoderError, FileNotFoundError) as e:
         print(f'train_reward: {e}', file=sys.stderr)
         return 1
