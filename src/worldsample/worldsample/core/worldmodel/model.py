@@ -31,7 +31,7 @@ from .network import Denoiser
 
 # Named sizes: 'default' is the task YAML's world_model section; 'tiny' is the CPU test size;
 # 'tiny64' is the tiny U-Net on 4 x 4 patches of 64 x 64 views (the default's resolution on the
-# tiny one's 16 x 16 grid per view: about 1.2x its sampling time on a CPU, 0.41M parameters).
+# tiny one's 16 x 16 grid per view).
 SIZES = {'default': {}, 'tiny': {'view_size': 32, 'patch': 2, 'channels': (32, 32), 'layers_per_block': 1},
          'tiny64': {'view_size': 64, 'patch': 4, 'channels': (32, 32), 'layers_per_block': 1}}
 
