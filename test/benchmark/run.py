@@ -843,6 +843,10 @@ def main(argv=None) -> int:
     p.add_argument('--resample', type=int, default=0, metavar='R',
                    help='world_model_labels: predict every counterfactual labelled successful R more times and '
                         'also report the labels that every resample keeps')
+    p.add_argument('--reward-encoder', type=int, nargs=2, default=None, metavar=('SIZE', 'DIM'),
+                   help="world_model_labels: label with the benchmark's reward model of this encoder (views "
+                        'SIZE x SIZE, DIM components per camera; trained once and cached) in place of the '
+                        "task's encoder")
     p.add_argument('--wm-variant', action='append', default=[], metavar='NAME',
                    help='world_model_fidelity: run only this variant, e.g. rollout-only (repeatable; default: all)')
     p.add_argument('--variant', action='append', default=[], metavar='NAME',
@@ -866,7 +870,8 @@ def main(argv=None) -> int:
                'world_model_labels': {'size': args.wm_size, 'steps': args.wm_steps, 'task': args.task,
                                'reuse': args.wm_reuse, 'rollout_noise': tuple(args.rollout_noise),
                                'rollout_human': tuple(args.rollout_human), 'intervened_weight': args.intervened_weight,
-                               'reward_episodes': args.reward_episodes, 'resample': args.resample},
+                               'reward_episodes': args.reward_episodes, 'resample': args.resample,
+                               'reward_encoder': None if args.reward_encoder is None else tuple(args.reward_encoder)},
                'fault_injection': {'rounds': args.rounds}, 'pose_gate': {'task': args.task}}
     rows = []
     for name in args.names or list(BENCHES):

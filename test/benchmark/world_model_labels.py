@@ -2,7 +2,7 @@
 
     ./ws bench world_model_labels [--wm-size tiny|default] [--wm-steps N] [--wm-reuse] [--task insertion_vision]
                                   [--rollout-noise SIGMA ...] [--rollout-human SIGMA ...] [--intervened-weight W]
-                                  [--reward-episodes] [--resample R]
+                                  [--reward-episodes] [--resample R] [--reward-encoder SIZE DIM]
 
 On held-out noisy-expert segments of the task (aligned to each episode's end, so a successful
 episode's success step lies in its last segment), every segment gets K counterfactual action
@@ -26,6 +26,10 @@ the demos and the reward model's own 60 labelled episodes (the offline set of th
 ``worldsample-reward-episodes``; the noisier expert, sigma up to 1.5). The cached reward
 model of the worldsample benchmark labels each frame (R_hat >= delta_R).
 
+``--reward-encoder SIZE DIM``: the labels come from the benchmark's reward model with that encoder
+(``worldsample_learning.reward_model``, as the worldsample variants that choose one use it) in place
+of the task's.
+
 ``--resample R``: every counterfactual a model labels successful is predicted R more times from the
 same anchor and actions (fresh sampling noise); ``counterfactuals_resampled`` keeps it successful
 only if every resample is too: whether the model's false successes are chance draws that a second
@@ -41,7 +45,9 @@ PSNR/SSIM on the same replays (world-model resolution); and what the learner's f
 (``_feature_stats``: the error against the actions' own effect, split into a common offset and the
 action effect, and whether a counterfactual's features are nearest to its own simulated
 counterpart). Results: world_model_labels_<size>_<steps>.json; with other rollout sets
-``_noise<levels>`` (plain rollouts only) or ``_<RolloutSet.tag>...`` (with the simulated human).
+``_noise<levels>`` (plain rollouts only) or ``_<RolloutSet.tag>...`` (with the simulated human), then
+``_resample<R>`` and ``_reward_encoder<SIZE>_<DIM>`` where given, and ``_reuse`` where every model's
+weights were loaded (``--wm-reuse``), not trained.
 """
 from __future__ import annotations
 
@@ -247,7 +253,8 @@ def _weighted_mix(demos, rollouts, intervened: np.ndarray, weight: float, wm_cfg
 def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 'insertion_vision',
                              reuse: bool = False, rollout_noise: tuple[float, ...] = (),
                              rollout_human: tuple[float, ...] = (), intervened_weight: float = 1.0,
-                             reward_episodes: bool = False, resample: int = 0) -> list[str]:
+                             reward_episodes: bool = False, resample: int = 0,
+                             reward_encoder: tuple[int, int] | None = None) -> list[str]:
     import torch
 
     from worldsample.core.config import load_config
@@ -265,11 +272,13 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
 
     if resample < 0:          # before the minutes of recording and training, not after them
         raise SystemExit(f'--resample: a count of 0 or more, got {resample}')
+    if reward_encoder is not None and min(reward_encoder) < 1:
+        raise SystemExit(f'--reward-encoder: a view size and a dimension of 1 or more, got {reward_encoder}')
     cfg = load_config(task)
     wm_cfg = sized(cfg.world_model, size)
     cfg = replace(cfg, world_model=wm_cfg)
     T, K = wm_cfg.segment_length, wm_cfg.counterfactuals
-    rm, rm_report = reward_model(task, lambda m: print(m, flush=True))
+    rm, rm_report = reward_model(task, lambda m: print(m, flush=True), reward_encoder)
     t0 = time.perf_counter()
     states: list = []
     test = _sim_episodes(cfg, **TEST, states=states)
@@ -372,6 +381,9 @@ def bench_world_model_labels(size: str = 'tiny', steps: int = 1000, task: str = 
     suffix = ('' if sets == [RolloutSet(ROLLOUTS['noise_max'])] else
               '_noise' + '_'.join(f'{rs.noise:g}' for rs in sets) if plain else '_' + '_'.join(rs.tag for rs in sets))
     suffix += f'_resample{resample}' if resample else ''
+    suffix += '_reward_encoder{}_{}'.format(*reward_encoder) if reward_encoder else ''
+    # a measurement of kept weights never replaces the results of the run that trained them
+    suffix += '_reuse' if all(t is None for t in timing.values()) else ''
     save(f'world_model_labels_{size}_{steps}{suffix}', {
         'task': task, 'size': size, 'steps_per_stage': steps, 'device': str(model.device), 'params': model.n_params,
         'torch_threads': torch.get_num_threads(), 'counterfactuals_per_segment': K, 'segment_length': T,

@@ -82,3 +82,10 @@ def test_a_success_is_kept_only_if_every_resample_draws_it_too():
     stats = _label_stats(first.astype(float), 0.5, truth, keep)
     assert stats['positives'] == 1 and stats['precision'] == 1.0 and stats['recall'] == 0.5
     assert _label_stats(first.astype(float), 0.5, truth)['positives'] == 3       # without keep: the first look
+
+
+@pytest.mark.parametrize('bad', [{'resample': -1}, {'reward_encoder': (0, 64)}, {'reward_encoder': (32, 0)}])
+def test_bad_options_are_refused_before_any_recording(bad):
+    from test.benchmark.world_model_labels import bench_world_model_labels
+    with pytest.raises(SystemExit, match='--re'):
+        bench_world_model_labels(task='no_such_task', **bad)      # a valid call would fail on the task instead
