@@ -87,6 +87,27 @@ def test_human_with_zero_aggressiveness_never_intervenes(cfg):
     assert all(human.step(np.array([0.5, 0.5, 0.5, 0, 0, 0, 0])) is None for _ in range(50))
 
 
+def test_refresh_recomputes_the_current_takeover_step_from_a_newer_state_and_counts_nothing(cfg):
+    """The sim_human node refreshes its published action from every newer arm state between steps."""
+    human = SimulatedHuman(cfg)
+    far = np.array([cfg.task.scene.hole_xy[0] + 0.2, 0.0, 0.15, 0, 0, 0, 0])     # strays: a takeover at once
+    assert human.refresh(far) is None                                           # no step yet
+    first = human.step(far)
+    assert first is not None and human.remaining == cfg.human.takeover_steps - 1
+    nearer = far.copy()
+    nearer[0] = cfg.task.scene.hole_xy[0] + 0.004      # 4 mm off: a correction below the action's limit
+    np.testing.assert_array_equal(human.refresh(far), first)
+    np.testing.assert_array_equal(human.refresh(nearer), human.expert.act(nearer, None))
+    assert not np.array_equal(human.refresh(nearer), first)                     # from the newer state
+    assert human.remaining == cfg.human.takeover_steps - 1                      # counted nothing
+    for _ in range(cfg.human.takeover_steps - 1):
+        assert human.step(far) is not None
+    assert human.refresh(far) is not None           # the takeover's last step is still current
+    assert human.step(nearer) is None and human.refresh(nearer) is None      # progress, in reach: the policy's
+    human.reset()
+    assert human.refresh(far) is None
+
+
 @pytest.fixture(scope='module')
 def vision_cfg():
     from worldsample.core.config import load_config

@@ -4,6 +4,12 @@ Stands in for a person with a SpaceMouse in simulation. It watches the TCP (prop
 control step; when the TCP is farther than ``stray_m / aggressiveness`` (xy) from the hole, or
 has made no progress towards it for ``stall_steps / aggressiveness`` steps, it takes over for
 ``takeover_steps`` steps with the expert's actions. ``aggressiveness`` 0 never intervenes.
+
+In the ROS graph the policy applies the latest intervention at its own tick, and one that is
+still fresh at the next tick again: an action computed once per step from a state up to a step
+old makes the expert overshoot at the hole, or apply one correction twice. So between steps the
+sim_human node refreshes the current takeover step's action from every newer arm state
+(``refresh``), which counts nothing.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ class SimulatedHuman:
         self.best = np.inf
         self.since_progress = 0
         self.remaining = 0
+        self.active = False          # the last step was a takeover step
 
     def step(self, proprio_vec: np.ndarray) -> np.ndarray | None:
         """The intervention action for this step, or None to let the policy act."""
@@ -51,7 +58,13 @@ class SimulatedHuman:
             if stray or stall:
                 self.remaining = self.cfg.takeover_steps
                 self.since_progress = 0
-        if self.remaining > 0:
+        self.active = self.remaining > 0
+        if self.active:
             self.remaining -= 1
             return self.expert.act(proprio_vec, self.hole)
         return None
+
+    def refresh(self, proprio_vec: np.ndarray) -> np.ndarray | None:
+        """The current takeover step's action for a newer ``proprio_vec``; None when the last step
+        was not a takeover step. Counts no step and no progress."""
+        return self.expert.act(proprio_vec, self.hole) if self.active else None

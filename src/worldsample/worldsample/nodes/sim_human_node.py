@@ -3,7 +3,9 @@
 Watches ``/a1x_controller/state`` and, when core.sim_human decides the arm strays or stalls,
 publishes the expert's actions on ``/worldsample/intervention`` for a few steps. Its state
 resets whenever the controller runs an episode reset; it steers to the hole the sim node
-reports on ``/sim/board`` (the task's fixed board until one arrives).
+reports on ``/sim/board`` (the task's fixed board until one arrives). During a takeover step every
+newer arm state (the controller's rate) refreshes the published action (``SimulatedHuman.refresh``),
+so that the policy's tick finds one computed from the arm as it is, not as it was up to a step ago.
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ class SimHumanNode(Node):
             self.get_logger().error(f'arm state dropped: {e}', throttle_duration_sec=2.0)
             return
         self.state = msg
+        if msg.mode not in (Mode.RESETTING, Mode.ESTOP):
+            self._publish(self.human.refresh(np.asarray(msg.proprio)))
 
     def on_board(self, msg: PoseStamped) -> None:
         hole = read_board(self, msg, self.cfg.task.workspace)
@@ -52,7 +56,9 @@ class SimHumanNode(Node):
         if self.state.mode in (Mode.RESETTING, Mode.ESTOP):
             self.human.reset(self.human.hole)   # the last board reported (None: the task's fixed one)
             return
-        action = self.human.step(np.asarray(self.state.proprio))
+        self._publish(self.human.step(np.asarray(self.state.proprio)))
+
+    def _publish(self, action: np.ndarray | None) -> None:
         if action is not None:
             msg = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION, action=[float(a) for a in action])
             msg.header.stamp = self.get_clock().now().to_msg()
