@@ -143,8 +143,8 @@ def reward_model(task: str, log, encoder: tuple[int, int] | None = None) -> tupl
     if report_file.is_file():
         return RewardModel.load(folder), json.loads(report_file.read_text())
     log(f'training the reward model of {task} (once{"" if encoder is None else ", encoder %d x %d, %d-d" % (encoder[0], encoder[0], encoder[1])})')
-    model, report = build(task, **REWARD_DATA, threshold=0.7, steps=300, **(
-        {} if encoder is None else {'encoder_size': encoder[0], 'encoder_dim': encoder[1]}))
+    size, dim = encoder or (None, None)          # None: build's default, the task's encoder
+    model, report = build(task, **REWARD_DATA, threshold=0.7, steps=300, encoder_size=size, encoder_dim=dim)
     model.save(folder)
     report_file.write_text(json.dumps(report))
     return model, report

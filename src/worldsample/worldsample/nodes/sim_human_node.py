@@ -37,13 +37,13 @@ class SimHumanNode(Node):
 
     def on_state(self, msg: ArmState) -> None:
         try:
-            arm_state_proprio(msg)
+            proprio = arm_state_proprio(msg)
         except ValueError as e:
             self.get_logger().error(f'arm state dropped: {e}', throttle_duration_sec=2.0)
             return
         self.state = msg
         if msg.mode not in (Mode.RESETTING, Mode.ESTOP):
-            self._publish(self.human.refresh(np.asarray(msg.proprio)))
+            self._publish(self.human.refresh(proprio))
 
     def on_board(self, msg: PoseStamped) -> None:
         hole = read_board(self, msg, self.cfg.task.workspace)
