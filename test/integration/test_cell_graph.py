@@ -242,3 +242,24 @@ def test_the_policy_step_runs_at_real_time_priority_and_only_that_thread(procs, 
     bad = procs.start('policy_node', 'policy_bad', rt_priority=500)
     assert bad.wait(timeout=30) == 1
     assert 'rt_priority must be 0 (off) or within 1..99, got 500' in procs.log('policy_bad')
+
+
+def test_no_episode_starts_before_the_recorder_subscribed(procs, ros_node, tmp_path):
+    from worldsample_msgs.msg import Transition
+    seen = []      # another subscriber (this probe) does not stand in for the recorder
+    ros_node.create_subscription(Transition, '/worldsample/transitions', seen.append, 100)
+    procs.start('sim_node', 'sim')
+    procs.start('a1x_controller', 'a1x_controller')
+    policy = procs.start('policy_node', 'policy', episodes=1, recorder='recorder', seed=3)
+    # logged where the first episode would start: observations in, nothing else missing
+    assert ros_node.spin_until(lambda: 'waiting for the recorder node' in procs.log('policy'), 90), procs.log('policy')
+    ros_node.spin_for(2.0)
+    assert seen == [], 'an episode started before the recorder subscribed'
+    bag = tmp_path / 'bag'
+    procs.start('recorder', 'recorder', output=str(bag))
+    assert ros_node.spin_until(lambda: policy.poll() is not None, 120), procs.log('policy')
+    assert policy.returncode == 0 and 'finished 1 episodes' in procs.log('policy'), procs.log('policy')
+    assert procs.interrupt('recorder') == 0, procs.log('recorder')
+    recorded = [m for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])]
+    assert [m.step for m in recorded] == list(range(len(recorded))) and recorded[-1].terminated
+    assert [m.step for m in seen] == [m.step for m in recorded]

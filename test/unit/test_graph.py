@@ -48,6 +48,15 @@ def test_episodes_end_the_graph():
     assert policy.exit_ends_graph and policy.parameters['episodes'] == 3
 
 
+def test_the_policy_waits_for_the_recorder_only_when_the_graph_records():
+    graph = build_graph({})
+    assert graph[-1].name == 'recorder'
+    assert next(n for n in graph if n.name == 'policy').parameters['recorder'] == graph[-1].name
+    unrecorded = build_graph({'record': 'false'})
+    assert 'recorder' not in [n.name for n in unrecorded]
+    assert next(n for n in unrecorded if n.name == 'policy').parameters['recorder'] == ''
+
+
 def test_sac_actor_brings_a_learner_that_is_not_required():
     graph = build_graph({'actor': 'sac', 'demos': 'runs/demos/demos.npz', 'run_dir': 'runs/x', 'seed': '4'})
     assert [n.name for n in graph] == ['sim', 'a1x_controller', 'sim_human', 'policy', 'learner', 'recorder']

@@ -137,9 +137,12 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
     source = 'operator' if collect else 'reward_model' if a['reward_model'] else 'sim'
     # with a learner (here or elsewhere) the policy spools its transitions for a restarted learner to catch up
     spool = f"{a['run_dir']}/spool" if a['actor'] == 'sac' else ''
+    record = _bool('record', a['record'])
+    # with a recorder, no episode starts before it subscribed to the transitions: a bag whose
+    # first episode lacks its first steps is no demonstration
     nodes.append(NodeSpec('policy', 'policy_node', {**task, 'actor': a['actor'], 'episodes': episodes,
                                                     'seed': seed, 'success_source': source, 'collect': collect,
-                                                    'spool_dir': spool},
+                                                    'spool_dir': spool, 'recorder': 'recorder' if record else ''},
                           exit_ends_graph=episodes > 0))
     if a['ppl'] and a['ppl'] not in PPL_MODES:
         raise GraphError(f"argument ppl:={a['ppl']!r} must be one of {PPL_MODES}")
@@ -165,7 +168,7 @@ def build_graph(args: dict[str, str]) -> list[NodeSpec]:
         if post_train:
             nodes.append(NodeSpec('world_model_trainer', 'world_model_trainer', {**wm, 'demos': a['demos']},
                                   required=False, respawn=True))
-    if _bool('record', a['record']):
+    if record:
         bag = a['bag'] or f'runs/bags/{Path(a["task"]).stem}_{time.strftime("%Y%m%d_%H%M%S")}'   # a name or a YAML
         nodes.append(NodeSpec('recorder', 'recorder', {**task, 'output': bag}))
     return nodes

@@ -20,7 +20,7 @@ from ..core.config import CellConfig, WorkspaceConfig, load_config
 from ..core.controller import Pose
 from ..core.images import ImageError, decode_rgb  # noqa: F401  (ImageError re-exported)
 from ..core.intrinsics import Intrinsics
-from ..core.recording.dataset import IMAGE_FIELDS
+from ..core.recording.dataset import IMAGE_FIELDS, TRANSITION_TOPIC  # noqa: F401  (TRANSITION_TOPIC re-exported)
 
 # Commands: reliable, shallow (a stale command is worse than a dropped one).
 COMMAND_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,

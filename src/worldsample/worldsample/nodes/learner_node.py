@@ -56,7 +56,7 @@ from ..core.rl.deployed_actor import export_actor
 from ..core.rl.learner import Learner
 from ..core.rl.synthetic import RECORD_MAGIC, SyntheticAssembler, from_record, to_record
 from .common import (LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, STATE_QOS, SYNTHETIC_QOS, SYNTHETIC_TOPIC,
-                     TRANSITION_QOS, compile_cache, declare_config, spin_node, transition_images,
+                     TRANSITION_QOS, TRANSITION_TOPIC, compile_cache, declare_config, spin_node, transition_images,
                      yield_to_control_loop)
 
 STATS_TOPIC = '/learner/stats'
@@ -110,7 +110,7 @@ class LearnerNode(Node):
         self.tb = SummaryWriter(str(run_dir / 'tensorboard'))
         self.pub_params = self.create_publisher(ActorParams, PARAMS_TOPIC, LATCHED_QOS)
         self.pub_stats = self.create_publisher(LearnerStats, STATS_TOPIC, STATE_QOS)
-        self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
+        self.create_subscription(Transition, TRANSITION_TOPIC, self.on_transition, TRANSITION_QOS)
         self.create_subscription(Transition, REPLAY_TOPIC, self.on_replayed, TRANSITION_QOS)
         self.replay_client = self.create_client(ReplayTransitions, '/policy/replay')
         # everything published after the newest transition held (a new run: everything the policy spooled)

@@ -11,7 +11,9 @@ completes when it answers), from the operator's live mark on ``/worldsample/succ
 (``operator``: the recording sessions, ``collect:=demos|labels``), or in simulation from
 ``/sim/success`` (``sim``: ground truth). Where the simulated task moves the board, each
 episode starts once ``/sim/board`` reports the board moved after its reset (5 s at most), and
-the scripted expert aims at that hole. With ``collect:=demos``, ``episodes`` counts successful
+the scripted expert aims at that hole. With ``recorder`` (a node name; the graph sets it when it
+records) no episode starts before that node subscribed to ``/worldsample/transitions``, so a
+slow-starting recorder never misses an episode's first steps. With ``collect:=demos``, ``episodes`` counts successful
 demonstrations; with ``collect:=labels`` the mark labels frames (core.episode). A real camera's
 frames (a D435i's 640 x 480) are cropped and resized to the policy's resolution once, here
 (core.observation.policy_image); transitions and the reward model get the resized images.
@@ -63,8 +65,9 @@ from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
 from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS,
-                     SUCCESS_MARK_TOPIC, TRANSITION_QOS, arm_state_proprio, array_to_image, compile_cache,
-                     control_loop_priority, declare_config, image_to_array, read_board, spin_node, stamp_s)
+                     SUCCESS_MARK_TOPIC, TRANSITION_QOS, TRANSITION_TOPIC, arm_state_proprio, array_to_image,
+                     compile_cache, control_loop_priority, declare_config, image_to_array, read_board, spin_node,
+                     stamp_s)
 
 INTERVENTION_TOPIC = '/worldsample/intervention'
 ACK_WAIT_S = 5.0      # at the end of the last episode: how long to wait for the transitions' delivery
@@ -120,7 +123,8 @@ class PolicyNode(Node):
         self.create_subscription(Bool, SUCCESS_MARK_TOPIC, self.on_mark, COMMAND_QOS)
         self.create_subscription(DeltaCommand, INTERVENTION_TOPIC, self.on_intervention, COMMAND_QOS)
         self.pub_cmd = self.create_publisher(DeltaCommand, '/worldsample/command', COMMAND_QOS)
-        self.pub_tr = self.create_publisher(Transition, '/worldsample/transitions', TRANSITION_QOS)
+        self.pub_tr = self.create_publisher(Transition, TRANSITION_TOPIC, TRANSITION_QOS)
+        self.recorder = self.declare_parameter('recorder', '').value   # a node every episode waits for
         spool_dir = self.declare_parameter('spool_dir', '').value
         self.spool = Spool(spool_dir, int(self.declare_parameter('spool_segment', 1000).value)) if spool_dir else None
         if self.spool is not None:
@@ -415,7 +419,19 @@ class PolicyNode(Node):
             return
         self.needs_reset = True
 
+    def _recorder_missing(self) -> bool:
+        """The recorder node (parameter ``recorder``) has not subscribed to the transitions yet: an
+        episode started now would reach its bag without its first steps."""
+        if not self.recorder or any(i.node_name == self.recorder
+                                    for i in self.get_subscriptions_info_by_topic(TRANSITION_TOPIC)):
+            return False
+        self.get_logger().info(f'waiting for the {self.recorder} node to subscribe to {TRANSITION_TOPIC}',
+                               throttle_duration_sec=5.0)
+        return True
+
     def _start_reset(self) -> None:
+        if self._recorder_missing():
+            return
         for client in (self.reset_client, self.reward_client):
             if client is not None and not client.service_is_ready():
                 self.get_logger().info(f'waiting for {client.srv_name}', throttle_duration_sec=5.0)

@@ -59,8 +59,8 @@ from ..core.worldmodel.calibration import LabelCalibrator
 from ..core.worldmodel.generator import (Generator, ModelPolicyPredictor, ModelPredictor, SegmentCutter,
                                          SyntheticTrajectory)
 from ..core.worldmodel.model import WorldModel, sized
-from .common import (LATCHED_QOS, PARAMS_TOPIC, SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, array_to_image,
-                     declare_config, image_to_array, real_step, yield_to_control_loop, spin_node)
+from .common import (LATCHED_QOS, PARAMS_TOPIC, SYNTHETIC_QOS, SYNTHETIC_TOPIC, TRANSITION_QOS, TRANSITION_TOPIC,
+                     array_to_image, declare_config, image_to_array, real_step, yield_to_control_loop, spin_node)
 
 
 
@@ -142,7 +142,7 @@ class WorldModelNode(Node):
         self.max_predict_steps = int(self.declare_parameter('max_predict_steps', 64).value)
         self.model_lock = threading.Lock()    # one prediction at a time: generation batches vs ~/predict
         self.create_service(PredictFrames, '~/predict', self.on_predict)
-        self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
+        self.create_subscription(Transition, TRANSITION_TOPIC, self.on_transition, TRANSITION_QOS)
         self.thread = threading.Thread(target=self._work, name='generate', daemon=True)
         self.thread.start()
         self.get_logger().info(f'world model {self.weights} ({self.model.n_params / 1e6:.2f}M parameters, '

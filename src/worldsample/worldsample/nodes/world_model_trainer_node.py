@@ -25,7 +25,7 @@ from worldsample_msgs.msg import Transition
 
 from ..core.worldmodel.model import WorldModel, sized
 from ..core.worldmodel.training import RolloutEpisodes, load_episodes, mix, train
-from .common import (TRANSITION_QOS, declare_config, real_step, yield_to_control_loop, spin_node)
+from .common import (TRANSITION_QOS, TRANSITION_TOPIC, declare_config, real_step, yield_to_control_loop, spin_node)
 
 LOG_EVERY_S = 30.0
 
@@ -54,7 +54,7 @@ class WorldModelTrainerNode(Node):
         self.rng = np.random.default_rng(seed)
         self.stop = threading.Event()
         self.finished = Future()              # fails if the training thread dies
-        self.create_subscription(Transition, '/worldsample/transitions', self.on_transition, TRANSITION_QOS)
+        self.create_subscription(Transition, TRANSITION_TOPIC, self.on_transition, TRANSITION_QOS)
         self.thread = threading.Thread(target=self._train, name='post-train', daemon=True)
         self.thread.start()
         self.get_logger().info(f'post-training {self.weights} ({self.model.steps} steps so far) on {self.model.device}; '
