@@ -263,3 +263,34 @@ def test_no_episode_starts_before_the_recorder_subscribed(procs, ros_node, tmp_p
     recorded = [m for _, _, _, m in read_messages(bag, ['/worldsample/transitions'])]
     assert [m.step for m in recorded] == list(range(len(recorded))) and recorded[-1].terminated
     assert [m.step for m in seen] == [m.step for m in recorded]
+
+
+def test_a_released_takeover_stops_overriding_the_policy_at_once(procs, ros_node):
+    from worldsample.nodes.common import COMMAND_QOS
+    from worldsample_msgs.msg import DeltaCommand
+    commands = []
+    ros_node.create_subscription(DeltaCommand, '/worldsample/command', commands.append, COMMAND_QOS)
+    human = ros_node.create_publisher(DeltaCommand, '/worldsample/intervention', COMMAND_QOS)
+    procs.start('sim_node', 'sim')
+    procs.start('a1x_controller', 'a1x_controller')
+    procs.start('policy_node', 'policy', actor='zero')
+    assert ros_node.spin_until(lambda: len(commands) > 5, 90), procs.log('policy')
+    push = [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
+
+    def send(source, action):
+        human.publish(DeltaCommand(source=source, action=action))
+        return ros_node.get_clock().now().nanoseconds
+
+    for _ in range(10):                                  # the operator pushes for 0.5 s ...
+        ros_node.spin_for(0.05)
+        send(DeltaCommand.SOURCE_INTERVENTION, push)
+    released = send(DeltaCommand.SOURCE_RELEASE, [0.0] * 7)   # ... and lets go right after the last push
+    ros_node.spin_for(0.6)
+    stamp_ns = [c.header.stamp.sec * 10**9 + c.header.stamp.nanosec for c in commands]
+    taken = [t for c, t in zip(commands, stamp_ns) if c.source == DeltaCommand.SOURCE_INTERVENTION]
+    assert len(taken) >= 4 and all(list(c.action) == push for c in commands if c.source == DeltaCommand.SOURCE_INTERVENTION)
+    # without the release the last push overrides the 10 Hz policy for 0.25 s more, so a tick
+    # between 0.12 and 0.25 s after it would still be intervened
+    late = [(t - released) * 1e-9 for t in taken if t > released + 0.12e9]
+    assert late == [], f'the policy went on applying a released takeover {late} s after the release'
+    assert any(c.source == DeltaCommand.SOURCE_POLICY for c, t in zip(commands, stamp_ns) if t > released)

@@ -55,10 +55,13 @@ def test_joy_drives_interventions_and_bad_messages_are_dropped(procs, ros_node, 
     grips = [m.action[6] for m in got if m.action[6] != 0.0]
     assert grips == [1.0, -1.0], grips
 
-    ros_node.spin_for(cfg.teleop.hold_s + 0.5)            # device at rest past hold_s: handed back
+    got.clear()
+    ros_node.spin_for(cfg.teleop.hold_s + 0.5)            # device at rest past hold_s: handed back ...
+    sources = [m.source for m in got]
+    assert sources.count(DeltaCommand.SOURCE_RELEASE) == 1 and sources[-1] == DeltaCommand.SOURCE_RELEASE, sources
     got.clear()
     ros_node.spin_for(0.5)
-    assert got == []
+    assert got == []                                      # ... once: then nothing
     log = procs.log('teleop')
     assert 'teleop up' in log and 'Joy message dropped' in log and 'arm state dropped' in log
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from worldsample.core.episode import EpisodeLoop, SuccessMark
+from worldsample.core.episode import EpisodeLoop, SuccessMark, Takeover
 
 
 def test_intervention_wins_and_actions_are_projected(cfg):
@@ -68,3 +68,16 @@ def test_the_success_mark_is_fresh_for_a_while_and_not_carried_into_the_next_epi
     assert not mark.on(2.5)                               # let go ...
     mark.mark(3.0)
     assert mark.on(3.05)                                  # ... a new mark counts again
+
+
+def test_a_takeover_overrides_while_fresh_and_ends_at_once_on_release():
+    takeover = Takeover(fresh_s=0.25)
+    assert takeover.current(0.0) is None
+    takeover.command(1.0, [0, 0, 0.5, 0, 0, 0, 0])
+    np.testing.assert_array_equal(takeover.current(1.2), [0, 0, 0.5, 0, 0, 0, 0])
+    assert takeover.current(1.26) is None                   # a device that stopped reporting hands back
+    takeover.command(2.0, np.ones(7))
+    takeover.release()                                      # the operator let go
+    assert takeover.current(2.01) is None, 'a released command still overrode the actor'
+    takeover.command(2.1, -np.ones(7))                      # the next push takes over again
+    np.testing.assert_array_equal(takeover.current(2.15), -np.ones(7))

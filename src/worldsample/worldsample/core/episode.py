@@ -106,6 +106,29 @@ class EpisodeLoop:
         return rec
 
 
+class Takeover:
+    """The operator's latest intervention (the teleop node or the simulated human).
+
+    A command overrides the actor while it is under ``fresh_s`` old, so a device that stops
+    reporting hands control back. The operator's release (letting go) ends it at once: without
+    it, the arm would go on with the last command for up to ``fresh_s``, one or two more steps
+    marked intervened that the operator never made.
+    """
+
+    def __init__(self, fresh_s: float = 0.25):
+        self.fresh_s, self.last, self.action = fresh_s, -math.inf, None
+
+    def command(self, now: float, action: np.ndarray) -> None:
+        self.last, self.action = now, np.asarray(action, dtype=np.float64)
+
+    def release(self) -> None:
+        self.action = None
+
+    def current(self, now: float) -> np.ndarray | None:
+        """The action that overrides the actor at ``now``, or None."""
+        return self.action if self.action is not None and now - self.last < self.fresh_s else None
+
+
 class SuccessMark:
     """The operator's live success mark (the teleop node's ``/worldsample/success_mark``).
 

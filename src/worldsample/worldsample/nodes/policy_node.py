@@ -2,7 +2,7 @@
 
 Each tick: take the latest observation (both cameras + the controller's proprio), choose an
 action (actor), let a fresh intervention override it (the human always wins; the step is
-marked intervened), send it to the controller, and stream the completed transition
+marked intervened; core.episode.Takeover: under 0.25 s old and not released since), send it to the controller, and stream the completed transition
 (o_t, a_t, r_t, o_{t+1}) to ``/worldsample/transitions``. Episodes start with the controller's
 ``reset`` service (seed = base seed + episode) and end on success or the step limit. These
 rules are core.episode.EpisodeLoop, the same object the single-process trainer drives.
@@ -59,7 +59,7 @@ from worldsample_msgs.msg import ActorParams, ArmState, DeltaCommand, PolicyStat
 from worldsample_msgs.srv import ReplayTransitions, Reset, ScoreFrames
 
 from ..core.actors import make_actor
-from ..core.episode import SESSIONS, EpisodeLoop, SuccessMark
+from ..core.episode import SESSIONS, EpisodeLoop, SuccessMark, Takeover
 from ..core.liveness import Liveness
 from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
@@ -106,7 +106,7 @@ class PolicyNode(Node):
         self.images: dict[str, Image] = {}
         self.state: ArmState | None = None
         self.success = False
-        self.intervention: tuple[float, np.ndarray] | None = None
+        self.takeover = Takeover(INTERVENTION_FRESH_S)
         live = self.cfg.liveness
         self.liveness = Liveness({**{name: live.camera_max_age_s for name in CAMERAS}, 'arm_state': live.state_max_age_s})
         self.stalled = False           # not commanding: an input is stale
@@ -214,11 +214,14 @@ class PolicyNode(Node):
             self.mark.mark(time.monotonic())
 
     def on_intervention(self, msg: DeltaCommand) -> None:
+        if msg.source == DeltaCommand.SOURCE_RELEASE:    # the operator let go: its action is not used
+            self.takeover.release()
+            return
         if len(msg.action) != 7 or not np.all(np.isfinite(msg.action)):
             self.get_logger().warning(f'ignoring malformed intervention ({len(msg.action)} values)',
                                       throttle_duration_sec=2.0)
             return
-        self.intervention = (time.monotonic(), np.asarray(msg.action, dtype=np.float64))
+        self.takeover.command(time.monotonic(), np.asarray(msg.action, dtype=np.float64))
 
     # -- episode loop ------------------------------------------------------------------------
     def on_tick(self) -> None:
@@ -316,9 +319,9 @@ class PolicyNode(Node):
 
     def _act(self, obs) -> None:
         now = time.monotonic()
-        fresh = self.intervention is not None and now - self.intervention[0] < INTERVENTION_FRESH_S
+        human = self.takeover.current(now)
         policy = None
-        if fresh:
+        if human is not None:
             pass                  # the human wins: the actor is not even asked
         elif self.learned:
             self.n_sampled += 1
@@ -327,7 +330,7 @@ class PolicyNode(Node):
         else:
             policy = self.actor({'proprio': np.asarray(obs['proprio']), 'hole': self.hole})
         actor_s = time.monotonic() - now
-        action, intervened = self.loop.decide(policy, self.intervention[1] if fresh else None)
+        action, intervened = self.loop.decide(policy, human)
         cmd = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION if intervened else DeltaCommand.SOURCE_POLICY,
                            action=[float(a) for a in action])
         cmd.header.stamp = self.get_clock().now().to_msg()

@@ -6,6 +6,8 @@ resets whenever the controller runs an episode reset; it steers to the hole the 
 reports on ``/sim/board`` (the task's fixed board until one arrives). During a takeover step every
 newer arm state (the controller's rate) refreshes the published action (``SimulatedHuman.refresh``),
 so that the policy's tick finds one computed from the arm as it is, not as it was up to a step ago.
+The step after a takeover's last it publishes a release (``SOURCE_RELEASE``), as the teleop node
+does when the operator lets go: a 10-step takeover is 10 intervened steps.
 """
 from __future__ import annotations
 
@@ -53,14 +55,20 @@ class SimHumanNode(Node):
     def on_tick(self) -> None:
         if self.state is None:
             return
+        was_active = self.human.active
         if self.state.mode in (Mode.RESETTING, Mode.ESTOP):
             self.human.reset(self.human.hole)   # the last board reported (None: the task's fixed one)
-            return
-        self._publish(self.human.step(np.asarray(self.state.proprio)))
+            action = None
+        else:
+            action = self.human.step(np.asarray(self.state.proprio))
+        if action is None and was_active:       # the takeover is over: the policy acts from this step on
+            self._publish(np.zeros(7), DeltaCommand.SOURCE_RELEASE)
+        else:
+            self._publish(action)
 
-    def _publish(self, action: np.ndarray | None) -> None:
+    def _publish(self, action: np.ndarray | None, source: int = DeltaCommand.SOURCE_INTERVENTION) -> None:
         if action is not None:
-            msg = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION, action=[float(a) for a in action])
+            msg = DeltaCommand(source=source, action=[float(a) for a in action])
             msg.header.stamp = self.get_clock().now().to_msg()
             self.pub.publish(msg)
 

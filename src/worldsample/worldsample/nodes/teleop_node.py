@@ -11,6 +11,9 @@ intervention override the actor and marks the step intervened. While the operato
 task's ``teleop.success_button`` it publishes ``/worldsample/success_mark`` (std_msgs/Bool, true)
 at the control rate: the operator's success label in the recording sessions (``collect:=``).
 Readings older than ``stale_s`` are not acted on (a device that stops reporting hands control back).
+When the operator hands control back (the device at rest for ``teleop.hold_s``, or stale) it
+publishes one release (DeltaCommand ``SOURCE_RELEASE``), so the policy stops applying the last
+command at once.
 """
 from __future__ import annotations
 
@@ -122,10 +125,15 @@ class TeleopNode(Node):
         except TeleopInputError as e:     # checked on arrival; kept so that nothing escapes a timer
             self.get_logger().error(f'teleop reading dropped: {e}', throttle_duration_sec=2.0)
             return
+        released = self.engaged and out is None
         self.engaged = out is not None
-        if out is None:
-            return
-        msg = DeltaCommand(source=DeltaCommand.SOURCE_INTERVENTION, action=[float(a) for a in out.action])
+        if released:         # handed back: the policy stops applying the last command now, not 0.25 s later
+            self._publish(DeltaCommand.SOURCE_RELEASE, np.zeros(7))
+        elif out is not None:
+            self._publish(DeltaCommand.SOURCE_INTERVENTION, out.action)
+
+    def _publish(self, source: int, action: np.ndarray) -> None:
+        msg = DeltaCommand(source=source, action=[float(a) for a in action])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub.publish(msg)
         self.published += 1
