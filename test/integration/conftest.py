@@ -3,7 +3,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
 
 import pytest
 import rclpy
@@ -90,6 +92,48 @@ def model_dir(tmp_path_factory):
     return model.save(tmp_path_factory.mktemp('rm'))
 
 
+CLOSE_TIMEOUT_S = 30.0
+ABANDONED: list[str] = []     # in-process participants whose teardown never returned
+
+
+def close_participant(name, *steps):
+    """Run an in-process node's teardown ``steps`` (destroy, shutdown), ``CLOSE_TIMEOUT_S`` at most.
+
+    Fast DDS 3.2 can deadlock a participant: a receive thread that handles a remote writer's
+    removal holds the discovery (PDP) mutex while it waits for the event thread, and the event
+    thread's announcement timer waits for that mutex (eProsima/Fast-DDS#6502, #6193; seen in this
+    suite under load). Destroying such a participant blocks forever. The test's own checks are
+    done by then, so the participant is left behind with a warning, and the session ends with
+    os._exit (pytest_unconfigure), since finalising it at exit would block too.
+    """
+    done = threading.Event()
+
+    def close():
+        for step in steps:
+            step()
+        done.set()
+
+    threading.Thread(target=close, name=f'close {name}', daemon=True).start()
+    if not done.wait(CLOSE_TIMEOUT_S):
+        ABANDONED.append(name)
+        warnings.warn(f'{name}: DDS participant teardown blocked for {CLOSE_TIMEOUT_S:g} s (Fast DDS '
+                      'deadlock, eProsima/Fast-DDS#6502); left behind')
+
+
+_EXIT_STATUS = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+def pytest_unconfigure(config):
+    if ABANDONED:       # after the summary: end without finalising the deadlocked participants
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1] if _EXIT_STATUS else 1)
+
+
 @pytest.fixture
 def ros_node():
     context = rclpy.context.Context()
@@ -100,8 +144,7 @@ def ros_node():
     node.spin_for = lambda seconds: _spin_for(executor, seconds)
     node.spin_until = lambda cond, timeout: _spin_until(executor, cond, timeout)
     yield node
-    node.destroy_node()
-    rclpy.shutdown(context=context)
+    close_participant('test_probe', node.destroy_node, lambda: rclpy.shutdown(context=context))
 
 
 def _spin_for(executor, seconds):

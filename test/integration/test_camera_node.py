@@ -8,6 +8,7 @@ import pytest
 import rclpy
 from sensor_msgs.msg import CameraInfo, Image
 
+from test.integration.conftest import close_participant
 from test.software_camera import SoftwareCamera, pattern
 from worldsample.core.realsense import QueueSource
 from worldsample.nodes.camera_node import CameraNode
@@ -102,10 +103,8 @@ def test_frames_injected_through_a_software_device_reach_a_subscriber(ros_node):
         _check_info(got['info'][-1], 64, 48, 'wrist_camera_color_optical_frame')
         assert node.published >= len(got['image'])
     finally:
-        executor.shutdown()
-        node.close()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
+        close_participant('camera node', executor.shutdown, node.close, node.destroy_node,
+                          lambda: rclpy.shutdown(context=context))
         cam.close()
 
 

@@ -52,6 +52,7 @@ def test_joy_drives_interventions_and_bad_messages_are_dropped(procs, ros_node, 
     send([0.0] * 6, (1, 0), seconds=0.1)                 # left button: close, once per press
     send([0.0] * 6, (0, 0), seconds=0.1)
     send([0.0] * 6, (0, 1), seconds=0.1)                 # right button: open
+    send([0.0] * 6, (0, 0), seconds=0.1)                 # buttons let go: the device at rest
     grips = [m.action[6] for m in got if m.action[6] != 0.0]
     assert grips == [1.0, -1.0], grips
 
