@@ -34,6 +34,7 @@ SYNTHETIC_QOS = QoSProfile(depth=512, reliability=ReliabilityPolicy.RELIABLE, hi
 SENSOR_QOS = qos_profile_sensor_data
 PARAMS_TOPIC = '/learner/actor_params'   # versioned actor parameters, learner -> policy
 SYNTHETIC_TOPIC = '/worldsample/synthetic_transitions'   # labelled counterfactuals, world_model -> learner
+INTERVENTION_TOPIC = '/worldsample/intervention'   # the operator's (or simulated human's) DeltaCommands
 SUCCESS_MARK_TOPIC = '/worldsample/success_mark'   # the operator's success mark, teleop -> policy
 REPLAY_TOPIC = '/worldsample/transitions_replay'   # the policy's spool, re-sent for a restarted learner
 BOARD_TOPIC = '/sim/board'   # the simulated board: hole centre on its top face, turned by its yaw (sim ground truth)

@@ -2,10 +2,11 @@
 
 Each tick: take the latest observation (both cameras + the controller's proprio), choose an
 action (actor), let a fresh intervention override it (the human always wins; the step is
-marked intervened; core.episode.Takeover: under 0.25 s old and not released since), send it to the controller, and stream the completed transition
-(o_t, a_t, r_t, o_{t+1}) to ``/worldsample/transitions``. Episodes start with the controller's
-``reset`` service (seed = base seed + episode) and end on success or the step limit. These
-rules are core.episode.EpisodeLoop, the same object the single-process trainer drives.
+marked intervened; core.episode.Takeover: under 0.25 s old and not released since), send it
+to the controller, and stream the completed transition (o_t, a_t, r_t, o_{t+1}) to
+``/worldsample/transitions``. Episodes start with the controller's ``reset`` service (seed =
+base seed + episode) and end on success or the step limit. These rules are
+core.episode.EpisodeLoop, the same object the single-process trainer drives.
 Success (``success_source``) comes from the reward model service (``reward_model``: the step
 completes when it answers), from the operator's live mark on ``/worldsample/success_mark``
 (``operator``: the recording sessions, ``collect:=demos|labels``), or in simulation from
@@ -13,10 +14,11 @@ completes when it answers), from the operator's live mark on ``/worldsample/succ
 episode starts once ``/sim/board`` reports the board moved after its reset (5 s at most), and
 the scripted expert aims at that hole. With ``recorder`` (a node name; the graph sets it when it
 records) no episode starts before that node subscribed to ``/worldsample/transitions``, so a
-slow-starting recorder never misses an episode's first steps. With ``collect:=demos``, ``episodes`` counts successful
-demonstrations; with ``collect:=labels`` the mark labels frames (core.episode). A real camera's
-frames (a D435i's 640 x 480) are cropped and resized to the policy's resolution once, here
-(core.observation.policy_image); transitions and the reward model get the resized images.
+slow-starting recorder never misses an episode's first steps. With ``collect:=demos``,
+``episodes`` counts successful demonstrations; with ``collect:=labels`` the mark labels
+frames (core.episode). A real camera's frames (a D435i's 640 x 480) are cropped and resized to
+the policy's resolution once, here (core.observation.policy_image); transitions and the
+reward model get the resized images.
 
 With ``actor:=sac`` the actions come from the learner's SAC actor: parameters arriving on
 ``/learner/actor_params`` are checked and prepared in a background thread and swapped in
@@ -64,12 +66,11 @@ from ..core.liveness import Liveness
 from ..core.recording.transition_log import Spool, read_records
 from ..core.observation import CAMERAS, policy_image
 from ..core.rl.deployed_actor import ActorLoader, LoadedActor, ParamsError
-from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC, SENSOR_QOS, STATE_QOS,
-                     SUCCESS_MARK_TOPIC, TRANSITION_QOS, TRANSITION_TOPIC, arm_state_proprio, array_to_image,
-                     compile_cache, control_loop_priority, declare_config, image_to_array, read_board, spin_node,
-                     stamp_s)
+from .common import (BOARD_TOPIC, COMMAND_QOS, INTERVENTION_TOPIC, LATCHED_QOS, PARAMS_TOPIC, REPLAY_TOPIC,
+                     SENSOR_QOS, STATE_QOS, SUCCESS_MARK_TOPIC, TRANSITION_QOS, TRANSITION_TOPIC, arm_state_proprio,
+                     array_to_image, compile_cache, control_loop_priority, declare_config, image_to_array, read_board,
+                     spin_node, stamp_s)
 
-INTERVENTION_TOPIC = '/worldsample/intervention'
 ACK_WAIT_S = 5.0      # at the end of the last episode: how long to wait for the transitions' delivery
 SUCCESS_SOURCES = ('sim', 'reward_model', 'operator')
 INTERVENTION_FRESH_S = 0.25   # an intervention older than this no longer overrides the policy
@@ -221,7 +222,7 @@ class PolicyNode(Node):
             self.get_logger().warning(f'ignoring malformed intervention ({len(msg.action)} values)',
                                       throttle_duration_sec=2.0)
             return
-        self.takeover.command(time.monotonic(), np.asarray(msg.action, dtype=np.float64))
+        self.takeover.command(time.monotonic(), msg.action)
 
     # -- episode loop ------------------------------------------------------------------------
     def on_tick(self) -> None:

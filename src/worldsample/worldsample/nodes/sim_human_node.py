@@ -20,8 +20,8 @@ from worldsample_msgs.msg import ArmState, DeltaCommand
 
 from ..core.controller import Mode
 from ..core.sim_human import SimulatedHuman
-from .common import (BOARD_TOPIC, COMMAND_QOS, LATCHED_QOS, STATE_QOS, arm_state_proprio, declare_config,
-                     read_board, spin_node)
+from .common import (BOARD_TOPIC, COMMAND_QOS, INTERVENTION_TOPIC, LATCHED_QOS, STATE_QOS, arm_state_proprio,
+                     declare_config, read_board, spin_node)
 
 
 class SimHumanNode(Node):
@@ -33,7 +33,7 @@ class SimHumanNode(Node):
         self.state: ArmState | None = None
         self.create_subscription(ArmState, '/a1x_controller/state', self.on_state, STATE_QOS)
         self.create_subscription(PoseStamped, BOARD_TOPIC, self.on_board, LATCHED_QOS)
-        self.pub = self.create_publisher(DeltaCommand, '/worldsample/intervention', COMMAND_QOS)
+        self.pub = self.create_publisher(DeltaCommand, INTERVENTION_TOPIC, COMMAND_QOS)
         self.create_timer(1.0 / self.cfg.task.control_hz, self.on_tick)
         self.get_logger().info(f'simulated human up (aggressiveness {agg})')
 

@@ -27,9 +27,9 @@ from worldsample_msgs.msg import ArmState, DeltaCommand
 
 from ..core.spacemouse import SpaceMouseError, SpaceMouseReader
 from ..core.teleop import SpaceMouseTeleop, TeleopInputError, success_marked
-from .common import (COMMAND_QOS, SENSOR_QOS, STATE_QOS, SUCCESS_MARK_TOPIC, declare_config, msg_to_pose, spin_node)
+from .common import (COMMAND_QOS, INTERVENTION_TOPIC, SENSOR_QOS, STATE_QOS, SUCCESS_MARK_TOPIC, declare_config,
+                     msg_to_pose, spin_node)
 
-INTERVENTION_TOPIC = '/worldsample/intervention'
 
 
 class TeleopNode(Node):
